@@ -1,0 +1,297 @@
+//! Errors: the stream's own error, the caller's faults and the peer's faults, kept apart.
+
+use core::fmt;
+
+/// Everything that can go wrong in one exchange.
+///
+/// The three sources of failure are separate variants, so firmware can react to each:
+/// [`Error::Io`] carries the stream's own error unchanged (a TLS alert, a reset socket),
+/// [`Error::Request`] is a fault in what the caller asked for (nothing was written),
+/// [`Error::Response`] is a fault in what the server sent, and [`Error::Connection`] says the
+/// connection cannot carry another exchange.
+///
+/// [`Error::name`] gives the name of the innermost variant (for example `"TruncatedBody"`), which
+/// is what logs and the `replay` example print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// The stream returned an error; it is passed through unchanged.
+    Io(E),
+    /// The request could not be sent as asked; no byte of it was written, unless the variant
+    /// says otherwise.
+    Request(RequestError),
+    /// The server's response broke HTTP/1.1 (RFC 9112) or one of this crate's limits.
+    Response(ResponseError),
+    /// The connection cannot carry this exchange.
+    Connection(ConnectionError),
+}
+
+/// A fault in what the caller asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The path is empty, does not start with `/`, or contains a space, a control character
+    /// (CR, LF, NUL, …) or a `#`.
+    InvalidPath,
+    /// The host contains a character that is not allowed in a URI host (a control character,
+    /// a space, `/`, `@`, …), or is empty.
+    InvalidHost,
+    /// A header name is not an RFC 9110 token (empty, or contains a space, `:` or a control
+    /// character).
+    InvalidHeaderName,
+    /// A header value contains CR, LF, NUL or another control character other than HTAB.
+    InvalidHeaderValue,
+    /// The caller set `Host` to a value that differs from the connection's host.
+    ConflictingHost,
+    /// The caller set `Content-Length` to a value that differs from the body's length, or set
+    /// it for a streamed body.
+    ConflictingContentLength,
+    /// The caller set `Transfer-Encoding`; the crate frames bodies itself.
+    TransferEncodingNotAllowed,
+    /// The buffer cannot hold the request head; `needed` bytes are required.
+    BufferTooSmall {
+        /// Bytes needed for the request head (plus any bytes already buffered).
+        needed: usize,
+    },
+    /// The body closure failed, or claimed to have written more than it was given.
+    BodyWriter,
+    /// The caller's slice was too small for the whole response body.
+    BodyBufferTooSmall,
+}
+
+/// A fault in what the server sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// The status line is not `HTTP/1.x NNN reason`.
+    MalformedStatusLine,
+    /// The HTTP version is not 1.0 or 1.1.
+    UnsupportedVersion,
+    /// A header line is malformed (bad name, bad byte in a value, missing colon).
+    InvalidHeader,
+    /// The response head does not fit the buffer.
+    HeadTooLarge,
+    /// The response head has more than [`MAX_HEADERS`](crate::MAX_HEADERS) header fields.
+    TooManyHeaders,
+    /// A `Content-Length` value is not a decimal number, or several values differ.
+    InvalidContentLength,
+    /// Both `Content-Length` and `Transfer-Encoding` are present (RFC 9112 §6.3, a request
+    /// smuggling vector).
+    ConflictingFraming,
+    /// `Transfer-Encoding` lists no coding, or applies `chunked` more than once.
+    InvalidTransferEncoding,
+    /// A chunk-size line is malformed, or a chunk's data is not followed by CRLF.
+    InvalidChunk,
+    /// A chunk size does not fit in 64 bits or its line exceeds
+    /// [`MAX_CHUNK_LINE`](crate::MAX_CHUNK_LINE).
+    ChunkSizeOverflow,
+    /// The trailer section is malformed or does not fit the buffer.
+    InvalidTrailers,
+    /// The server sent more than [`MAX_INTERIM_RESPONSES`](crate::MAX_INTERIM_RESPONSES)
+    /// interim (1xx) responses.
+    TooManyInterimResponses,
+    /// The server switched protocols (`101`) although no upgrade was requested.
+    UnexpectedUpgrade,
+    /// The connection closed before the response head was complete.
+    UnexpectedEof,
+    /// The connection closed before the body was complete (before `Content-Length` bytes, or
+    /// before the last chunk).
+    TruncatedBody,
+}
+
+/// Why a connection cannot carry an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// An earlier exchange was abandoned part-way (its future dropped, an error, or a body not
+    /// read to the end), so the stream's position in the byte stream is unknown.
+    Poisoned,
+    /// The server ended the connection (`Connection: close`, HTTP/1.0, or a body delimited by
+    /// closing the connection). Open a new one.
+    Closed,
+    /// The stream accepted no bytes of the request (it is closed for writing).
+    WriteZero,
+}
+
+impl RequestError {
+    /// The variant's name, e.g. `"InvalidHeaderValue"`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::InvalidPath => "InvalidPath",
+            Self::InvalidHost => "InvalidHost",
+            Self::InvalidHeaderName => "InvalidHeaderName",
+            Self::InvalidHeaderValue => "InvalidHeaderValue",
+            Self::ConflictingHost => "ConflictingHost",
+            Self::ConflictingContentLength => "ConflictingContentLength",
+            Self::TransferEncodingNotAllowed => "TransferEncodingNotAllowed",
+            Self::BufferTooSmall { .. } => "BufferTooSmall",
+            Self::BodyWriter => "BodyWriter",
+            Self::BodyBufferTooSmall => "BodyBufferTooSmall",
+        }
+    }
+}
+
+impl ResponseError {
+    /// The variant's name, e.g. `"TruncatedBody"`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::MalformedStatusLine => "MalformedStatusLine",
+            Self::UnsupportedVersion => "UnsupportedVersion",
+            Self::InvalidHeader => "InvalidHeader",
+            Self::HeadTooLarge => "HeadTooLarge",
+            Self::TooManyHeaders => "TooManyHeaders",
+            Self::InvalidContentLength => "InvalidContentLength",
+            Self::ConflictingFraming => "ConflictingFraming",
+            Self::InvalidTransferEncoding => "InvalidTransferEncoding",
+            Self::InvalidChunk => "InvalidChunk",
+            Self::ChunkSizeOverflow => "ChunkSizeOverflow",
+            Self::InvalidTrailers => "InvalidTrailers",
+            Self::TooManyInterimResponses => "TooManyInterimResponses",
+            Self::UnexpectedUpgrade => "UnexpectedUpgrade",
+            Self::UnexpectedEof => "UnexpectedEof",
+            Self::TruncatedBody => "TruncatedBody",
+        }
+    }
+}
+
+impl ConnectionError {
+    /// The variant's name, e.g. `"Poisoned"`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Poisoned => "Poisoned",
+            Self::Closed => "Closed",
+            Self::WriteZero => "WriteZero",
+        }
+    }
+}
+
+impl<E> Error<E> {
+    /// The name of the innermost variant: `"Io"`, or e.g. `"InvalidHeaderValue"`,
+    /// `"TruncatedBody"`, `"Poisoned"`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Io(_) => "Io",
+            Self::Request(e) => e.name(),
+            Self::Response(e) => e.name(),
+            Self::Connection(e) => e.name(),
+        }
+    }
+}
+
+impl<E> From<RequestError> for Error<E> {
+    fn from(e: RequestError) -> Self {
+        Self::Request(e)
+    }
+}
+
+impl<E> From<ResponseError> for Error<E> {
+    fn from(e: ResponseError) -> Self {
+        Self::Response(e)
+    }
+}
+
+impl<E> From<ConnectionError> for Error<E> {
+    fn from(e: ConnectionError) -> Self {
+        Self::Connection(e)
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidPath => f.write_str(
+                "invalid request path: it must start with '/' and contain no space, '#' or control character",
+            ),
+            Self::InvalidHost => f.write_str(
+                "invalid host: it must be a non-empty name or address with no space, control character, '/' or '@'",
+            ),
+            Self::InvalidHeaderName => {
+                f.write_str("invalid header name: it must be a non-empty RFC 9110 token")
+            }
+            Self::InvalidHeaderValue => {
+                f.write_str("invalid header value: it contains CR, LF, NUL or another control character")
+            }
+            Self::ConflictingHost => {
+                f.write_str("the Host header differs from the connection's host (the TLS server name)")
+            }
+            Self::ConflictingContentLength => {
+                f.write_str("the Content-Length header differs from the body's length")
+            }
+            Self::TransferEncodingNotAllowed => {
+                f.write_str("Transfer-Encoding is set by rawpost itself, not by the caller")
+            }
+            Self::BufferTooSmall { needed } => {
+                write!(f, "the buffer is too small for the request head: {needed} bytes needed")
+            }
+            Self::BodyWriter => f.write_str("the body writer failed or reported more bytes than it was given"),
+            Self::BodyBufferTooSmall => f.write_str("the response body does not fit the given slice"),
+        }
+    }
+}
+
+impl fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::MalformedStatusLine => "malformed status line",
+            Self::UnsupportedVersion => "unsupported HTTP version (only HTTP/1.0 and HTTP/1.1)",
+            Self::InvalidHeader => "invalid header line in the response",
+            Self::HeadTooLarge => "the response head does not fit the buffer",
+            Self::TooManyHeaders => "the response has too many header fields",
+            Self::InvalidContentLength => "invalid or conflicting Content-Length",
+            Self::ConflictingFraming => {
+                "the response has both Content-Length and Transfer-Encoding"
+            }
+            Self::InvalidTransferEncoding => "invalid Transfer-Encoding",
+            Self::InvalidChunk => "invalid chunk framing in the response body",
+            Self::ChunkSizeOverflow => "chunk size or chunk-size line too large",
+            Self::InvalidTrailers => "invalid or oversized trailer section",
+            Self::TooManyInterimResponses => "too many interim (1xx) responses",
+            Self::UnexpectedUpgrade => "the server switched protocols (101) without being asked",
+            Self::UnexpectedEof => "the connection closed before the response head was complete",
+            Self::TruncatedBody => "the connection closed before the response body was complete",
+        })
+    }
+}
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Poisoned => {
+                "the connection is unusable: an earlier exchange was abandoned part-way"
+            }
+            Self::Closed => "the server closed the connection after the last response",
+            Self::WriteZero => "the stream accepted no bytes of the request",
+        })
+    }
+}
+
+impl<E: fmt::Debug> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "I/O error: {e:?}"),
+            Self::Request(e) => e.fmt(f),
+            Self::Response(e) => e.fmt(f),
+            Self::Connection(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for RequestError {}
+impl core::error::Error for ResponseError {}
+impl core::error::Error for ConnectionError {}
+impl<E: fmt::Debug> core::error::Error for Error<E> {}
+
+impl<E: embedded_io::Error> embedded_io::Error for Error<E> {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        match self {
+            Self::Io(e) => e.kind(),
+            Self::Request(_) => embedded_io::ErrorKind::InvalidInput,
+            Self::Response(_) => embedded_io::ErrorKind::InvalidData,
+            Self::Connection(_) => embedded_io::ErrorKind::NotConnected,
+        }
+    }
+}

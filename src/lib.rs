@@ -1,0 +1,69 @@
+//! # rawpost
+//!
+//! A small HTTP/1.1 client — `POST` first, other methods too — for `no_std` targets, over any
+//! byte stream that implements [`embedded_io_async`]: a TLS session from `embedded-tls`, a TCP
+//! socket from `embassy-net`, an in-memory pipe in a test.
+//!
+//! - **The request is exactly the bytes you expect.** Only `Host` and `Content-Length` are
+//!   added. CR, LF and other control characters in the path, host or header values are refused
+//!   before anything is written. Head and body go out in one `write` when they fit the buffer.
+//! - **One buffer, no heap.** The caller's buffer holds the request, then the response head; the
+//!   body streams through it (or straight into the caller's slice).
+//! - **Strict framing (RFC 9112).** `Transfer-Encoding` and `Content-Length` together, invalid
+//!   lengths, malformed chunks and bodies cut short are typed errors, never a short `Ok`.
+//!   Interim `1xx` responses are skipped. Bytes of the next response are kept for it.
+//! - **A sans-IO core.** [`proto`] decides everything and does no I/O; the async shell
+//!   ([`Connection`]) only moves bytes.
+//!
+//! ```no_run
+//! # async fn demo<S: embedded_io_async::Read + embedded_io_async::Write>(stream: S) -> Result<(), rawpost::Error<S::Error>> {
+//! use rawpost::{Connection, Host, Request};
+//!
+//! let mut buf = [0u8; 2048];
+//! let mut conn = Connection::new(stream, &mut buf, Host::new("api.example.com"));
+//! let req = Request::post("/oauth/token")
+//!     .headers(&[("Content-Type", "application/json")])
+//!     .body(br#"{"grant_type":"client_credentials"}"#);
+//! let mut resp = conn.send(&req).await?;
+//! let status = resp.status();
+//! let mut body = [0u8; 512];
+//! let n = resp.read_to_end(&mut body).await?;
+//! # let _ = (status, n);
+//! # Ok(()) }
+//! ```
+//!
+//! The core can be used without any I/O, for example to see the exact bytes of a request:
+//!
+//! ```
+//! use rawpost::proto::head::{encode, validate, BodyFraming, RequestHead};
+//! use rawpost::{Host, Method};
+//!
+//! let head = RequestHead { method: Method::Post, path: "/v1/token", headers: &[("Accept", "*/*")] };
+//! let host = Host::new("api.example.com");
+//! validate(&head, &host, BodyFraming::Length(2)).unwrap();
+//! let mut buf = [0u8; 128];
+//! let n = encode(&head, &host, BodyFraming::Length(2), &mut buf).unwrap();
+//! assert_eq!(
+//!     &buf[..n],
+//!     b"POST /v1/token HTTP/1.1\r\nHost: api.example.com\r\nAccept: */*\r\nContent-Length: 2\r\n\r\n"
+//! );
+//! ```
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub(crate) mod fmt;
+
+mod client;
+mod error;
+pub mod proto;
+mod request;
+
+pub use client::{Connection, Response};
+pub use error::{ConnectionError, Error, RequestError, ResponseError};
+pub use proto::body::MAX_CHUNK_LINE;
+pub use proto::conn::MAX_INTERIM_RESPONSES;
+pub use proto::framing::Framing;
+pub use proto::head::{Host, Method};
+pub use proto::response::{Fields, Header, ResponseHead, MAX_HEADERS};
+pub use request::Request;

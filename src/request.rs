@@ -1,0 +1,100 @@
+//! The request a caller builds: method, path, headers, body — all borrowed, nothing copied
+//! until it is encoded into the connection's buffer.
+
+use crate::proto::head::{Method, RequestHead};
+
+/// An HTTP request, built with `const` methods and borrowing everything it holds.
+///
+/// The host is not part of the request: it belongs to the [`Connection`](crate::Connection), so
+/// the `Host` header and the TLS server name come from one value.
+///
+/// ```
+/// use rawpost::Request;
+/// let req = Request::post("/oauth/token")
+///     .headers(&[("Content-Type", "application/json"), ("User-Agent", "my-device/1.0")])
+///     .body(br#"{"grant_type":"client_credentials"}"#);
+/// assert_eq!(req.method(), rawpost::Method::Post);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'r> {
+    pub(crate) head: RequestHead<'r>,
+    pub(crate) body: &'r [u8],
+}
+
+impl<'r> Request<'r> {
+    /// A request with this method and origin-form path (`/path?query`), no headers, no body.
+    pub const fn new(method: Method, path: &'r str) -> Self {
+        Self {
+            head: RequestHead {
+                method,
+                path,
+                headers: &[],
+            },
+            body: &[],
+        }
+    }
+
+    /// A `POST` request.
+    pub const fn post(path: &'r str) -> Self {
+        Self::new(Method::Post, path)
+    }
+
+    /// A `GET` request.
+    pub const fn get(path: &'r str) -> Self {
+        Self::new(Method::Get, path)
+    }
+
+    /// A `PUT` request.
+    pub const fn put(path: &'r str) -> Self {
+        Self::new(Method::Put, path)
+    }
+
+    /// A `PATCH` request.
+    pub const fn patch(path: &'r str) -> Self {
+        Self::new(Method::Patch, path)
+    }
+
+    /// A `DELETE` request.
+    pub const fn delete(path: &'r str) -> Self {
+        Self::new(Method::Delete, path)
+    }
+
+    /// A `HEAD` request: the response has no body.
+    pub const fn head(path: &'r str) -> Self {
+        Self::new(Method::Head, path)
+    }
+
+    /// Sets the header fields, written in this order after `Host`. Nothing else is added but
+    /// `Content-Length` (or `Transfer-Encoding: chunked` for a streamed body). A `Host` or
+    /// `Content-Length` given here must agree with the automatic one and is then written once.
+    pub const fn headers(mut self, headers: &'r [(&'r str, &'r str)]) -> Self {
+        self.head.headers = headers;
+        self
+    }
+
+    /// Sets the body; `Content-Length` is computed from it.
+    pub const fn body(mut self, body: &'r [u8]) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// The method.
+    pub const fn method(&self) -> Method {
+        self.head.method
+    }
+
+    /// The path.
+    pub const fn path(&self) -> &'r str {
+        self.head.path
+    }
+
+    /// The header fields set by the caller.
+    pub const fn header_fields(&self) -> &'r [(&'r str, &'r str)] {
+        self.head.headers
+    }
+
+    /// The body.
+    pub const fn body_bytes(&self) -> &'r [u8] {
+        self.body
+    }
+}

@@ -1,0 +1,193 @@
+//! An in-memory peer for the I/O shells: the server's side of an exchange is a script of bytes,
+//! delivered in scripted read sizes, with EOF or an I/O error injected at a chosen offset, and
+//! every write captured.
+#![allow(dead_code)]
+
+use core::future::Future;
+use core::pin::pin;
+use core::task::{Context, Poll, Waker};
+
+/// The stream's error: an injected fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Injected;
+
+impl core::fmt::Display for Injected {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("injected fault")
+    }
+}
+
+impl core::error::Error for Injected {}
+
+impl embedded_io::Error for Injected {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        embedded_io::ErrorKind::ConnectionReset
+    }
+}
+
+/// How many bytes each read delivers (at most what the client asks for).
+#[derive(Debug, Clone)]
+pub enum Reads {
+    /// As many as asked.
+    Whole,
+    /// At most `n` per read.
+    Max(usize),
+    /// These sizes in turn, then as many as asked.
+    Sizes(Vec<usize>),
+}
+
+/// A scripted server.
+#[derive(Debug)]
+pub struct Peer {
+    pub script: Vec<u8>,
+    pub pos: usize,
+    pub reads: Reads,
+    pub read_calls: usize,
+    /// Reads end (EOF) once this many script bytes were delivered.
+    pub eof_at: Option<usize>,
+    /// Reads fail once this many script bytes were delivered.
+    pub error_at: Option<usize>,
+    /// The nth write call (0-based) fails.
+    pub write_error_at: Option<usize>,
+    /// Each write accepts at most this many bytes.
+    pub write_max: Option<usize>,
+    pub writes: Vec<Vec<u8>>,
+    pub flushes: usize,
+}
+
+impl Peer {
+    pub fn new(script: &[u8]) -> Self {
+        Self {
+            script: script.to_vec(),
+            pos: 0,
+            reads: Reads::Whole,
+            read_calls: 0,
+            eof_at: None,
+            error_at: None,
+            write_error_at: None,
+            write_max: None,
+            writes: Vec::new(),
+            flushes: 0,
+        }
+    }
+
+    pub fn reads(mut self, reads: Reads) -> Self {
+        self.reads = reads;
+        self
+    }
+
+    /// Everything the client wrote, concatenated.
+    pub fn written(&self) -> Vec<u8> {
+        self.writes.concat()
+    }
+
+    fn read_now(&mut self, buf: &mut [u8]) -> Result<usize, Injected> {
+        self.read_calls += 1;
+        if self.error_at.is_some_and(|e| self.pos >= e) {
+            return Err(Injected);
+        }
+        let end = self.eof_at.unwrap_or(usize::MAX).min(self.script.len());
+        let end = self.error_at.map_or(end, |e| end.min(e));
+        let avail = end.saturating_sub(self.pos);
+        let mut n = buf.len().min(avail);
+        match &mut self.reads {
+            Reads::Whole => {}
+            Reads::Max(m) => n = n.min(*m),
+            Reads::Sizes(sizes) => {
+                if !sizes.is_empty() {
+                    n = n.min(sizes.remove(0));
+                }
+            }
+        }
+        if n == 0 && avail > 0 && !buf.is_empty() {
+            // A scripted size of 0 must not look like EOF.
+            n = 1;
+        }
+        buf[..n].copy_from_slice(&self.script[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+
+    fn write_now(&mut self, buf: &[u8]) -> Result<usize, Injected> {
+        if self.write_error_at == Some(self.writes.len()) {
+            self.writes.push(Vec::new());
+            return Err(Injected);
+        }
+        let n = self.write_max.map_or(buf.len(), |m| m.min(buf.len()));
+        self.writes.push(buf[..n].to_vec());
+        Ok(n)
+    }
+}
+
+impl embedded_io::ErrorType for Peer {
+    type Error = Injected;
+}
+
+impl embedded_io_async::Read for Peer {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Injected> {
+        self.read_now(buf)
+    }
+}
+
+impl embedded_io_async::Write for Peer {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Injected> {
+        self.write_now(buf)
+    }
+
+    async fn flush(&mut self) -> Result<(), Injected> {
+        self.flushes += 1;
+        Ok(())
+    }
+}
+
+impl<T: embedded_io::ErrorType> embedded_io::ErrorType for Pending<T> {
+    type Error = T::Error;
+}
+
+/// A stream whose reads are never ready, to abandon an exchange part-way.
+pub struct Pending<T>(pub T);
+
+impl<T: embedded_io_async::Read> embedded_io_async::Read for Pending<T> {
+    async fn read(&mut self, _buf: &mut [u8]) -> Result<usize, T::Error> {
+        core::future::pending().await
+    }
+}
+
+impl<T: embedded_io_async::Write> embedded_io_async::Write for Pending<T> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, T::Error> {
+        self.0.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), T::Error> {
+        self.0.flush().await
+    }
+}
+
+/// Runs a future that never waits on real I/O to completion.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..1_000_000 {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("the future did not complete: something waits forever");
+}
+
+/// Polls a future once and drops it: the exchange is abandoned part-way.
+pub fn poll_once_then_drop<F: Future>(f: F) -> bool {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    f.as_mut().poll(&mut cx).is_ready()
+}
+
+/// A small deterministic random number generator for read splits.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self, bound: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % bound.max(1)
+    }
+}

@@ -5,9 +5,9 @@ mod support;
 
 use embedded_io_async::Read;
 use rawpost::{
-    ConnectionError, Connection, Error, Framing, Host, Request, RequestError, ResponseError,
+    Connection, ConnectionError, Error, Framing, Host, Request, RequestError, ResponseError,
 };
-use support::{block_on, poll_once_then_drop, Injected, Lcg, Pending, Peer, Reads};
+use support::{block_on, poll_once_then_drop, Injected, Lcg, Peer, Pending, Reads};
 
 const HOST: Host<'static> = Host::new("api.example.com");
 
@@ -34,7 +34,10 @@ fn exchange(
         let mut conn = Connection::new(&mut *peer, buf, HOST);
         let outcome = read_one(&mut conn, req, out_step).await;
         if outcome.is_err() {
-            assert!(!conn.is_reusable(), "an error must leave the connection unusable");
+            assert!(
+                !conn.is_reusable(),
+                "an error must leave the connection unusable"
+            );
         }
         outcome
     })
@@ -184,7 +187,8 @@ fn body_serialized_straight_into_the_buffer() {
             .unwrap();
         assert_eq!(resp.status(), 200);
     });
-    let json = br#"{"grant_type":"client_credentials","client_id":"esp32-c3","scope":["read","write"]}"#;
+    let json =
+        br#"{"grant_type":"client_credentials","client_id":"esp32-c3","scope":["read","write"]}"#;
     let mut expected = format!(
         "POST /oauth/token HTTP/1.1\r\nHost: api.example.com\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         json.len()
@@ -208,7 +212,10 @@ fn body_writer_failures_write_nothing() {
         assert!(matches!(r, Err(Error::Request(RequestError::BodyWriter))));
         let r = conn.send_with(&req, |b| Ok::<_, ()>(b.len() + 1)).await;
         assert!(matches!(r, Err(Error::Request(RequestError::BodyWriter))));
-        assert!(conn.is_reusable(), "a refused request leaves the connection usable");
+        assert!(
+            conn.is_reusable(),
+            "a refused request leaves the connection usable"
+        );
     });
     assert!(peer.writes.is_empty());
 }
@@ -291,7 +298,8 @@ fn http10_and_connection_close_are_not_reusable() {
         assert_eq!(out.body, b"ok");
         assert!(!out.reusable);
     }
-    let mut peer = Peer::new(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
+    let mut peer =
+        Peer::new(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
     let mut buf = [0u8; 256];
     block_on(async {
         let mut conn = Connection::new(&mut peer, &mut buf, HOST);
@@ -321,17 +329,22 @@ fn interim_responses_are_skipped() {
 
 #[test]
 fn interim_responses_are_bounded_and_101_is_refused() {
-    let mut script = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(usize::from(rawpost::MAX_INTERIM_RESPONSES) + 1);
+    let mut script =
+        b"HTTP/1.1 100 Continue\r\n\r\n".repeat(usize::from(rawpost::MAX_INTERIM_RESPONSES) + 1);
     script.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(
         all_splits(&script, &post()),
         Err(Error::Response(ResponseError::TooManyInterimResponses))
     );
-    let mut ok = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(usize::from(rawpost::MAX_INTERIM_RESPONSES));
+    let mut ok =
+        b"HTTP/1.1 100 Continue\r\n\r\n".repeat(usize::from(rawpost::MAX_INTERIM_RESPONSES));
     ok.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(all_splits(&ok, &post()).unwrap().status, 200);
     assert_eq!(
-        all_splits(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", &post()),
+        all_splits(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+            &post()
+        ),
         Err(Error::Response(ResponseError::UnexpectedUpgrade))
     );
 }
@@ -339,11 +352,7 @@ fn interim_responses_are_bounded_and_101_is_refused() {
 #[test]
 fn no_body_for_head_204_304() {
     let head = Request::head("/file");
-    let out = all_splits(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",
-        &head,
-    )
-    .unwrap();
+    let out = all_splits(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", &head).unwrap();
     assert_eq!(out.body, b"");
     assert!(out.reusable);
     for script in [
@@ -381,9 +390,15 @@ fn pipelined_bytes_are_kept_for_the_next_response() {
             let mut buf = [0u8; 512];
             block_on(async {
                 let mut conn = Connection::new(&mut peer, &mut buf, HOST);
-                let a = read_one(&mut conn, &Request::get("/1"), out_step).await.unwrap();
-                let b = read_one(&mut conn, &Request::get("/2"), out_step).await.unwrap();
-                let c = read_one(&mut conn, &Request::get("/3"), out_step).await.unwrap();
+                let a = read_one(&mut conn, &Request::get("/1"), out_step)
+                    .await
+                    .unwrap();
+                let b = read_one(&mut conn, &Request::get("/2"), out_step)
+                    .await
+                    .unwrap();
+                let c = read_one(&mut conn, &Request::get("/3"), out_step)
+                    .await
+                    .unwrap();
                 assert_eq!((a.body.as_slice(), a.status), (&b"first"[..], 200));
                 assert_eq!((b.body.as_slice(), b.status), (&b"second"[..], 200));
                 assert_eq!((c.body.as_slice(), c.status), (&b"third"[..], 202));
@@ -412,7 +427,11 @@ fn unread_body_poisons_the_connection() {
         assert_eq!(err, Error::Connection(ConnectionError::Poisoned));
         assert_eq!(err.name(), "Poisoned");
     });
-    assert_eq!(peer.writes.len(), 1, "nothing is written on a poisoned connection");
+    assert_eq!(
+        peer.writes.len(),
+        1,
+        "nothing is written on a poisoned connection"
+    );
 }
 
 #[test]
@@ -425,7 +444,11 @@ fn dropped_future_poisons_the_connection() {
     let err = block_on(conn.send(&req)).err().unwrap();
     assert_eq!(err, Error::Connection(ConnectionError::Poisoned));
     let stream = conn.into_inner();
-    assert_eq!(stream.0.writes.len(), 1, "the request was written once, then abandoned");
+    assert_eq!(
+        stream.0.writes.len(),
+        1,
+        "the request was written once, then abandoned"
+    );
 }
 
 #[test]
@@ -442,19 +465,30 @@ fn every_injection_attempt_is_refused_before_writing() {
             Request::post("/").headers(&[("X-A", "v\nX-Evil: 1")]),
             RequestError::InvalidHeaderValue,
         ),
-        (Request::post("/").headers(&[("X-A", "v\0")]), RequestError::InvalidHeaderValue),
+        (
+            Request::post("/").headers(&[("X-A", "v\0")]),
+            RequestError::InvalidHeaderValue,
+        ),
         (
             Request::post("/").headers(&[("X-A\r\nX-Evil", "1")]),
             RequestError::InvalidHeaderName,
         ),
-        (Request::post("/").headers(&[("X A", "1")]), RequestError::InvalidHeaderName),
-        (Request::post("/").headers(&[("", "1")]), RequestError::InvalidHeaderName),
+        (
+            Request::post("/").headers(&[("X A", "1")]),
+            RequestError::InvalidHeaderName,
+        ),
+        (
+            Request::post("/").headers(&[("", "1")]),
+            RequestError::InvalidHeaderName,
+        ),
         (
             Request::post("/").headers(&[("Host", "evil.example.com")]),
             RequestError::ConflictingHost,
         ),
         (
-            Request::post("/").headers(&[("Content-Length", "99")]).body(b"1"),
+            Request::post("/")
+                .headers(&[("Content-Length", "99")])
+                .body(b"1"),
             RequestError::ConflictingContentLength,
         ),
         (
@@ -495,7 +529,10 @@ fn buffer_too_small_for_the_head() {
         let err = conn.send(&post()).await.err().unwrap();
         let head = "POST /oauth/token HTTP/1.1\r\nHost: api.example.com\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n";
         assert_eq!(head.len(), 104);
-        assert_eq!(err, Error::Request(RequestError::BufferTooSmall { needed: 104 }));
+        assert_eq!(
+            err,
+            Error::Request(RequestError::BufferTooSmall { needed: 104 })
+        );
         assert_eq!(
             err.to_string(),
             "the buffer is too small for the request head: 104 bytes needed"
@@ -508,11 +545,26 @@ fn buffer_too_small_for_the_head() {
 fn truncated_bodies_are_errors() {
     use ResponseError::*;
     let cases: &[(&[u8], ResponseError)] = &[
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234", TruncatedBody),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", TruncatedBody),
-        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", TruncatedBody),
-        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", TruncatedBody),
-        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n", TruncatedBody),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234",
+            TruncatedBody,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+            TruncatedBody,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+            TruncatedBody,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            TruncatedBody,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n",
+            TruncatedBody,
+        ),
         (
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\r\n",
             TruncatedBody,
@@ -575,7 +627,12 @@ fn head_too_large_for_the_buffer() {
     let err = exchange(&mut Peer::new(&script), &mut buf, &Request::get("/"), 64).unwrap_err();
     assert_eq!(err, Error::Response(ResponseError::HeadTooLarge));
     let mut buf = [0u8; 512];
-    assert_eq!(exchange(&mut Peer::new(&script), &mut buf, &Request::get("/"), 64).unwrap().status, 200);
+    assert_eq!(
+        exchange(&mut Peer::new(&script), &mut buf, &Request::get("/"), 64)
+            .unwrap()
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -590,7 +647,8 @@ fn trailers_too_large_for_the_buffer() {
 
 #[test]
 fn injected_read_errors_and_eof_at_every_offset() {
-    let script: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\r\n\r\n";
+    let script: &[u8] =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\r\n\r\n";
     let mut buf = [0u8; 256];
     for at in 0..script.len() {
         for plan in [Reads::Whole, Reads::Max(1)] {
@@ -622,7 +680,11 @@ fn injected_write_errors() {
         let mut buf = [0u8; 256];
         block_on(async {
             let mut conn = Connection::new(&mut peer, &mut buf, HOST);
-            let err = conn.send(&Request::post("/").body(&body)).await.err().unwrap();
+            let err = conn
+                .send(&Request::post("/").body(&body))
+                .await
+                .err()
+                .unwrap();
             assert_eq!(err, Error::Io(Injected));
             assert_eq!(
                 conn.send(&post()).await.err().unwrap(),
@@ -646,7 +708,10 @@ fn headers_are_looked_up_case_insensitively() {
         assert_eq!(resp.header("set-cookie"), Some("a=1"));
         assert_eq!(resp.headers().filter(|h| h.is("Set-Cookie")).count(), 2);
         assert_eq!(resp.header("X-Bin"), None, "not UTF-8");
-        assert_eq!(resp.headers().find(|h| h.is("x-bin")).unwrap().value, b"\xff");
+        assert_eq!(
+            resp.headers().find(|h| h.is("x-bin")).unwrap().value,
+            b"\xff"
+        );
         assert_eq!(resp.header("Missing"), None);
         assert_eq!(resp.content_length(), Some(0));
         assert_eq!(resp.framing(), Framing::Length(0));

@@ -71,7 +71,6 @@ async fn read_one<S: embedded_io_async::Read + embedded_io_async::Write>(
         trailers: fields(resp.trailers()),
         reusable: false,
     };
-    drop(resp);
     Ok(Outcome {
         reusable: conn.is_reusable(),
         ..out
@@ -306,7 +305,6 @@ fn http10_and_connection_close_are_not_reusable() {
         let mut resp = conn.send(&post()).await.unwrap();
         assert!(!resp.keeps_connection());
         assert_eq!(resp.discard().await.unwrap(), 2);
-        drop(resp);
         let err = conn.send(&post()).await.err().unwrap();
         assert_eq!(err, Error::Connection(ConnectionError::Closed));
     });
@@ -421,7 +419,6 @@ fn unread_body_poisons_the_connection() {
         let mut resp = conn.send(&post()).await.unwrap();
         let mut part = [0u8; 4];
         assert_eq!(resp.read(&mut part).await.unwrap(), 4);
-        drop(resp);
         assert!(!conn.is_reusable());
         let err = conn.send(&post()).await.err().unwrap();
         assert_eq!(err, Error::Connection(ConnectionError::Poisoned));
@@ -729,7 +726,6 @@ fn read_to_end_into_a_slice() {
         let mut out = [0u8; 10];
         assert_eq!(resp.read_to_end(&mut out).await.unwrap(), 10);
         assert_eq!(&out, b"0123456789");
-        drop(resp);
         assert!(conn.is_reusable());
     });
     let mut peer = Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789");
@@ -739,7 +735,6 @@ fn read_to_end_into_a_slice() {
         let mut out = [0u8; 9];
         let err = resp.read_to_end(&mut out).await.unwrap_err();
         assert_eq!(err, Error::Request(RequestError::BodyBufferTooSmall));
-        drop(resp);
         assert!(!conn.is_reusable());
     });
 }

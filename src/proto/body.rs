@@ -316,7 +316,10 @@ mod tests {
         Ok((data, pos))
     }
 
-    const CASES: &[(&[u8], Result<(&[u8], usize), ResponseError>)] = &[
+    /// Input, and the data and bytes consumed up to the trailer section (or the error).
+    type Case = (&'static [u8], Result<(&'static [u8], usize), ResponseError>);
+
+    const CASES: &[Case] = &[
         (b"5\r\nhello\r\n0\r\n\r\n", Ok((b"hello", 13))),
         (
             b"5\r\nhello\r\n6\r\n world\r\n0\r\nX: y\r\n\r\n",

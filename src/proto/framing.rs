@@ -94,10 +94,10 @@ pub fn decide<'h>(
                     chunked_count += 1;
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            if list(value).any(|t| t.eq_ignore_ascii_case(b"close")) {
-                close = true;
-            }
+        } else if name.eq_ignore_ascii_case(b"connection")
+            && list(value).any(|t| t.eq_ignore_ascii_case(b"close"))
+        {
+            close = true;
         }
     }
 

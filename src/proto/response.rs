@@ -16,6 +16,7 @@ pub const MAX_HEADERS: usize = 48;
 /// one byte per read costs one pass in total. A line ends with LF (an optional CR before it is
 /// skipped), as httparse accepts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct HeadScanner {
     pos: usize,
     /// Line feeds seen since the last byte that was neither CR nor LF.

@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::proto::timing::TimeoutPhase;
+
 /// Everything that can go wrong in one exchange.
 ///
 /// The three sources of failure are separate variants, so firmware can react to each:
@@ -25,6 +27,8 @@ pub enum Error<E> {
     Response(ResponseError),
     /// The connection cannot carry this exchange.
     Connection(ConnectionError),
+    /// A deadline passed; the phase says which wait ran out. The connection is then unusable.
+    Timeout(TimeoutPhase),
 }
 
 /// A fault in what the caller asked for.
@@ -59,6 +63,9 @@ pub enum RequestError {
     BodyWriter,
     /// The caller's slice was too small for the whole response body.
     BodyBufferTooSmall,
+    /// A streamed body's length differs from the length declared for it. The head (and part
+    /// of the body) was already written, so the connection is unusable.
+    BodyLengthMismatch,
 }
 
 /// A fault in what the server sent.
@@ -131,6 +138,7 @@ impl RequestError {
             Self::BufferTooSmall { .. } => "BufferTooSmall",
             Self::BodyWriter => "BodyWriter",
             Self::BodyBufferTooSmall => "BodyBufferTooSmall",
+            Self::BodyLengthMismatch => "BodyLengthMismatch",
         }
     }
 }
@@ -178,6 +186,7 @@ impl<E> Error<E> {
             Self::Request(e) => e.name(),
             Self::Response(e) => e.name(),
             Self::Connection(e) => e.name(),
+            Self::Timeout(_) => "Timeout",
         }
     }
 }
@@ -229,6 +238,9 @@ impl fmt::Display for RequestError {
             }
             Self::BodyWriter => f.write_str("the body writer failed or reported more bytes than it was given"),
             Self::BodyBufferTooSmall => f.write_str("the response body does not fit the given slice"),
+            Self::BodyLengthMismatch => {
+                f.write_str("the streamed body's length differs from its declared Content-Length")
+            }
         }
     }
 }
@@ -276,6 +288,14 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             Self::Request(e) => e.fmt(f),
             Self::Response(e) => e.fmt(f),
             Self::Connection(e) => e.fmt(f),
+            Self::Timeout(phase) => match phase {
+                TimeoutPhase::Send => f.write_str("timed out writing the request"),
+                TimeoutPhase::FirstByte => {
+                    f.write_str("timed out waiting for the first byte of the response")
+                }
+                TimeoutPhase::Idle => f.write_str("timed out waiting for more of the response"),
+                TimeoutPhase::Exchange => f.write_str("the whole exchange took too long"),
+            },
         }
     }
 }
@@ -292,6 +312,7 @@ impl<E: embedded_io::Error> embedded_io::Error for Error<E> {
             Self::Request(_) => embedded_io::ErrorKind::InvalidInput,
             Self::Response(_) => embedded_io::ErrorKind::InvalidData,
             Self::Connection(_) => embedded_io::ErrorKind::NotConnected,
+            Self::Timeout(_) => embedded_io::ErrorKind::TimedOut,
         }
     }
 }

@@ -54,16 +54,22 @@
 
 pub(crate) mod fmt;
 
+pub mod blocking;
 mod client;
 mod error;
 pub mod proto;
 mod request;
+mod timer;
 
-pub use client::{Connection, Response};
+pub use client::{BodyWriter, Connection, Response};
 pub use error::{ConnectionError, Error, RequestError, ResponseError};
 pub use proto::body::MAX_CHUNK_LINE;
 pub use proto::conn::MAX_INTERIM_RESPONSES;
 pub use proto::framing::Framing;
 pub use proto::head::{Host, Method};
 pub use proto::response::{Fields, Header, ResponseHead, MAX_HEADERS};
+pub use proto::timing::{TimeoutPhase, Timeouts};
 pub use request::Request;
+#[cfg(feature = "embassy-time")]
+pub use timer::EmbassyTimer;
+pub use timer::{DelayTimer, NoTimer, Timer};

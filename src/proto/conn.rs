@@ -55,6 +55,9 @@ pub enum Step {
     Produced(usize),
     /// The head is ready ([`Core::poll_head`]) or the body has ended ([`Core::poll_body`]).
     Done,
+    /// `100 Continue` arrived for a request sent with `Expect: 100-continue`: send the body,
+    /// call [`Core::body_sent`], then poll the head again.
+    Continue,
 }
 
 /// What to write for a prepared request.
@@ -64,6 +67,10 @@ pub struct Outgoing {
     pub range: Range<usize>,
     /// Whether the caller's body slice must be written after `range`.
     pub body_follows: bool,
+    /// Whether the request carries `Expect: 100-continue` and its body (from the caller's
+    /// slice) waits for `100 Continue`: write `range`, flush, call [`Core::sent`], and poll
+    /// the head until [`Step::Continue`] or until the continue wait runs out.
+    pub expect_continue: bool,
 }
 
 /// The sans-IO state of one connection. See the module documentation.
@@ -75,6 +82,8 @@ pub struct Core {
     rx_start: usize,
     rx_end: usize,
     request_was_head: bool,
+    /// The body waits for `100 Continue`.
+    awaiting_continue: bool,
     interim: u8,
     scanner: HeadScanner,
     head: Option<ResponseHead>,
@@ -96,6 +105,7 @@ impl Core {
             rx_start: 0,
             rx_end: 0,
             request_was_head: false,
+            awaiting_continue: false,
             interim: 0,
             scanner: HeadScanner::new(),
             head: None,
@@ -149,6 +159,7 @@ impl Core {
 
     fn start_sending(&mut self, method: head::Method) {
         self.phase = Phase::Sending;
+        self.awaiting_continue = false;
         self.request_was_head = method == head::Method::Head;
         self.head = None;
         self.trailers = (0, 0);
@@ -159,7 +170,9 @@ impl Core {
     /// Validates and encodes a request whose body is a slice.
     ///
     /// The head (and the body, when it fits behind the head) is encoded into the buffer.
-    /// On error nothing is to be written and the connection stays as it was.
+    /// On error nothing is to be written and the connection stays as it was. A request with
+    /// `Expect: 100-continue` and a non-empty body keeps its body in the caller's slice until
+    /// the server answers.
     pub fn prepare<E>(
         &mut self,
         buf: &mut [u8],
@@ -168,23 +181,54 @@ impl Core {
         body: &[u8],
     ) -> Result<Outgoing, crate::Error<E>> {
         let framing = BodyFraming::Length(body.len() as u64);
-        head::validate(req, host, framing)?;
-        let at = self.begin(buf)?;
-        let out = &mut buf[at..];
-        let n = head::encode(req, host, framing, out).map_err(|e| offset_needed(e, at))?;
-        let body_follows = match out.get_mut(n..n + body.len()) {
+        let head = self.prepare_head(buf, req, host, framing)?;
+        let expect_continue = !body.is_empty() && expects_continue(req);
+        let inline = if expect_continue {
+            None
+        } else {
+            buf.get_mut(head.end..head.end + body.len())
+        };
+        let body_follows = match inline {
             Some(dst) => {
                 dst.copy_from_slice(body);
                 false
             }
-            None => true,
+            None => !body.is_empty(),
         };
-        self.start_sending(req.method);
-        let end = if body_follows { n } else { n + body.len() };
+        self.awaiting_continue = expect_continue;
+        let end = if body_follows {
+            head.end
+        } else {
+            head.end + body.len()
+        };
         Ok(Outgoing {
-            range: at..at + end,
+            range: head.start..end,
             body_follows,
+            expect_continue,
         })
+    }
+
+    /// Validates and encodes the head of a request whose body the caller streams afterwards:
+    /// with a known length (`Content-Length`) or chunked. Returns the head's range.
+    pub fn prepare_head<E>(
+        &mut self,
+        buf: &mut [u8],
+        req: &RequestHead<'_>,
+        host: &Host<'_>,
+        framing: BodyFraming,
+    ) -> Result<Range<usize>, crate::Error<E>> {
+        head::validate(req, host, framing)?;
+        let at = self.begin(buf)?;
+        let n =
+            head::encode(req, host, framing, &mut buf[at..]).map_err(|e| offset_needed(e, at))?;
+        self.start_sending(req.method);
+        Ok(at..at + n)
+    }
+
+    /// The part of the buffer free while a request is being sent (after any bytes kept for the
+    /// next response): where a streamed body's chunks are framed.
+    pub fn send_space(&self, buf_len: usize) -> Range<usize> {
+        self.rx_end.min(buf_len)..buf_len
     }
 
     /// Validates and encodes a request whose body is produced by `write_body` straight into the
@@ -226,14 +270,27 @@ impl Core {
         Ok(Outgoing {
             range: at..at + n + len,
             body_follows: false,
+            expect_continue: false,
         })
     }
 
-    /// The request has been written and flushed: the response comes next.
+    /// The request has been written and flushed (for `Expect: 100-continue`, its head): the
+    /// response comes next.
     pub fn sent(&mut self) {
         if self.phase == Phase::Sending {
             self.phase = Phase::Head;
         }
+    }
+
+    /// Whether the body still waits for `100 Continue`.
+    pub fn awaiting_continue(&self) -> bool {
+        self.awaiting_continue
+    }
+
+    /// The body of an `Expect: 100-continue` request has been sent (after `100 Continue`, or
+    /// because the wait ran out).
+    pub fn body_sent(&mut self) {
+        self.awaiting_continue = false;
     }
 
     fn fail(&mut self, e: ResponseError) -> ResponseError {
@@ -258,6 +315,12 @@ impl Core {
                 .map_err(|e| self.fail(e))?;
             match head.status {
                 101 => return Err(self.fail(ResponseError::UnexpectedUpgrade)),
+                100 if self.awaiting_continue => {
+                    buf.copy_within(len..self.rx_end, 0);
+                    self.rx_end -= len;
+                    self.scanner = HeadScanner::new();
+                    return Ok(Step::Continue);
+                }
                 100..=199 => {
                     crate::fmt::debug!("rawpost: skipped interim response {}", head.status);
                     self.interim += 1;
@@ -279,6 +342,14 @@ impl Core {
                 head.framing,
                 head.keep_alive
             );
+            let mut head = head;
+            if self.awaiting_continue {
+                // A final answer before the body was sent: the body is never sent, so the
+                // request on the wire is incomplete and the connection cannot be reused.
+                crate::fmt::debug!("rawpost: final response before 100 Continue; body not sent");
+                head.keep_alive = false;
+                self.awaiting_continue = false;
+            }
             self.rx_start = len;
             self.head = Some(head);
             self.decoder = BodyDecoder::new(head.framing);
@@ -410,6 +481,13 @@ impl Core {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether a request asks for `100 Continue` before its body.
+fn expects_continue(req: &RequestHead<'_>) -> bool {
+    req.headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("expect") && value.trim().eq_ignore_ascii_case("100-continue")
+    })
 }
 
 fn offset_needed(e: RequestError, at: usize) -> RequestError {

@@ -214,13 +214,22 @@ pub(crate) struct Digits {
 }
 
 impl Digits {
-    pub(crate) fn new(mut n: u64) -> Self {
+    pub(crate) fn new(n: u64) -> Self {
+        Self::in_base(n, 10)
+    }
+
+    /// Lower-case hexadecimal digits.
+    pub(crate) fn hex(n: u64) -> Self {
+        Self::in_base(n, 16)
+    }
+
+    fn in_base(mut n: u64, base: u64) -> Self {
         let mut buf = [0u8; 20];
         let mut start = buf.len();
         loop {
             start -= 1;
-            buf[start] = b'0' + (n % 10) as u8;
-            n /= 10;
+            buf[start] = b"0123456789abcdef"[(n % base) as usize];
+            n /= base;
             if n == 0 {
                 break;
             }

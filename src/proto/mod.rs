@@ -5,7 +5,9 @@
 //! the buffer as [`conn::Core`] asks.
 
 pub mod body;
+pub mod chunk;
 pub mod conn;
 pub mod framing;
 pub mod head;
 pub mod response;
+pub mod timing;

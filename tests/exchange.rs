@@ -77,6 +77,46 @@ async fn read_one<S: embedded_io_async::Read + embedded_io_async::Write>(
     })
 }
 
+/// The same exchange through the blocking shell: one set of cases, two drivers.
+fn exchange_blocking(
+    peer: &mut Peer,
+    buf: &mut [u8],
+    req: &Request<'_>,
+    out_step: usize,
+) -> Result<Outcome, Error<Injected>> {
+    use embedded_io::Read as _;
+    let mut conn = rawpost::blocking::Connection::new(&mut *peer, buf, HOST);
+    let outcome = (|| {
+        let mut resp = conn.send(req)?;
+        let mut body = Vec::new();
+        let mut chunk = vec![0u8; out_step];
+        loop {
+            let n = resp.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        assert!(resp.is_complete());
+        let fields = |it: rawpost::Fields<'_>| {
+            it.map(|h| (h.name.to_string(), h.value.to_vec()))
+                .collect::<Vec<_>>()
+        };
+        Ok(Outcome {
+            status: resp.status(),
+            reason: resp.reason().to_string(),
+            headers: fields(resp.headers()),
+            body,
+            trailers: fields(resp.trailers()),
+            reusable: false,
+        })
+    })();
+    outcome.map(|o| Outcome {
+        reusable: conn.is_reusable(),
+        ..o
+    })
+}
+
 fn post() -> Request<'static> {
     Request::post("/oauth/token")
         .headers(&[("Content-Type", "application/json")])
@@ -84,7 +124,8 @@ fn post() -> Request<'static> {
 }
 
 /// Plays `script` whole, byte by byte, and in random splits (with whole and tiny output
-/// windows); all must agree. Returns the common result.
+/// windows), through the async and the blocking shell; all must agree, and both shells must
+/// write the same bytes. Returns the common result.
 fn all_splits(script: &[u8], req: &Request<'_>) -> Result<Outcome, Error<Injected>> {
     let mut buf = [0u8; 1024];
     let whole = exchange(&mut Peer::new(script), &mut buf, req, 4096);
@@ -103,8 +144,15 @@ fn all_splits(script: &[u8], req: &Request<'_>) -> Result<Outcome, Error<Injecte
                 out_step,
             );
             assert_eq!(got, whole, "reads {plan:?}, out {out_step}");
+            let mut peer = Peer::new(script).reads(plan.clone());
+            let got = exchange_blocking(&mut peer, &mut buf, req, out_step);
+            assert_eq!(got, whole, "blocking, reads {plan:?}, out {out_step}");
         }
     }
+    let (mut a, mut b) = (Peer::new(script), Peer::new(script));
+    exchange(&mut a, &mut buf, req, 64).ok();
+    exchange_blocking(&mut b, &mut buf, req, 64).ok();
+    assert_eq!(a.writes, b.writes);
     whole
 }
 

@@ -140,6 +140,23 @@ impl embedded_io_async::Write for Peer {
     }
 }
 
+impl embedded_io::Read for Peer {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Injected> {
+        self.read_now(buf)
+    }
+}
+
+impl embedded_io::Write for Peer {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Injected> {
+        self.write_now(buf)
+    }
+
+    fn flush(&mut self) -> Result<(), Injected> {
+        self.flushes += 1;
+        Ok(())
+    }
+}
+
 impl<T: embedded_io::ErrorType> embedded_io::ErrorType for Pending<T> {
     type Error = T::Error;
 }
@@ -192,5 +209,78 @@ impl Lcg {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % bound.max(1)
+    }
+}
+
+/// A clock the test moves by hand: deadlines fire exactly when it says, and no test sleeps.
+#[derive(Debug, Clone, Default)]
+pub struct FakeClock(pub std::rc::Rc<std::cell::Cell<u64>>);
+
+impl FakeClock {
+    pub fn set(&self, ms: u64) {
+        self.0.set(ms);
+    }
+}
+
+impl rawpost::Timer for FakeClock {
+    fn now_ms(&mut self) -> u64 {
+        self.0.get()
+    }
+
+    fn wait_until(&mut self, deadline_ms: u64) -> impl Future<Output = ()> {
+        let clock = self.0.clone();
+        core::future::poll_fn(move |_| {
+            if clock.get() >= deadline_ms {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// A stream whose reads stay pending until the client has made `open_after` write calls, or
+/// the test opens it.
+pub struct Gated {
+    pub peer: Peer,
+    pub open_after: usize,
+}
+
+impl embedded_io::ErrorType for Gated {
+    type Error = Injected;
+}
+
+impl embedded_io_async::Read for Gated {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Injected> {
+        let open_after = self.open_after;
+        let peer = &mut self.peer;
+        core::future::poll_fn(|_| {
+            if peer.writes.len() >= open_after {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        self.peer.read_now(buf)
+    }
+}
+
+impl embedded_io_async::Write for Gated {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Injected> {
+        self.peer.write_now(buf)
+    }
+
+    async fn flush(&mut self) -> Result<(), Injected> {
+        Ok(())
+    }
+}
+
+/// Polls `f` once; returns its output if it is ready.
+pub fn poll_once<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match core::pin::Pin::new(f).poll(&mut cx) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
     }
 }

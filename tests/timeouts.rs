@@ -1,0 +1,294 @@
+//! Deadlines, driven by a clock the test moves by hand: each phase times out exactly when its
+//! deadline passes, the error names the phase, and the connection is then unusable.
+
+mod support;
+
+use core::pin::pin;
+
+use rawpost::{Connection, ConnectionError, Error, Host, Request, TimeoutPhase, Timeouts};
+use support::{poll_once, FakeClock, Gated, Injected, Peer, Pending};
+
+const HOST: Host<'static> = Host::new("api.example.com");
+
+fn timeouts() -> Timeouts {
+    Timeouts {
+        first_byte_ms: Some(10_000),
+        idle_ms: Some(5_000),
+        exchange_ms: Some(30_000),
+        continue_ms: 1_000,
+    }
+}
+
+/// A future that is still pending at `before` ms and resolves at `at` ms.
+fn expires_exactly_at<F: core::future::Future + Unpin>(
+    clock: &FakeClock,
+    f: &mut F,
+    before: u64,
+    at: u64,
+) -> F::Output {
+    assert!(poll_once(f).is_none(), "pending at the start");
+    clock.set(before);
+    assert!(poll_once(f).is_none(), "still pending at {before} ms");
+    clock.set(at);
+    poll_once(f).expect("ready once the deadline has passed")
+}
+
+#[test]
+fn first_byte_timeout() {
+    let clock = FakeClock::default();
+    clock.set(1_000);
+    let mut buf = [0u8; 256];
+    let mut conn = Connection::with_timer(
+        Pending(Peer::new(b"")),
+        &mut buf,
+        HOST,
+        clock.clone(),
+        timeouts(),
+    );
+    let req = Request::post("/").body(b"x");
+    let r = {
+        let mut f = pin!(conn.send(&req));
+        expires_exactly_at(&clock, &mut f, 10_999, 11_000).map(|_| ())
+    };
+    assert_eq!(r, Err(Error::Timeout(TimeoutPhase::FirstByte)));
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        "timed out waiting for the first byte of the response"
+    );
+    assert!(!conn.is_reusable());
+    let mut f = pin!(conn.send(&req));
+    assert!(matches!(
+        poll_once(&mut f),
+        Some(Err(Error::Connection(ConnectionError::Poisoned)))
+    ));
+}
+
+#[test]
+fn idle_timeout_after_the_response_started() {
+    let clock = FakeClock::default();
+    let mut buf = [0u8; 256];
+    // The head and 2 of 10 body bytes arrive, then nothing.
+    let mut peer = Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
+    peer.eof_at = None;
+    let stream = Stalls {
+        peer,
+        stalled: false,
+    };
+    let mut conn = Connection::with_timer(stream, &mut buf, HOST, clock.clone(), timeouts());
+    let req = Request::get("/");
+    let mut resp = {
+        let mut f = pin!(conn.send(&req));
+        poll_once(&mut f).unwrap().unwrap()
+    };
+    let mut out = [0u8; 16];
+    {
+        let mut f = pin!(embedded_io_async::Read::read(&mut resp, &mut out));
+        assert_eq!(poll_once(&mut f).unwrap(), Ok(2));
+    }
+    clock.set(100);
+    let r = {
+        let mut f = pin!(embedded_io_async::Read::read(&mut resp, &mut out));
+        expires_exactly_at(&clock, &mut f, 5_099, 5_100)
+    };
+    assert_eq!(r, Err(Error::Timeout(TimeoutPhase::Idle)));
+    assert!(!conn.is_reusable());
+}
+
+#[test]
+fn whole_exchange_timeout_wins_over_a_later_idle_deadline() {
+    let clock = FakeClock::default();
+    let mut buf = [0u8; 256];
+    let peer = Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
+    let mut conn = Connection::with_timer(
+        Stalls {
+            peer,
+            stalled: false,
+        },
+        &mut buf,
+        HOST,
+        clock.clone(),
+        timeouts(),
+    );
+    let req = Request::get("/");
+    let mut resp = {
+        let mut f = pin!(conn.send(&req));
+        poll_once(&mut f).unwrap().unwrap()
+    };
+    let mut out = [0u8; 16];
+    {
+        let mut f = pin!(embedded_io_async::Read::read(&mut resp, &mut out));
+        assert_eq!(poll_once(&mut f).unwrap(), Ok(2));
+    }
+    // The caller dawdles: 28 s later it reads again. The idle deadline would be 33 s; the
+    // exchange ends at 30 s.
+    clock.set(28_000);
+    let r = {
+        let mut f = pin!(embedded_io_async::Read::read(&mut resp, &mut out));
+        expires_exactly_at(&clock, &mut f, 29_999, 30_000)
+    };
+    assert_eq!(r, Err(Error::Timeout(TimeoutPhase::Exchange)));
+}
+
+#[test]
+fn send_timeout() {
+    let clock = FakeClock::default();
+    let mut buf = [0u8; 256];
+    let mut conn = Connection::with_timer(NeverWrites, &mut buf, HOST, clock.clone(), timeouts());
+    let req = Request::post("/").body(b"x");
+    let r = {
+        let mut f = pin!(conn.send(&req));
+        expires_exactly_at(&clock, &mut f, 4_999, 5_000).map(|_| ())
+    };
+    assert_eq!(r, Err(Error::Timeout(TimeoutPhase::Send)));
+    assert!(!conn.is_reusable());
+}
+
+#[test]
+fn timeouts_none_never_expire() {
+    // `Timeouts::none()` with a clock: nothing ever expires.
+    let clock = FakeClock::default();
+    let mut buf = [0u8; 256];
+    let mut conn = Connection::with_timer(
+        Pending(Peer::new(b"")),
+        &mut buf,
+        HOST,
+        clock.clone(),
+        Timeouts::none(),
+    );
+    let req = Request::get("/");
+    let mut f = pin!(conn.send(&req));
+    assert!(poll_once(&mut f).is_none());
+    clock.set(u64::MAX);
+    assert!(poll_once(&mut f).is_none());
+}
+
+#[test]
+fn expect_continue_sends_the_body_after_100() {
+    let clock = FakeClock::default();
+    let mut buf = [0u8; 256];
+    let stream = Gated {
+        peer: Peer::new(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+        ),
+        open_after: 1,
+    };
+    let mut conn = Connection::with_timer(stream, &mut buf, HOST, clock.clone(), timeouts());
+    let req = Request::put("/upload")
+        .headers(&[("Expect", "100-continue")])
+        .body(b"payload");
+    {
+        let mut f = pin!(conn.send(&req));
+        let resp = poll_once(&mut f).unwrap().unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    assert!(conn.is_reusable());
+    let peer = conn.into_inner().peer;
+    assert_eq!(
+        peer.writes,
+        vec![
+            b"PUT /upload HTTP/1.1\r\nHost: api.example.com\r\nExpect: 100-continue\r\nContent-Length: 7\r\n\r\n".to_vec(),
+            b"payload".to_vec(),
+        ]
+    );
+}
+
+#[test]
+fn expect_continue_final_response_means_no_body() {
+    let clock = FakeClock::default();
+    let mut buf = [0u8; 256];
+    let stream = Gated {
+        peer: Peer::new(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"),
+        open_after: 1,
+    };
+    let mut conn = Connection::with_timer(stream, &mut buf, HOST, clock.clone(), timeouts());
+    let req = Request::put("/upload")
+        .headers(&[("Expect", "100-continue")])
+        .body(b"payload");
+    {
+        let mut f = pin!(conn.send(&req));
+        let resp = poll_once(&mut f).unwrap().unwrap();
+        assert_eq!(resp.status(), 413);
+        assert!(!resp.keeps_connection());
+    }
+    assert!(
+        !conn.is_reusable(),
+        "the server never got the declared body"
+    );
+    let peer = conn.into_inner().peer;
+    assert_eq!(peer.writes.len(), 1, "only the head was sent");
+}
+
+#[test]
+fn expect_continue_wait_is_bounded() {
+    let clock = FakeClock::default();
+    let mut buf = [0u8; 256];
+    // A server that ignores Expect: it answers only once it has the body (the second write).
+    let stream = Gated {
+        peer: Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        open_after: 2,
+    };
+    let mut conn = Connection::with_timer(stream, &mut buf, HOST, clock.clone(), timeouts());
+    let req = Request::put("/upload")
+        .headers(&[("Expect", "100-continue")])
+        .body(b"payload");
+    {
+        let mut f = pin!(conn.send(&req));
+        let resp = expires_exactly_at(&clock, &mut f, 999, 1_000).unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    assert!(conn.is_reusable());
+    assert_eq!(conn.into_inner().peer.writes[1], b"payload");
+}
+
+/// Delivers the script once, then every read stays pending.
+struct Stalls {
+    peer: Peer,
+    stalled: bool,
+}
+
+impl embedded_io::ErrorType for Stalls {
+    type Error = Injected;
+}
+
+impl embedded_io_async::Read for Stalls {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Injected> {
+        if self.stalled {
+            core::future::pending::<()>().await;
+        }
+        self.stalled = true;
+        embedded_io_async::Read::read(&mut self.peer, buf).await
+    }
+}
+
+impl embedded_io_async::Write for Stalls {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Injected> {
+        embedded_io_async::Write::write(&mut self.peer, buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Injected> {
+        Ok(())
+    }
+}
+
+/// A stream that never accepts a write.
+struct NeverWrites;
+
+impl embedded_io::ErrorType for NeverWrites {
+    type Error = Injected;
+}
+
+impl embedded_io_async::Read for NeverWrites {
+    async fn read(&mut self, _buf: &mut [u8]) -> Result<usize, Injected> {
+        core::future::pending().await
+    }
+}
+
+impl embedded_io_async::Write for NeverWrites {
+    async fn write(&mut self, _buf: &[u8]) -> Result<usize, Injected> {
+        core::future::pending().await
+    }
+
+    async fn flush(&mut self) -> Result<(), Injected> {
+        Ok(())
+    }
+}

@@ -368,7 +368,7 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
 }
 
 /// The body of a streamed request, written piece by piece; [`finish`](BodyWriter::finish)
-/// ends it and reads the response head. Dropping it unfinished makes the connection unusable.
+/// ends it and reads the response head. Leaving it unfinished makes the connection unusable.
 pub struct BodyWriter<'c, 'a, S, T = NoTimer> {
     conn: &'c mut Connection<'a, S, T>,
     /// Bytes still to send for a known length; `None` for chunked.
@@ -431,8 +431,8 @@ impl<'c, 'a, S: Read + Write, T: Timer> BodyWriter<'c, 'a, S, T> {
 /// [`read_to_end`](Response::read_to_end), [`discard`](Response::discard)).
 ///
 /// It borrows the connection; the next request can be sent once the body has been read to its
-/// end (a `read` that returns 0) and the response dropped. Dropping it earlier makes the
-/// connection unusable.
+/// end (a `read` that returns 0) and the response is no longer used. Leaving the body unread
+/// makes the connection unusable.
 pub struct Response<'c, 'a, S, T = NoTimer> {
     conn: &'c mut Connection<'a, S, T>,
     head: ResponseHead,

@@ -537,3 +537,79 @@ async fn body_larger_than_the_buffer() {
     })
     .await;
 }
+
+/// The blocking shell against the same server, over a std `TcpStream`: one JSON POST echoed,
+/// then a chunked response, on one kept-alive connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_shell_over_std_tcp() {
+    bounded(async {
+        let (addr, accepted) = start_server().await;
+        let client = tokio::task::spawn_blocking(move || {
+            use embedded_io::Read as _;
+            let tcp = std::net::TcpStream::connect(addr).expect("connect");
+            tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let stream = embedded_io_adapters::std::FromStd::new(tcp);
+            let mut buf = [0u8; 1024];
+            let mut conn = rawpost::blocking::Connection::new(stream, &mut buf, host(addr));
+            let body = br#"{"blocking":true}"#;
+            let mut resp = conn
+                .send(&Request::post("/echo").headers(JSON_HEADERS).body(body))
+                .expect("send");
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.header("content-type"), Some("application/json"));
+            let mut out = [0u8; 64];
+            let n = resp.read_to_end(&mut out).expect("body");
+            assert_eq!(&out[..n], body);
+            assert!(conn.is_reusable());
+
+            let mut resp = conn.send(&Request::get("/chunked")).expect("send");
+            assert_eq!(resp.framing(), Framing::Chunked);
+            let mut got = Vec::new();
+            let mut piece = [0u8; 700];
+            loop {
+                let n = resp.read(&mut piece).expect("chunked body");
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&piece[..n]);
+            }
+            assert_eq!(got, chunked_expected());
+            assert!(conn.is_reusable());
+        });
+        client.await.expect("blocking client");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
+/// A body streamed with `Transfer-Encoding: chunked` (length unknown up front) reaches hyper
+/// whole, and one with a declared length too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_bodies_reach_hyper_whole() {
+    bounded(async {
+        let (addr, accepted) = start_server().await;
+        let mut buf = [0u8; 512];
+        let mut conn = Connection::new(connect(addr).await, &mut buf, host(addr));
+        let pieces: Vec<Vec<u8>> = (0..20u8)
+            .map(|i| vec![b'a' + i; 100 + usize::from(i)])
+            .collect();
+        let whole: Vec<u8> = pieces.concat();
+        for length in [None, Some(whole.len() as u64)] {
+            let req = Request::post("/echo").headers(&[("Content-Type", "text/plain")]);
+            let mut w = conn.send_streaming(&req, length).await.expect("head");
+            for p in &pieces {
+                embedded_io_async::Write::write_all(&mut w, p)
+                    .await
+                    .expect("piece");
+            }
+            let mut resp = w.finish().await.expect("response");
+            assert_eq!(resp.status(), 200);
+            let echoed = read_in_pieces(&mut resp, 333).await.expect("body");
+            assert_eq!(echoed, whole, "{length:?}");
+            assert!(conn.is_reusable());
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}

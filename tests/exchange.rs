@@ -799,3 +799,24 @@ fn whole_response_costs_one_read_call() {
     });
     assert_eq!(peer.read_calls, 1);
 }
+
+#[test]
+fn reading_after_an_error_never_looks_like_the_end() {
+    let mut peer = Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234");
+    let mut buf = [0u8; 256];
+    block_on(async {
+        let mut conn = Connection::new(&mut peer, &mut buf, HOST);
+        let mut resp = conn.send(&post()).await.unwrap();
+        let mut out = [0u8; 16];
+        assert_eq!(resp.read(&mut out).await, Ok(5));
+        assert_eq!(
+            resp.read(&mut out).await,
+            Err(Error::Response(ResponseError::TruncatedBody))
+        );
+        assert_eq!(
+            resp.read(&mut out).await,
+            Err(Error::Connection(ConnectionError::Poisoned))
+        );
+        assert!(!resp.is_complete());
+    });
+}

@@ -381,11 +381,19 @@ impl Core {
 
     /// Advances the body: copies buffered body bytes to `out` ([`Step::Produced`]), or asks for
     /// a read, or says the body has ended ([`Step::Done`]).
-    pub fn poll_body(&mut self, buf: &mut [u8], out: &mut [u8]) -> Result<Step, ResponseError> {
+    ///
+    /// After the exchange failed, every call is [`ConnectionError::Poisoned`]: a failed body
+    /// never ends in a quiet `0`.
+    pub fn poll_body<E>(
+        &mut self,
+        buf: &mut [u8],
+        out: &mut [u8],
+    ) -> Result<Step, crate::Error<E>> {
         loop {
             match self.phase {
                 Phase::Body => {}
-                Phase::Trailers => return self.poll_trailers(buf),
+                Phase::Trailers => return Ok(self.poll_trailers(buf)?),
+                Phase::Poisoned => return Err(ConnectionError::Poisoned.into()),
                 _ => return Ok(Step::Done),
             }
             if self.decoder.is_done() {
@@ -425,7 +433,7 @@ impl Core {
                 return Ok(Step::ReadDirect(n));
             }
             if base >= buf.len() {
-                return Err(self.fail(ResponseError::HeadTooLarge));
+                return Err(self.fail(ResponseError::HeadTooLarge).into());
             }
             return Ok(Step::Read(base..buf.len()));
         }

@@ -60,6 +60,7 @@ mod error;
 pub mod proto;
 mod request;
 mod timer;
+pub mod trace;
 
 pub use client::{BodyWriter, Connection, Response};
 pub use error::{ConnectionError, Error, RequestError, ResponseError};

@@ -221,6 +221,7 @@ impl Core {
         let at = self.begin(buf)?;
         let n =
             head::encode(req, host, framing, &mut buf[at..]).map_err(|e| offset_needed(e, at))?;
+        crate::trace::request(&buf[at..at + n]);
         self.start_sending(req.method);
         Ok(at..at + n)
     }
@@ -266,6 +267,7 @@ impl Core {
         let n = head::encode(req, host, framing, &mut buf[at..at + reserve])
             .map_err(|e| offset_needed(e, at))?;
         buf.copy_within(at + reserve..at + reserve + len, at + n);
+        crate::trace::request(&buf[at..at + n]);
         self.start_sending(req.method);
         Ok(Outgoing {
             range: at..at + n + len,
@@ -311,6 +313,7 @@ impl Core {
                 }
                 return Ok(Step::Read(self.rx_end..buf.len()));
             };
+            crate::trace::response(&buf[..len]);
             let head = response::parse(&mut buf[..len], self.request_was_head)
                 .map_err(|e| self.fail(e))?;
             match head.status {

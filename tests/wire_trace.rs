@@ -1,0 +1,72 @@
+//! The wire trace (`--features wire-trace,log`): exact heads, credentials redacted, nothing of
+//! the body. Run by CI with `cargo test --features wire-trace,log --test wire_trace`.
+#![cfg(all(feature = "wire-trace", feature = "log"))]
+
+mod support;
+
+use std::sync::Mutex;
+
+use rawpost::{Connection, Host, Request};
+use support::{block_on, Peer};
+
+static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if record.level() == log::Level::Info {
+            LINES.lock().unwrap().push(record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: Capture = Capture;
+
+#[test]
+fn heads_are_traced_with_credentials_redacted() {
+    log::set_logger(&LOGGER).unwrap();
+    log::set_max_level(log::LevelFilter::Trace);
+    let mut peer = Peer::new(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nSet-Cookie: session=s3cr3t\r\nContent-Length: 6\r\n\r\nsecret",
+    );
+    let mut buf = [0u8; 512];
+    block_on(async {
+        let mut conn = Connection::new(&mut peer, &mut buf, Host::new("api.example.com"));
+        let req = Request::post("/token")
+            .headers(&[
+                ("Authorization", "Bearer hunter2"),
+                ("Cookie", "a=b"),
+                ("Content-Type", "application/json"),
+            ])
+            .body(b"{\"pw\":\"body\"}");
+        let mut resp = conn.send(&req).await.unwrap();
+        resp.discard().await.unwrap();
+    });
+    let lines = LINES.lock().unwrap().clone();
+    assert_eq!(
+        lines,
+        [
+            "rawpost > POST /token HTTP/1.1",
+            "rawpost > Host: api.example.com",
+            "rawpost > Authorization: <redacted>",
+            "rawpost > Cookie: <redacted>",
+            "rawpost > Content-Type: application/json",
+            "rawpost > Content-Length: 13",
+            "rawpost < HTTP/1.1 100 Continue",
+            "rawpost < HTTP/1.1 200 OK",
+            "rawpost < Set-Cookie: <redacted>",
+            "rawpost < Content-Length: 6",
+        ]
+    );
+    let all = lines.concat();
+    for secret in ["hunter2", "a=b", "s3cr3t", "secret", "body"] {
+        assert!(!all.contains(secret), "{secret} leaked into the trace");
+    }
+}

@@ -165,6 +165,23 @@ impl<'a, S> Connection<'a, S, NoTimer> {
     }
 }
 
+impl<'a, S> Connection<'a, S, NoTimer> {
+    /// The same connection with its waits bounded by `timeouts`, measured with `timer`.
+    pub fn timed<T: Timer>(self, timer: T, timeouts: Timeouts) -> Connection<'a, S, T> {
+        Connection {
+            link: Link {
+                stream: self.link.stream,
+                timer,
+                timeouts,
+                deadlines: Deadlines::start(timeouts, 0),
+                core: self.link.core,
+            },
+            buf: self.buf,
+            host: self.host,
+        }
+    }
+}
+
 impl<'a, S, T: Timer> Connection<'a, S, T> {
     /// A connection whose waits are bounded by `timeouts`, measured with `timer` (for example
     /// `EmbassyTimer`, or a [`DelayTimer`](crate::DelayTimer) on any executor).

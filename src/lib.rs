@@ -60,6 +60,8 @@ mod error;
 pub mod proto;
 mod request;
 mod timer;
+#[cfg(feature = "embedded-tls")]
+pub mod tls;
 pub mod trace;
 
 pub use client::{BodyWriter, Connection, Response};

@@ -1,5 +1,5 @@
-//! The wire trace (`--features wire-trace,log`): exact heads, credentials redacted, nothing of
-//! the body. Run by CI with `cargo test --features wire-trace,log --test wire_trace`.
+//! The wire trace (features `wire-trace` and `log`, which `cargo test` turns on through the
+//! crate's dev-dependency on itself): exact heads, credentials redacted, nothing of the body.
 #![cfg(all(feature = "wire-trace", feature = "log"))]
 
 mod support;

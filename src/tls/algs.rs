@@ -1,0 +1,142 @@
+//! ECDSA signature verification for rustls-webpki, built on the RustCrypto `p256`/`p384` crates
+//! (no ring, no alloc).
+
+use core::fmt;
+
+use ecdsa::signature::hazmat::PrehashVerifier;
+use rustls_pki_types::{
+    alg_id, AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm,
+};
+use sha2::Digest;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Curve {
+    P256,
+    #[cfg(feature = "p384")]
+    P384,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hash {
+    Sha256,
+    Sha384,
+}
+
+/// One ECDSA curve + hash combination, as webpki's `SignatureVerificationAlgorithm`.
+///
+/// The signature is the DER `Ecdsa-Sig-Value` used both in X.509 and in TLS 1.3
+/// `CertificateVerify`; the public key is the SEC1 point from the SubjectPublicKeyInfo.
+pub struct Ecdsa {
+    curve: Curve,
+    hash: Hash,
+}
+
+impl fmt::Debug for Ecdsa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ECDSA {:?} {:?}", self.curve, self.hash)
+    }
+}
+
+/// ECDSA with a P-256 key and SHA-256.
+pub static ECDSA_P256_SHA256: Ecdsa = Ecdsa {
+    curve: Curve::P256,
+    hash: Hash::Sha256,
+};
+/// ECDSA with a P-256 key and SHA-384.
+pub static ECDSA_P256_SHA384: Ecdsa = Ecdsa {
+    curve: Curve::P256,
+    hash: Hash::Sha384,
+};
+/// ECDSA with a P-384 key and SHA-256.
+#[cfg(feature = "p384")]
+pub static ECDSA_P384_SHA256: Ecdsa = Ecdsa {
+    curve: Curve::P384,
+    hash: Hash::Sha256,
+};
+/// ECDSA with a P-384 key and SHA-384.
+#[cfg(feature = "p384")]
+pub static ECDSA_P384_SHA384: Ecdsa = Ecdsa {
+    curve: Curve::P384,
+    hash: Hash::Sha384,
+};
+
+/// Every algorithm accepted for certificate signatures: webpki's standard ECDSA set minus P-521.
+pub static ALL: &[&dyn SignatureVerificationAlgorithm] = &[
+    &ECDSA_P256_SHA256,
+    &ECDSA_P256_SHA384,
+    #[cfg(feature = "p384")]
+    &ECDSA_P384_SHA256,
+    #[cfg(feature = "p384")]
+    &ECDSA_P384_SHA384,
+];
+
+impl SignatureVerificationAlgorithm for Ecdsa {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        let mut digest = [0u8; 48];
+        let digest = match self.hash {
+            Hash::Sha256 => {
+                digest[..32].copy_from_slice(&sha2::Sha256::digest(message));
+                &digest[..32]
+            }
+            Hash::Sha384 => {
+                digest.copy_from_slice(&sha2::Sha384::digest(message));
+                &digest[..]
+            }
+        };
+        // `verify_prehash` applies ECDSA's bits2int truncation/padding, so a SHA-384 digest
+        // with a P-256 key (and SHA-256 with P-384) is handled as the standard requires.
+        let ok = match self.curve {
+            Curve::P256 => {
+                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
+                    .map_err(|_| InvalidSignature)?;
+                let sig =
+                    p256::ecdsa::Signature::from_der(signature).map_err(|_| InvalidSignature)?;
+                key.verify_prehash(digest, &sig).is_ok()
+            }
+            #[cfg(feature = "p384")]
+            Curve::P384 => {
+                let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
+                    .map_err(|_| InvalidSignature)?;
+                let sig =
+                    p384::ecdsa::Signature::from_der(signature).map_err(|_| InvalidSignature)?;
+                key.verify_prehash(digest, &sig).is_ok()
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(InvalidSignature)
+        }
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        match self.curve {
+            Curve::P256 => alg_id::ECDSA_P256,
+            #[cfg(feature = "p384")]
+            Curve::P384 => alg_id::ECDSA_P384,
+        }
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        match self.hash {
+            Hash::Sha256 => alg_id::ECDSA_SHA256,
+            Hash::Sha384 => alg_id::ECDSA_SHA384,
+        }
+    }
+}
+
+/// DER of the secp384r1 curve OID (1.3.132.0.34), found in every P-384 SubjectPublicKeyInfo.
+const SECP384R1: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+
+/// Whether `der` (a certificate) mentions the P-384 curve.
+///
+/// Only used to choose between two error messages ("needs feature p384" or "unsupported
+/// algorithm"), never to accept anything.
+pub(crate) fn mentions_p384(der: &[u8]) -> bool {
+    der.windows(SECP384R1.len()).any(|w| w == SECP384R1)
+}

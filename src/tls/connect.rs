@@ -1,0 +1,82 @@
+//! Opening a TLS session whose server name and `Host` header are one value.
+
+use core::fmt;
+
+use embedded_io_async::{Read, Write};
+use embedded_tls::{CryptoRngCore, TlsCipherSuite, TlsConfig, TlsConnection, TlsContext, TlsError};
+
+use super::{CertError, PinnedProvider};
+use crate::{Connection, Host};
+
+/// Why [`connect`] failed.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum OpenError {
+    /// The server's certificate was not trusted; the provider's
+    /// [`explain`](PinnedProvider::explain) adds the name involved.
+    Certificate(CertError),
+    /// The handshake failed for another reason (I/O, an alert, an unsupported server).
+    Handshake(TlsError),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Certificate(e) => write!(f, "TLS certificate refused: {e}"),
+            Self::Handshake(e) => write!(f, "TLS handshake failed: {e:?}"),
+        }
+    }
+}
+
+impl core::error::Error for OpenError {}
+
+/// Performs the TLS 1.3 handshake on `tls`, sending `host`'s name as the server name (SNI) and
+/// checking the server's chain with `provider`, then returns an HTTP [`Connection`] over the
+/// session whose `Host` header is the same `host`. The two can never disagree, which
+/// Cloudflare-fronted services answer with 421 or 403.
+///
+/// Success means the server proved it holds a certificate that chains to the pinned one and
+/// names `host` (a handshake in which the server skipped authentication is refused).
+///
+/// ```ignore
+/// let host = Host::new("api.example.com");
+/// let mut pem_buf = [0u8; 1024];
+/// let anchor = TrustAnchor::from_pem(include_bytes!("root-ca.pem"), &mut pem_buf)?;
+/// let mut provider = PinnedProvider::new(rng, anchor);
+/// let tls = TlsConnection::new(tcp, &mut tls_read, &mut tls_write);
+/// let mut conn = rawpost::tls::connect(tls, host, &mut provider, &mut http_buf)
+///     .await
+///     .inspect_err(|_| if let Some(why) = provider.explain() { println!("{why}") })?;
+/// let resp = conn.send(&Request::post("/v1/token").body(json)).await?;
+/// ```
+///
+/// The handshake is not bounded by rawpost's deadlines; bound it with the executor's timeout
+/// (e.g. `embassy_time::with_timeout`). Use [`Connection::timed`] on the result to bound the
+/// HTTP exchanges.
+pub async fn connect<'a, 'b, S, CS, Rng>(
+    mut tls: TlsConnection<'b, S, CS>,
+    host: Host<'a>,
+    provider: &mut PinnedProvider<'_, Rng, CS>,
+    buf: &'a mut [u8],
+) -> Result<Connection<'a, TlsConnection<'b, S, CS>>, OpenError>
+where
+    S: Read + Write + 'b,
+    CS: TlsCipherSuite + 'static,
+    Rng: CryptoRngCore,
+{
+    host.validate()
+        .map_err(|_| OpenError::Certificate(CertError::InvalidServerName))?;
+    let config = TlsConfig::new().with_server_name(host.name());
+    let opened = tls.open(TlsContext::new(&config, &mut *provider)).await;
+    if let Err(e) = opened {
+        crate::fmt::debug!("rawpost: TLS handshake with {} failed", host.name());
+        return Err(match provider.last_error() {
+            Some(cert) => OpenError::Certificate(cert),
+            None => OpenError::Handshake(e),
+        });
+    }
+    provider
+        .check(Ok(()))
+        .map_err(|e| OpenError::Certificate(e.unwrap_or(CertError::NoCertificate)))?;
+    Ok(Connection::new(tls, buf, host))
+}

@@ -1,0 +1,227 @@
+//! Loading the pinned certificate, error texts, and the verifier's handshake bookkeeping.
+
+mod tls_support;
+
+use embedded_tls::{CertificateVerifyRef, CryptoProvider, SignatureScheme, TlsVerifier};
+use rand_core::OsRng;
+use rawpost::tls::{pem_certificate_count, CertError, PinnedProvider, TrustAnchor};
+use tls_support::*;
+
+/// Text shaped like `openssl s_client -connect host:443 -showcerts` output.
+fn s_client_output(pki: &Pki) -> String {
+    format!(
+        "CONNECTED(00000003)\ndepth=2 CN = Test Root CA\nverify return:1\n---\nCertificate chain\n \
+         0 s:CN = api.example.test\n   i:CN = Test Intermediate CA\n{} 1 s:CN = Test Intermediate \
+         CA\n   i:CN = Test Root CA\n{}---\nServer certificate\nsubject=CN = api.example.test\n---\n",
+        pki.leaf.pem, pki.inter.pem
+    )
+}
+
+#[test]
+fn s_client_output_blocks_by_index() {
+    let pki = Pki::new(&P256, &P256);
+    let text = s_client_output(&pki);
+    assert_eq!(pem_certificate_count(text.as_bytes()), 2);
+
+    let mut buf = [0u8; 2048];
+    let first = TrustAnchor::from_pem(text.as_bytes(), &mut buf).unwrap();
+    assert_eq!(first.der(), pki.leaf.der.as_ref());
+
+    let mut buf = [0u8; 2048];
+    let second = TrustAnchor::from_pem_nth(text.as_bytes(), 1, &mut buf).unwrap();
+    assert_eq!(second.der(), pki.inter.der.as_ref());
+
+    let mut buf = [0u8; 2048];
+    assert_eq!(
+        TrustAnchor::from_pem_nth(text.as_bytes(), 2, &mut buf).unwrap_err(),
+        CertError::PemNoCertificate
+    );
+}
+
+#[test]
+fn base64_tool_wrapping_is_accepted() {
+    let pki = Pki::new(&P256, &P256);
+    let body: String = pki
+        .root
+        .pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    );
+    let mut buf = [0u8; 2048];
+    let anchor = TrustAnchor::from_pem(pem.as_bytes(), &mut buf).unwrap();
+    assert_eq!(anchor.der(), pki.root.der.as_ref());
+}
+
+#[test]
+fn crlf_line_endings_are_accepted() {
+    let pki = Pki::new(&P256, &P256);
+    let crlf = pki.root.pem.replace('\n', "\r\n");
+    let mut buf = [0u8; 2048];
+    let anchor = TrustAnchor::from_pem(crlf.as_bytes(), &mut buf).unwrap();
+    assert_eq!(anchor.der(), pki.root.der.as_ref());
+}
+
+#[test]
+fn malformed_pem_is_a_typed_error() {
+    let pki = Pki::new(&P256, &P256);
+    let good = pki.root.pem.clone();
+    let mut buf = [0u8; 2048];
+
+    // A character that is not base64 in the body.
+    let mut damaged = good.clone().into_bytes();
+    let pos = good.find('\n').unwrap() + 5;
+    damaged[pos] = b'*';
+    assert_eq!(
+        TrustAnchor::from_pem(&damaged, &mut buf).unwrap_err(),
+        CertError::PemMalformed
+    );
+
+    // END line missing (e.g. a truncated copy-paste).
+    let truncated = &good[..good.find("-----END").unwrap()];
+    assert_eq!(
+        TrustAnchor::from_pem(truncated.as_bytes(), &mut buf).unwrap_err(),
+        CertError::PemMalformed
+    );
+
+    // A whole line dropped from the middle: still valid PEM, but no longer a certificate.
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines.remove(2);
+    let dropped = lines.join("\n");
+    assert_eq!(
+        TrustAnchor::from_pem(dropped.as_bytes(), &mut buf).unwrap_err(),
+        CertError::PinnedMalformed
+    );
+
+    // Wrapped at 50 columns: neither 64 (RFC 7468, OpenSSL) nor 76 (`base64`).
+    let body: String = good.lines().filter(|l| !l.starts_with("-----")).collect();
+    let rewrapped: Vec<String> = body
+        .as_bytes()
+        .chunks(50)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    let wide = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        rewrapped.join("\n")
+    );
+    assert_eq!(
+        TrustAnchor::from_pem(wide.as_bytes(), &mut buf).unwrap_err(),
+        CertError::PemMalformed
+    );
+
+    // No certificate at all, or only a key.
+    assert_eq!(
+        TrustAnchor::from_pem(b"hello", &mut buf).unwrap_err(),
+        CertError::PemNoCertificate
+    );
+    let key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    assert_eq!(
+        TrustAnchor::from_pem(key.as_bytes(), &mut buf).unwrap_err(),
+        CertError::PemNoCertificate
+    );
+
+    // Valid PEM, but what it holds is not a certificate.
+    let not_cert = "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n";
+    assert_eq!(
+        TrustAnchor::from_pem(not_cert.as_bytes(), &mut buf).unwrap_err(),
+        CertError::PinnedMalformed
+    );
+}
+
+#[test]
+fn small_buffer_is_reported() {
+    let pki = Pki::new(&P256, &P256);
+    let mut buf = [0u8; 100];
+    assert_eq!(
+        TrustAnchor::from_pem(pki.root.pem.as_bytes(), &mut buf).unwrap_err(),
+        CertError::PemBufferTooSmall
+    );
+}
+
+#[test]
+fn der_garbage_is_refused() {
+    assert_eq!(
+        TrustAnchor::from_der(b"\x30\x03\x02\x01\x01").unwrap_err(),
+        CertError::PinnedMalformed
+    );
+    assert_eq!(
+        TrustAnchor::from_der(b"").unwrap_err(),
+        CertError::PinnedMalformed
+    );
+}
+
+#[test]
+fn every_error_has_a_message() {
+    use CertError::*;
+    for e in [
+        PemNoCertificate,
+        PemMalformed,
+        PemBufferTooSmall,
+        PinnedMalformed,
+        NoServerName,
+        InvalidServerName,
+        NoCertificate,
+        PinnedIsLeaf,
+        ChainNotToPin,
+        IssuerNotCa,
+        PathTooLong,
+        LeafIsCa,
+        NotForServers,
+        Expired,
+        NotYetValid,
+        NameMismatch,
+        BadChainSignature,
+        BadHandshakeSignature,
+        NeedsP384,
+        UnsupportedAlgorithm,
+        MalformedCertificate,
+        Rejected,
+    ] {
+        assert!(!e.to_string().is_empty());
+    }
+}
+
+/// embedded-tls finishes a handshake even if the server never sent Certificate or
+/// CertificateVerify; the provider must then not report the server as authenticated.
+#[test]
+fn handshake_without_certificate_is_not_authenticated() {
+    let pki = Pki::new(&P256, &P256);
+    let mut provider =
+        PinnedProvider::new(OsRng, TrustAnchor::from_der(pki.root.der.as_ref()).unwrap());
+    let _ = provider.rng(); // what embedded-tls does when it builds the ClientHello
+    assert!(!provider.server_authenticated());
+    assert_eq!(provider.check(Ok(())), Err(Some(CertError::NoCertificate)));
+
+    // A CertificateVerify with no Certificate before it.
+    let verifier = provider.verifier().unwrap();
+    let verify = CertificateVerifyRef {
+        signature_scheme: SignatureScheme::EcdsaSecp256r1Sha256,
+        signature: &[0x30, 0x00],
+    };
+    assert!(verifier.verify_signature(verify).is_err());
+    assert_eq!(provider.last_error(), Some(CertError::NoCertificate));
+    assert_eq!(
+        provider.check(Err(embedded_tls::TlsError::InvalidCertificate)),
+        Err(Some(CertError::NoCertificate))
+    );
+}
+
+#[test]
+fn other_handshake_failures_are_not_certificate_errors() {
+    let pki = Pki::new(&P256, &P256);
+    let mut provider =
+        PinnedProvider::new(OsRng, TrustAnchor::from_der(pki.root.der.as_ref()).unwrap());
+    let _ = provider.rng();
+    assert_eq!(
+        provider.check(Err(embedded_tls::TlsError::IoError)),
+        Err(None)
+    );
+}

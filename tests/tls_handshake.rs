@@ -1,0 +1,550 @@
+//! Handshakes of embedded-tls + the pinned-CA verifier against a real rustls TLS 1.3 server.
+
+mod tls_support;
+
+use rawpost::tls::{CertError, TrustAnchor};
+use rcgen::ExtendedKeyUsagePurpose;
+use tls_support::*;
+
+fn anchor(cert: &Cert) -> TrustAnchor<'_> {
+    TrustAnchor::from_der(cert.der.as_ref()).unwrap()
+}
+
+fn assert_ok(outcome: &Outcome) {
+    assert_eq!(outcome.result, Ok(()), "{outcome:?}");
+    let reply = outcome.reply.as_deref().unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(reply.ends_with("\r\n\r\nhello"), "{reply}");
+}
+
+fn assert_err(outcome: &Outcome, error: CertError) {
+    assert_eq!(outcome.result, Err(Some(error)), "{outcome:?}");
+    assert!(outcome.tls_error.is_some());
+    assert!(outcome.reply.is_none());
+}
+
+#[tokio::test]
+async fn root_pinned_ok_and_data_flows() {
+    let pki = Pki::new(&P256, &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_ok(&out);
+    assert!(!out.used_clock);
+}
+
+#[tokio::test]
+async fn root_pinned_with_clock_ok() {
+    let pki = Pki::new(&P256, &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        Some(system_clock),
+    )
+    .await;
+    assert_ok(&out);
+    assert!(out.used_clock);
+}
+
+#[tokio::test]
+async fn intermediate_pinned_ok() {
+    let pki = Pki::new(&P256, &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.inter),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_ok(&out);
+}
+
+#[tokio::test]
+async fn leaf_pinned_is_refused_with_advice() {
+    let pki = Pki::new(&P256, &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.leaf),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::PinnedIsLeaf);
+    assert_eq!(
+        out.explained.as_deref(),
+        Some(
+            "the pinned certificate is the server's own leaf: pin the root CA that issued its \
+             chain; the chain's top certificate was issued by \"Test Root CA\""
+        )
+    );
+}
+
+#[tokio::test]
+async fn stale_leaf_pinned_is_refused_with_advice() {
+    let pki = Pki::new(&P256, &P256);
+    // The leaf was renewed with a new key; the user pinned the old one.
+    let old_leaf = leaf(HOST, &P256, &[HOST], &pki.inter);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&old_leaf),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::PinnedIsLeaf);
+}
+
+#[tokio::test]
+async fn unrelated_root_names_the_real_issuer() {
+    let pki = Pki::new(&P256, &P256);
+    let other = root("Other Root CA", &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&other),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::ChainNotToPin);
+    assert_eq!(
+        out.explained.as_deref(),
+        Some(
+            "the chain does not lead to the pinned certificate; its top certificate was issued \
+             by \"Test Root CA\""
+        )
+    );
+}
+
+#[tokio::test]
+async fn root_with_same_name_but_other_key_is_refused() {
+    let pki = Pki::new(&P256, &P256);
+    let impostor = root("Test Root CA", &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&impostor),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::BadChainSignature);
+}
+
+#[tokio::test]
+async fn wrong_sni_is_a_name_error() {
+    let pki = Pki::new(&P256, &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some("other.example.test"),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::NameMismatch);
+    assert_eq!(
+        out.explained.as_deref(),
+        Some("host name not in the certificate; the certificate is for \"api.example.test\"")
+    );
+}
+
+#[tokio::test]
+async fn host_only_in_common_name_is_refused() {
+    let pki = Pki::new(&P256, &P256);
+    // CN = api.example.test but the only SAN is another name: the CN is never used.
+    let leaf = leaf(HOST, &P256, &["www.example.test"], &pki.inter);
+    let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
+    let out = run(chain, leaf.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    assert_err(&out, CertError::NameMismatch);
+}
+
+#[tokio::test]
+async fn wildcard_covers_one_label() {
+    let pki = Pki::new(&P256, &P256);
+    let leaf = leaf("wild", &P256, &["*.example.test"], &pki.inter);
+    let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
+    let out = run(
+        chain.clone(),
+        leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_ok(&out);
+    let out = run(
+        chain,
+        leaf.key_der(),
+        anchor(&pki.root),
+        Some("a.api.example.test"),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::NameMismatch);
+}
+
+#[tokio::test]
+async fn no_sni_is_refused() {
+    let pki = Pki::new(&P256, &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        None,
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::NoServerName);
+}
+
+#[tokio::test]
+async fn forged_chain_under_non_ca_without_basic_constraints() {
+    let pki = Pki::new(&P256, &P256);
+    // An ordinary server certificate (no basicConstraints) under the pinned root signs a
+    // certificate for our host.
+    let fake_ca = leaf(
+        "evil.example.test",
+        &P256,
+        &["evil.example.test"],
+        &pki.inter,
+    );
+    let forged = leaf(HOST, &P256, &[HOST], &fake_ca);
+    let chain = vec![
+        forged.der.clone(),
+        fake_ca.der.clone(),
+        pki.inter.der.clone(),
+    ];
+    let out = run(chain, forged.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    assert_err(&out, CertError::IssuerNotCa);
+}
+
+#[tokio::test]
+async fn forged_chain_under_explicit_non_ca() {
+    let pki = Pki::new(&P256, &P256);
+    let fake_ca = make(
+        "evil.example.test",
+        &P256,
+        Some(false),
+        &["evil.example.test"],
+        Some(&pki.root),
+        (2024, 2050),
+        None,
+    );
+    let forged = leaf(HOST, &P256, &[HOST], &fake_ca);
+    let chain = vec![forged.der.clone(), fake_ca.der.clone()];
+    let out = run(chain, forged.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    assert_err(&out, CertError::IssuerNotCa);
+}
+
+#[tokio::test]
+async fn ca_certificate_as_server_is_refused() {
+    let pki = Pki::new(&P256, &P256);
+    let ca_leaf = make(
+        HOST,
+        &P256,
+        Some(true),
+        &[HOST],
+        Some(&pki.inter),
+        (2024, 2050),
+        None,
+    );
+    let chain = vec![ca_leaf.der.clone(), pki.inter.der.clone()];
+    let out = run(
+        chain,
+        ca_leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::LeafIsCa);
+}
+
+#[tokio::test]
+async fn client_auth_only_certificate_is_refused() {
+    let pki = Pki::new(&P256, &P256);
+    let leaf = make(
+        HOST,
+        &P256,
+        None,
+        &[HOST],
+        Some(&pki.inter),
+        (2024, 2050),
+        Some(ExtendedKeyUsagePurpose::ClientAuth),
+    );
+    let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
+    let out = run(chain, leaf.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    assert_err(&out, CertError::NotForServers);
+}
+
+fn expired_pki() -> (Pki, Cert) {
+    let pki = Pki::new(&P256, &P256);
+    let expired = make(
+        "expired.example.test",
+        &P256,
+        None,
+        &[HOST],
+        Some(&pki.inter),
+        (2022, 2023),
+        Some(ExtendedKeyUsagePurpose::ServerAuth),
+    );
+    (pki, expired)
+}
+
+#[tokio::test]
+async fn expired_leaf_with_clock_is_refused() {
+    let (pki, expired) = expired_pki();
+    let chain = vec![expired.der.clone(), pki.inter.der.clone()];
+    let out = run(
+        chain,
+        expired.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        Some(system_clock),
+    )
+    .await;
+    assert_err(&out, CertError::Expired);
+    assert!(out.used_clock);
+    assert_eq!(
+        out.explained.as_deref(),
+        Some("certificate expired: \"expired.example.test\"")
+    );
+}
+
+#[tokio::test]
+async fn expired_leaf_without_clock_is_accepted_documented_gap() {
+    let (pki, expired) = expired_pki();
+    let chain = vec![expired.der.clone(), pki.inter.der.clone()];
+    let out = run(
+        chain,
+        expired.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_ok(&out);
+    assert!(!out.used_clock);
+}
+
+#[tokio::test]
+async fn expired_leaf_without_clock_but_time_floor_is_refused() {
+    let (pki, expired) = expired_pki();
+    let chain = vec![expired.der.clone(), pki.inter.der.clone()];
+    let (addr, server) = serve(chain, expired.key_der()).await;
+    // 2025-01-01, e.g. the firmware's build time.
+    let mut provider = rawpost::tls::PinnedProvider::new(rand_core::OsRng, anchor(&pki.root))
+        .with_time_floor(1_735_689_600);
+    let out = connect(addr, Some(HOST), &mut provider).await;
+    let _ = server.await;
+    assert_err(&out, CertError::Expired);
+}
+
+#[tokio::test]
+async fn clock_not_synced_falls_back_to_issuance_time() {
+    let pki = Pki::new(&P256, &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        Some(|| None),
+    )
+    .await;
+    assert_ok(&out);
+    assert!(!out.used_clock);
+}
+
+#[tokio::test]
+async fn extra_unrelated_certificates_are_tolerated() {
+    let pki = Pki::new(&P256, &P256);
+    let junk_root = root("Junk Root", &P256);
+    let junk = intermediate("Junk Intermediate", &P256, &junk_root);
+    // Out of order, with unrelated extras.
+    let chain = vec![
+        pki.leaf.der.clone(),
+        junk.der.clone(),
+        junk_root.der.clone(),
+        pki.inter.der.clone(),
+        pki.root.der.clone(),
+    ];
+    let out = run(
+        chain,
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_ok(&out);
+}
+
+#[tokio::test]
+async fn missing_intermediate_is_chain_error() {
+    let pki = Pki::new(&P256, &P256);
+    let chain = vec![pki.leaf.der.clone()];
+    let out = run(
+        chain,
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::ChainNotToPin);
+    assert!(out.explained.unwrap().ends_with("\"Test Intermediate CA\""));
+}
+
+#[tokio::test]
+async fn pem_and_der_anchor_give_same_result() {
+    let pki = Pki::new(&P256, &P256);
+    let mut buf = [0u8; 2048];
+    let from_pem = TrustAnchor::from_pem(pki.root.pem.as_bytes(), &mut buf).unwrap();
+    assert_eq!(from_pem.der(), pki.root.der.as_ref());
+    let out = run(pki.chain(), pki.leaf.key_der(), from_pem, Some(HOST), None).await;
+    assert_ok(&out);
+
+    let other = root("Other Root CA", &P256);
+    let mut buf = [0u8; 2048];
+    let from_pem = TrustAnchor::from_pem(other.pem.as_bytes(), &mut buf).unwrap();
+    let via_pem = run(pki.chain(), pki.leaf.key_der(), from_pem, Some(HOST), None).await;
+    let via_der = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&other),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_eq!(via_pem.result, via_der.result);
+    assert_eq!(via_pem.explained, via_der.explained);
+}
+
+#[cfg(feature = "p384")]
+#[tokio::test]
+async fn p384_root_with_p256_leaf() {
+    let pki = Pki::new(&P384, &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_ok(&out);
+}
+
+#[cfg(feature = "p384")]
+#[tokio::test]
+async fn p384_root_signing_p256_leaf_directly() {
+    let root = root("P-384 Root", &P384);
+    let leaf = leaf(HOST, &P256, &[HOST], &root);
+    let out = run(
+        vec![leaf.der.clone()],
+        leaf.key_der(),
+        anchor(&root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_ok(&out);
+}
+
+#[cfg(feature = "p384")]
+#[tokio::test]
+async fn p384_leaf_handshake_signature() {
+    let pki = Pki::new(&P384, &P384);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_ok(&out);
+}
+
+#[cfg(not(feature = "p384"))]
+#[tokio::test]
+async fn p384_root_without_feature_says_so() {
+    let pki = Pki::new(&P384, &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::NeedsP384);
+    assert_eq!(
+        out.explained.as_deref(),
+        Some("certificate algorithm needs feature p384")
+    );
+}
+
+#[tokio::test]
+async fn ed25519_leaf_is_unsupported() {
+    let pki = Pki::new(&P256, &P256);
+    let leaf = leaf(HOST, &ED25519, &[HOST], &pki.inter);
+    let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
+    let out = run(chain, leaf.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    assert_err(&out, CertError::UnsupportedAlgorithm);
+}
+
+#[tokio::test]
+async fn provider_reused_for_second_connection() {
+    let pki = Pki::new(&P256, &P256);
+    let other = Pki::new(&P256, &P256);
+    let mut provider = rawpost::tls::PinnedProvider::new(rand_core::OsRng, anchor(&pki.root));
+
+    let (addr, server) = serve(pki.chain(), pki.leaf.key_der()).await;
+    assert_ok(&connect(addr, Some(HOST), &mut provider).await);
+    server.await.unwrap().unwrap();
+    assert!(provider.server_authenticated());
+
+    // Second server is under another root: the earlier success must not leak.
+    let (addr, server) = serve(other.chain(), other.leaf.key_der()).await;
+    let out = connect(addr, Some(HOST), &mut provider).await;
+    let _ = server.await;
+    assert_err(&out, CertError::BadChainSignature);
+    assert!(!provider.server_authenticated());
+}
+
+#[tokio::test]
+async fn ip_address_server_name_matches_ip_san() {
+    let pki = Pki::new(&P256, &P256);
+    let leaf = leaf("device", &P256, &["127.0.0.1"], &pki.inter);
+    let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
+    let out = run(
+        chain.clone(),
+        leaf.key_der(),
+        anchor(&pki.root),
+        Some("127.0.0.1"),
+        None,
+    )
+    .await;
+    assert_ok(&out);
+    let out = run(
+        chain,
+        leaf.key_der(),
+        anchor(&pki.root),
+        Some("127.0.0.2"),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::NameMismatch);
+}

@@ -1,0 +1,258 @@
+//! Test PKI (rcgen) and a real rustls TLS 1.3 server on 127.0.0.1, plus an embedded-tls client.
+#![allow(dead_code, unused_imports)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use embedded_io_adapters::tokio_1::FromTokio;
+use embedded_tls::{TlsConfig, TlsConnection, TlsContext};
+use rand_core::OsRng;
+use rawpost::tls::{CertError, PinnedProvider, TrustAnchor};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SignatureAlgorithm,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub use rcgen::{
+    PKCS_ECDSA_P256_SHA256 as P256, PKCS_ECDSA_P384_SHA384 as P384, PKCS_ED25519 as ED25519,
+};
+
+pub const HOST: &str = "api.example.test";
+
+/// A generated certificate with its key and parameters (to sign others).
+pub struct Cert {
+    pub params: CertificateParams,
+    pub key: KeyPair,
+    pub der: CertificateDer<'static>,
+    pub pem: String,
+}
+
+impl Cert {
+    pub fn issuer(&self) -> Issuer<'_, &KeyPair> {
+        Issuer::from_params(&self.params, &self.key)
+    }
+
+    pub fn key_der(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.serialize_der()))
+    }
+}
+
+/// Builds a certificate. `ca`: `Some(true)` CA, `Some(false)` explicit cA=false, `None` no
+/// basicConstraints at all. `sans` empty for CAs. `validity` in years.
+pub fn make(
+    cn: &str,
+    alg: &'static SignatureAlgorithm,
+    ca: Option<bool>,
+    sans: &[&str],
+    parent: Option<&Cert>,
+    validity: (i32, i32),
+    eku: Option<ExtendedKeyUsagePurpose>,
+) -> Cert {
+    let key = KeyPair::generate_for(alg).unwrap();
+    let mut params =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.not_before = rcgen::date_time_ymd(validity.0, 1, 1);
+    params.not_after = rcgen::date_time_ymd(validity.1, 1, 1);
+    params.is_ca = match ca {
+        Some(true) => IsCa::Ca(BasicConstraints::Unconstrained),
+        Some(false) => IsCa::ExplicitNoCa,
+        None => IsCa::NoCa,
+    };
+    if ca == Some(true) {
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    } else {
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    }
+    if let Some(eku) = eku {
+        params.extended_key_usages = vec![eku];
+    }
+    let cert = match parent {
+        Some(parent) => params.signed_by(&key, &parent.issuer()).unwrap(),
+        None => params.self_signed(&key).unwrap(),
+    };
+    Cert {
+        pem: cert.pem(),
+        der: cert.der().clone(),
+        params,
+        key,
+    }
+}
+
+pub fn root(cn: &str, alg: &'static SignatureAlgorithm) -> Cert {
+    make(cn, alg, Some(true), &[], None, (2020, 2060), None)
+}
+
+pub fn intermediate(cn: &str, alg: &'static SignatureAlgorithm, parent: &Cert) -> Cert {
+    make(cn, alg, Some(true), &[], Some(parent), (2021, 2055), None)
+}
+
+pub fn leaf(cn: &str, alg: &'static SignatureAlgorithm, sans: &[&str], parent: &Cert) -> Cert {
+    make(
+        cn,
+        alg,
+        None,
+        sans,
+        Some(parent),
+        (2024, 2050),
+        Some(ExtendedKeyUsagePurpose::ServerAuth),
+    )
+}
+
+/// The standard PKI: root → intermediate → leaf for `api.example.test`, all P-256.
+pub struct Pki {
+    pub root: Cert,
+    pub inter: Cert,
+    pub leaf: Cert,
+}
+
+impl Pki {
+    pub fn new(
+        root_alg: &'static SignatureAlgorithm,
+        leaf_alg: &'static SignatureAlgorithm,
+    ) -> Self {
+        let root = root("Test Root CA", root_alg);
+        let inter = intermediate("Test Intermediate CA", &P256, &root);
+        let leaf = leaf(HOST, leaf_alg, &[HOST], &inter);
+        Self { root, inter, leaf }
+    }
+
+    /// What the server sends: leaf + intermediate.
+    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+        vec![self.leaf.der.clone(), self.inter.der.clone()]
+    }
+}
+
+/// Starts a rustls TLS 1.3 server for one connection; it answers one HTTP request.
+/// Returns its address and a handle yielding the request it read (or its error).
+pub async fn serve(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> (SocketAddr, tokio::task::JoinHandle<Result<String, String>>) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
+        let mut tls = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tls.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("eof before request end".into());
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+            .await
+            .map_err(|e| e.to_string())?;
+        tls.shutdown().await.map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&request).into_owned())
+    });
+    (addr, handle)
+}
+
+/// What a client run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// `check(open)` result.
+    pub result: Result<(), Option<CertError>>,
+    /// The embedded-tls error from `open`, if any.
+    pub tls_error: Option<embedded_tls::TlsError>,
+    /// `explain()` printed, if there was a failure.
+    pub explained: Option<String>,
+    /// The reply read after a successful handshake.
+    pub reply: Option<String>,
+    pub used_clock: bool,
+}
+
+/// Connects to `addr` with embedded-tls, verifying with `provider`; on success sends a small
+/// HTTP request and reads the reply.
+pub async fn connect(
+    addr: SocketAddr,
+    sni: Option<&str>,
+    provider: &mut PinnedProvider<'_, OsRng>,
+) -> Outcome {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut read_buf = vec![0u8; 16_640];
+    let mut write_buf = vec![0u8; 4096];
+    let mut tls = TlsConnection::new(FromTokio::new(tcp), &mut read_buf, &mut write_buf);
+    let mut config = TlsConfig::new();
+    if let Some(sni) = sni {
+        config = config.with_server_name(sni);
+    }
+    let opened = tls.open(TlsContext::new(&config, &mut *provider)).await;
+    let tls_error = opened.err();
+    let result = provider.check(opened);
+    let explained = provider.explain().map(|e| e.to_string());
+    let mut reply = None;
+    if result.is_ok() {
+        let host = sni.unwrap_or(HOST);
+        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        tls.write(request.as_bytes()).await.unwrap();
+        tls.flush().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(embedded_tls::TlsError::ConnectionClosed) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("read failed: {e:?}"),
+            }
+            if got.ends_with(b"hello") {
+                break;
+            }
+        }
+        reply = Some(String::from_utf8_lossy(&got).into_owned());
+    }
+    Outcome {
+        result,
+        tls_error,
+        explained,
+        reply,
+        used_clock: provider.used_clock(),
+    }
+}
+
+/// Serves `chain`/`key`, connects with `anchor` and `sni`, returns the outcome.
+pub async fn run(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    anchor: TrustAnchor<'_>,
+    sni: Option<&str>,
+    clock: Option<fn() -> Option<u64>>,
+) -> Outcome {
+    let (addr, server) = serve(chain, key).await;
+    let mut provider = PinnedProvider::new(OsRng, anchor);
+    if let Some(clock) = clock {
+        provider = provider.with_clock(clock);
+    }
+    let outcome = connect(addr, sni, &mut provider).await;
+    let served = server.await.unwrap();
+    if outcome.result.is_ok() {
+        let request = served.expect("server side failed");
+        assert!(request.starts_with("GET / HTTP/1.1\r\n"), "{request}");
+    }
+    outcome
+}
+
+/// The system clock, as the verifier's clock hook.
+pub fn system_clock() -> Option<u64> {
+    Some(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs(),
+    )
+}

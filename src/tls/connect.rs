@@ -38,16 +38,31 @@ impl core::error::Error for OpenError {}
 /// Success means the server proved it holds a certificate that chains to the pinned one and
 /// names `host` (a handshake in which the server skipped authentication is refused).
 ///
-/// ```ignore
+/// ```no_run
+/// # async fn demo<S, R>(tcp: S, rng: R, root_pem: &[u8]) -> Result<(), rawpost::Error<rawpost::tls::embedded_tls::TlsError>>
+/// # where S: embedded_io_async::Read + embedded_io_async::Write, R: rawpost::tls::embedded_tls::CryptoRngCore {
+/// use rawpost::tls::{connect, embedded_tls::TlsConnection, PinnedProvider, TrustAnchor};
+/// use rawpost::{Host, Request};
+///
 /// let host = Host::new("api.example.com");
-/// let mut pem_buf = [0u8; 1024];
-/// let anchor = TrustAnchor::from_pem(include_bytes!("root-ca.pem"), &mut pem_buf)?;
+/// let mut der = [0u8; 1024];
+/// let Ok(anchor) = TrustAnchor::from_pem(root_pem, &mut der) else { return Ok(()) };
 /// let mut provider = PinnedProvider::new(rng, anchor);
+/// let (mut tls_read, mut tls_write) = ([0u8; 16640], [0u8; 4096]);
 /// let tls = TlsConnection::new(tcp, &mut tls_read, &mut tls_write);
-/// let mut conn = rawpost::tls::connect(tls, host, &mut provider, &mut http_buf)
-///     .await
-///     .inspect_err(|_| if let Some(why) = provider.explain() { println!("{why}") })?;
-/// let resp = conn.send(&Request::post("/v1/token").body(json)).await?;
+/// let mut http_buf = [0u8; 2048];
+/// let mut conn = match connect(tls, host, &mut provider, &mut http_buf).await {
+///     Ok(conn) => conn,
+///     Err(e) => {
+///         // e.g. "the pinned certificate is the server's own leaf: pin the root CA that issued its chain"
+///         if let Some(why) = provider.explain() {
+///             println!("{e}: {why}");
+///         }
+///         return Ok(());
+///     }
+/// };
+/// let resp = conn.send(&Request::post("/v1/token").body(b"{}")).await?;
+/// # let _ = resp.status(); Ok(()) }
 /// ```
 ///
 /// The handshake is not bounded by rawpost's deadlines; bound it with the executor's timeout

@@ -17,6 +17,8 @@ mod verifier;
 
 pub use anchor::{pem_certificate_count, TrustAnchor};
 pub use connect::{connect, OpenError};
+/// The embedded-tls crate this module is built on, re-exported so versions always match.
+pub use embedded_tls;
 pub use error::{CertError, Explain};
 pub use provider::PinnedProvider;
 pub use verifier::{Clock, PinnedVerifier};

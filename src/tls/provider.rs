@@ -34,11 +34,20 @@ use super::{CertError, Explain, TrustAnchor};
 ///
 /// # Use
 /// Pass it by `&mut` so the failure reason can be read after `open`:
-/// ```ignore
+/// ```no_run
+/// # async fn demo<S, R>(mut tls: rawpost::tls::embedded_tls::TlsConnection<'_, S, rawpost::tls::embedded_tls::Aes128GcmSha256>, rng: R, anchor: rawpost::tls::TrustAnchor<'_>, now: fn() -> Option<u64>)
+/// # where S: embedded_io_async::Read + embedded_io_async::Write, R: rawpost::tls::embedded_tls::CryptoRngCore {
+/// use rawpost::tls::embedded_tls::{TlsConfig, TlsContext};
+/// use rawpost::tls::PinnedProvider;
+///
 /// let config = TlsConfig::new().with_server_name("api.example.com");
 /// let mut provider = PinnedProvider::new(rng, anchor).with_clock(now);
 /// let opened = tls.open(TlsContext::new(&config, &mut provider)).await;
-/// provider.check(opened)?; // also catches a server that skipped authentication
+/// // Also catches a server that skipped authentication:
+/// if let Err(why) = provider.check(opened) {
+///     println!("refused: {why:?}");
+/// }
+/// # }
 /// ```
 ///
 /// embedded-tls lets a handshake finish without the server ever sending Certificate and

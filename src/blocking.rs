@@ -21,7 +21,7 @@
 use embedded_io::{ErrorType, Read, Write};
 
 use crate::error::{ConnectionError, Error, RequestError};
-use crate::proto::conn::{Core, Step};
+use crate::proto::conn::{Core, Outgoing, Step};
 use crate::proto::head::{BodyFraming, Host};
 use crate::request::Request;
 use crate::ResponseHead;
@@ -127,6 +127,24 @@ impl<'a, S: Read + Write> Connection<'a, S> {
         self.finish_request()
     }
 
+    /// Writes what `prepare` put in the buffer, then the rest of a head sent in parts.
+    fn write_head(&mut self, req: &Request<'_>, out: &Outgoing) -> Result<(), Error<S::Error>> {
+        write_all(
+            &mut self.stream,
+            &mut self.core,
+            &self.buf[out.range.clone()],
+        )?;
+        let mut offset = out.head_sent;
+        while offset < out.head_len {
+            let part = self
+                .core
+                .head_part(self.buf, &req.head, &self.host, out, offset);
+            offset += part.len();
+            write_all(&mut self.stream, &mut self.core, &self.buf[part])?;
+        }
+        Ok(())
+    }
+
     fn finish_request(&mut self) -> Result<Response<'_, 'a, S>, Error<S::Error>> {
         io(&mut self.core, self.stream.flush())?;
         self.core.sent();
@@ -155,10 +173,10 @@ impl<'a, S: Read + Write> Connection<'a, S> {
         length: Option<u64>,
     ) -> Result<BodyWriter<'_, 'a, S>, Error<S::Error>> {
         let framing = length.map_or(BodyFraming::Chunked, BodyFraming::Length);
-        let head = self
+        let out = self
             .core
             .prepare_head(self.buf, &req.head, &self.host, framing)?;
-        write_all(&mut self.stream, &mut self.core, &self.buf[head])?;
+        self.write_head(req, &out)?;
         Ok(BodyWriter {
             conn: self,
             remaining: length,

@@ -2,14 +2,10 @@
 //! `embedded_io_async` stream, racing each wait against a [`Timer`]. This is the only module
 //! that awaits.
 
-use core::future::{poll_fn, Future};
-use core::pin::pin;
-use core::task::Poll;
-
 use embedded_io_async::{ErrorType, Read, Write};
 
 use crate::error::{ConnectionError, Error, RequestError};
-use crate::proto::conn::{Core, Step};
+use crate::proto::conn::{Core, Outgoing, Step};
 use crate::proto::head::{BodyFraming, Host};
 use crate::proto::timing::{Deadlines, Timeouts, Wait};
 use crate::request::Request;
@@ -24,22 +20,6 @@ struct Link<S, T> {
     timeouts: Timeouts,
     deadlines: Deadlines,
     core: Core,
-}
-
-/// Polls `io` and, once it is pending, `expiry`; `None` if `expiry` completes first.
-async fn race<F: Future, W: Future<Output = ()>>(io: F, expiry: W) -> Option<F::Output> {
-    let mut io = pin!(io);
-    let mut expiry = pin!(expiry);
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = io.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        if expiry.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 impl<S: Read + Write, T: Timer> Link<S, T> {
@@ -77,13 +57,12 @@ impl<S: Read + Write, T: Timer> Link<S, T> {
 
     /// One read, bounded by the deadline for `wait`. `Ok(None)`: the continue wait ran out.
     async fn read(&mut self, dst: &mut [u8], wait: Wait) -> Result<Option<usize>, Error<S::Error>> {
-        let (r, phase) = match self.deadline(wait) {
-            None => (Some(self.stream.read(dst).await), None),
-            Some((at, phase)) => (
-                race(self.stream.read(dst), self.timer.wait_until(at)).await,
-                phase,
-            ),
-        };
+        let deadline = self.deadline(wait);
+        let r = self
+            .timer
+            .run_until(deadline.map(|d| d.0), self.stream.read(dst))
+            .await;
+        let phase = deadline.and_then(|d| d.1);
         let n = self.settle(r, phase)?;
         if n.is_some_and(|n| n > 0) {
             self.deadlines.on_response_bytes();
@@ -98,13 +77,12 @@ impl<S: Read + Write, T: Timer> Link<S, T> {
 
     /// One write call, bounded by the idle time. A stream accepting zero bytes is an error.
     async fn write(&mut self, bytes: &[u8]) -> Result<usize, Error<S::Error>> {
-        let (r, phase) = match self.deadline(Wait::Write) {
-            None => (Some(self.stream.write(bytes).await), None),
-            Some((at, phase)) => (
-                race(self.stream.write(bytes), self.timer.wait_until(at)).await,
-                phase,
-            ),
-        };
+        let deadline = self.deadline(Wait::Write);
+        let r = self
+            .timer
+            .run_until(deadline.map(|d| d.0), self.stream.write(bytes))
+            .await;
+        let phase = deadline.and_then(|d| d.1);
         match self.settle(r, phase)? {
             Some(0) if !bytes.is_empty() => {
                 self.core.poison();
@@ -123,13 +101,12 @@ impl<S: Read + Write, T: Timer> Link<S, T> {
     }
 
     async fn flush(&mut self) -> Result<(), Error<S::Error>> {
-        let (r, phase) = match self.deadline(Wait::Write) {
-            None => (Some(self.stream.flush().await), None),
-            Some((at, phase)) => (
-                race(self.stream.flush(), self.timer.wait_until(at)).await,
-                phase,
-            ),
-        };
+        let deadline = self.deadline(Wait::Write);
+        let r = self
+            .timer
+            .run_until(deadline.map(|d| d.0), self.stream.flush())
+            .await;
+        let phase = deadline.and_then(|d| d.1);
         self.settle(r, phase).map(|_| ())
     }
 }
@@ -265,7 +242,7 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
                 ""
             }
         );
-        self.link.write_all(&self.buf[out.range]).await?;
+        self.write_head(req, &out).await?;
         if out.expect_continue {
             self.link.flush().await?;
             self.link.core.sent();
@@ -329,10 +306,30 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
             .core
             .prepare_with(self.buf, &req.head, &self.host, write_body)?;
         self.link.start_exchange();
-        self.link.write_all(&self.buf[out.range]).await?;
+        self.write_head(req, &out).await?;
         self.link.flush().await?;
         self.link.core.sent();
         self.receive_head().await
+    }
+
+    /// Writes what `prepare` put in the buffer, then the rest of a head that had to be sent in
+    /// parts (only when bytes kept for the next response crowd the buffer).
+    async fn write_head(
+        &mut self,
+        req: &Request<'_>,
+        out: &Outgoing,
+    ) -> Result<(), Error<S::Error>> {
+        self.link.write_all(&self.buf[out.range.clone()]).await?;
+        let mut offset = out.head_sent;
+        while offset < out.head_len {
+            let part = self
+                .link
+                .core
+                .head_part(self.buf, &req.head, &self.host, out, offset);
+            offset += part.len();
+            self.link.write_all(&self.buf[part]).await?;
+        }
+        Ok(())
     }
 
     /// Sends the head of a request whose body the caller then writes piece by piece through
@@ -349,12 +346,12 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
         length: Option<u64>,
     ) -> Result<BodyWriter<'_, 'a, S, T>, Error<S::Error>> {
         let framing = length.map_or(BodyFraming::Chunked, BodyFraming::Length);
-        let head = self
+        let out = self
             .link
             .core
             .prepare_head(self.buf, &req.head, &self.host, framing)?;
         self.link.start_exchange();
-        self.link.write_all(&self.buf[head]).await?;
+        self.write_head(req, &out).await?;
         Ok(BodyWriter {
             conn: self,
             remaining: length,

@@ -9,7 +9,9 @@
 //! - [`DelayTimer`]: any `embedded_hal_async::delay::DelayNs` plus a clock function.
 //! - `EmbassyTimer` (feature `embassy-time`): embassy's global time driver.
 
-use core::future::Future;
+use core::future::{poll_fn, Future};
+use core::pin::pin;
+use core::task::Poll;
 
 /// A monotonic millisecond clock that can wait until a deadline.
 pub trait Timer {
@@ -21,6 +23,38 @@ pub trait Timer {
 
     /// Completes once [`now_ms`](Timer::now_ms) has reached `deadline_ms`.
     fn wait_until(&mut self, deadline_ms: u64) -> impl Future<Output = ()>;
+
+    /// Runs `io` until it completes (`Some`) or `deadline_ms` passes (`None`). The provided
+    /// version races `io` against [`wait_until`](Timer::wait_until); [`NoTimer`] just runs
+    /// `io`, so a connection without deadlines carries no timer state in its futures.
+    fn run_until<F: Future>(
+        &mut self,
+        deadline_ms: Option<u64>,
+        io: F,
+    ) -> impl Future<Output = Option<F::Output>> {
+        async move {
+            match deadline_ms {
+                None => Some(io.await),
+                Some(at) => race(io, self.wait_until(at)).await,
+            }
+        }
+    }
+}
+
+/// Polls `io` and, while it is pending, `expiry`; `None` if `expiry` completes first.
+async fn race<F: Future, W: Future<Output = ()>>(io: F, expiry: W) -> Option<F::Output> {
+    let mut io = pin!(io);
+    let mut expiry = pin!(expiry);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = io.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        if expiry.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// No deadlines: every wait lasts as long as the stream makes it last.
@@ -37,6 +71,14 @@ impl Timer for NoTimer {
     fn wait_until(&mut self, _deadline_ms: u64) -> impl Future<Output = ()> {
         core::future::pending()
     }
+
+    async fn run_until<F: Future>(
+        &mut self,
+        _deadline_ms: Option<u64>,
+        io: F,
+    ) -> Option<F::Output> {
+        Some(io.await)
+    }
 }
 
 impl<T: Timer> Timer for &mut T {
@@ -48,6 +90,14 @@ impl<T: Timer> Timer for &mut T {
 
     fn wait_until(&mut self, deadline_ms: u64) -> impl Future<Output = ()> {
         T::wait_until(self, deadline_ms)
+    }
+
+    fn run_until<F: Future>(
+        &mut self,
+        deadline_ms: Option<u64>,
+        io: F,
+    ) -> impl Future<Output = Option<F::Output>> {
+        T::run_until(self, deadline_ms, io)
     }
 }
 

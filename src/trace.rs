@@ -28,6 +28,10 @@ pub(crate) fn redact(line: &[u8]) -> (&[u8], bool) {
 
 #[cfg(feature = "wire-trace")]
 fn lines(head: &[u8], prefix: &str) {
+    #[cfg(feature = "log")]
+    if !log::log_enabled!(log::Level::Info) {
+        return;
+    }
     for line in head.split(|&c| c == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {

@@ -95,7 +95,9 @@ impl ChunkedDecoder {
     /// One byte of a chunk-size line after the first digit.
     fn size_line_byte(&mut self, c: u8) -> Result<Chunk, ResponseError> {
         self.line_len = self.line_len.saturating_add(1);
-        if usize::from(self.line_len) > MAX_CHUNK_LINE {
+        // The LF that ends the line counts too: a line of exactly MAX_CHUNK_LINE bytes,
+        // CRLF included, is the longest accepted.
+        if usize::from(self.line_len) + 1 > MAX_CHUNK_LINE {
             return Err(ResponseError::ChunkSizeOverflow);
         }
         Ok(match (self.state, c) {

@@ -63,8 +63,15 @@ pub enum Step {
 /// What to write for a prepared request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
-    /// The bytes of the buffer to write first: the head, and the body too when it fit.
+    /// The bytes of the buffer to write first: the head (or its first part), and the body too
+    /// when it fit.
     pub range: Range<usize>,
+    /// The head's whole length.
+    pub head_len: usize,
+    /// How much of the head `range` holds; the rest comes from [`Core::head_part`].
+    pub head_sent: usize,
+    /// How the body is framed (needed to encode the rest of the head).
+    pub framing: BodyFraming,
     /// Whether the caller's body slice must be written after `range`.
     pub body_follows: bool,
     /// Whether the request carries `Expect: 100-continue` and its body (from the caller's
@@ -181,49 +188,82 @@ impl Core {
         body: &[u8],
     ) -> Result<Outgoing, crate::Error<E>> {
         let framing = BodyFraming::Length(body.len() as u64);
-        let head = self.prepare_head(buf, req, host, framing)?;
-        let expect_continue = !body.is_empty() && expects_continue(req);
-        let inline = if expect_continue {
+        let mut out = self.prepare_head(buf, req, host, framing)?;
+        out.expect_continue = !body.is_empty() && expects_continue(req);
+        let head = out.range.clone();
+        let whole_head = out.head_sent == out.head_len;
+        let inline = if out.expect_continue || !whole_head {
             None
         } else {
             buf.get_mut(head.end..head.end + body.len())
         };
-        let body_follows = match inline {
+        out.body_follows = match inline {
             Some(dst) => {
                 dst.copy_from_slice(body);
+                out.range.end += body.len();
                 false
             }
             None => !body.is_empty(),
         };
-        self.awaiting_continue = expect_continue;
-        let end = if body_follows {
-            head.end
-        } else {
-            head.end + body.len()
-        };
-        Ok(Outgoing {
-            range: head.start..end,
-            body_follows,
-            expect_continue,
-        })
+        self.awaiting_continue = out.expect_continue;
+        Ok(out)
     }
 
     /// Validates and encodes the head of a request whose body the caller streams afterwards:
-    /// with a known length (`Content-Length`) or chunked. Returns the head's range.
+    /// with a known length (`Content-Length`) or chunked.
+    ///
+    /// A head that fits the buffer is always sent: when bytes kept for the next response leave
+    /// too little room behind them, [`Outgoing::range`] holds only its first part and
+    /// [`Core::head_part`] encodes the rest, so whether a request can be sent never depends on
+    /// how the server's bytes were split into reads.
     pub fn prepare_head<E>(
         &mut self,
         buf: &mut [u8],
         req: &RequestHead<'_>,
         host: &Host<'_>,
         framing: BodyFraming,
-    ) -> Result<Range<usize>, crate::Error<E>> {
+    ) -> Result<Outgoing, crate::Error<E>> {
         head::validate(req, host, framing)?;
+        let len = head::encoded_len(req, host, framing);
+        if len > buf.len() {
+            return Err(RequestError::BufferTooSmall { needed: len }.into());
+        }
         let at = self.begin(buf)?;
-        let n =
-            head::encode(req, host, framing, &mut buf[at..]).map_err(|e| offset_needed(e, at))?;
-        crate::trace::request(&buf[at..at + n]);
+        if at == buf.len() {
+            // The buffer is full of the next response's bytes: no room for even a part.
+            return Err(RequestError::BufferTooSmall { needed: at + len }.into());
+        }
+        let part = len.min(buf.len() - at);
+        head::encode_part(req, host, framing, &mut buf[at..at + part], 0);
+        if part == len {
+            crate::trace::request(&buf[at..at + len]);
+        }
         self.start_sending(req.method);
-        Ok(at..at + n)
+        Ok(Outgoing {
+            range: at..at + part,
+            head_len: len,
+            head_sent: part,
+            framing,
+            body_follows: false,
+            expect_continue: false,
+        })
+    }
+
+    /// Encodes the part of a head that starts at `offset` into the free part of the buffer
+    /// (see [`Core::prepare_head`]) and returns its range.
+    pub fn head_part(
+        &self,
+        buf: &mut [u8],
+        req: &RequestHead<'_>,
+        host: &Host<'_>,
+        out: &Outgoing,
+        offset: usize,
+    ) -> Range<usize> {
+        let space = self.send_space(buf.len());
+        let n = out.head_len.saturating_sub(offset).min(space.len());
+        let dst = &mut buf[space.start..space.start + n];
+        head::encode_part(req, host, out.framing, dst, offset);
+        space.start..space.start + n
     }
 
     /// The part of the buffer free while a request is being sent (after any bytes kept for the
@@ -271,6 +311,9 @@ impl Core {
         self.start_sending(req.method);
         Ok(Outgoing {
             range: at..at + n + len,
+            head_len: n,
+            head_sent: n,
+            framing,
             body_follows: false,
             expect_continue: false,
         })

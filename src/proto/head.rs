@@ -243,16 +243,24 @@ impl Digits {
 }
 
 /// Writes into a slice, counting the bytes that would be needed when it is too short.
+///
+/// It writes the window `skip..skip + buf.len()` of the encoded head into `buf`, so a head can
+/// be encoded in parts when the buffer is short of room.
 struct Cursor<'b> {
     buf: &'b mut [u8],
     pos: usize,
+    skip: usize,
 }
 
 impl Cursor<'_> {
     fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos + bytes.len();
-        if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            dst.copy_from_slice(bytes);
+        let start = self.pos;
+        let end = start + bytes.len();
+        let lo = start.max(self.skip);
+        let hi = end.min(self.skip + self.buf.len());
+        if lo < hi {
+            self.buf[lo - self.skip..hi - self.skip]
+                .copy_from_slice(&bytes[lo - start..hi - start]);
         }
         self.pos = end;
     }
@@ -299,7 +307,29 @@ pub fn encode(
     body: BodyFraming,
     out: &mut [u8],
 ) -> Result<usize, RequestError> {
-    let mut w = Cursor { buf: out, pos: 0 };
+    let len = encode_part(head, host, body, out, 0);
+    if len > out.len() {
+        Err(RequestError::BufferTooSmall { needed: len })
+    } else {
+        Ok(len)
+    }
+}
+
+/// Encodes the bytes `skip..skip + out.len()` of a validated request head into `out` (fewer at
+/// the end of the head) and returns the head's whole length. Used to send a head in parts when
+/// the buffer's free space is smaller than the head.
+pub fn encode_part(
+    head: &RequestHead<'_>,
+    host: &Host<'_>,
+    body: BodyFraming,
+    out: &mut [u8],
+    skip: usize,
+) -> usize {
+    let mut w = Cursor {
+        buf: out,
+        pos: 0,
+        skip,
+    };
     w.put(head.method.as_str().as_bytes());
     w.put(b" ");
     w.put(head.path.as_bytes());
@@ -329,20 +359,12 @@ pub fn encode(
         BodyFraming::Chunked => w.put(b"Transfer-Encoding: chunked\r\n"),
     }
     w.put(b"\r\n");
-    if w.pos > w.buf.len() {
-        Err(RequestError::BufferTooSmall { needed: w.pos })
-    } else {
-        Ok(w.pos)
-    }
+    w.pos
 }
 
 /// The length [`encode`] would produce.
 pub fn encoded_len(head: &RequestHead<'_>, host: &Host<'_>, body: BodyFraming) -> usize {
-    match encode(head, host, body, &mut []) {
-        Ok(n) | Err(RequestError::BufferTooSmall { needed: n }) => n,
-        // `encode` fails only for lack of room.
-        Err(_) => 0,
-    }
+    encode_part(head, host, body, &mut [], 0)
 }
 
 #[cfg(test)]
@@ -608,6 +630,31 @@ mod tests {
             check("/", HOST, &[("Transfer-Encoding", "chunked")], l),
             Err(TransferEncodingNotAllowed)
         );
+    }
+
+    #[test]
+    fn a_head_encoded_in_parts_is_the_same_head() {
+        let head = RequestHead {
+            method: Method::Post,
+            path: "/oauth/token?x=1",
+            headers: &[("Content-Type", "application/json"), ("Accept", "*/*")],
+        };
+        let body = BodyFraming::Length(123);
+        let mut whole = [0u8; 256];
+        let n = encode(&head, &HOST, body, &mut whole).unwrap();
+        for window in 1..=n {
+            let mut parts = Vec::new();
+            let mut offset = 0;
+            while offset < n {
+                let mut out = vec![0u8; window];
+                let len = encode_part(&head, &HOST, body, &mut out, offset);
+                assert_eq!(len, n);
+                let got = window.min(n - offset);
+                parts.extend_from_slice(&out[..got]);
+                offset += got;
+            }
+            assert_eq!(parts, &whole[..n], "window {window}");
+        }
     }
 
     #[test]

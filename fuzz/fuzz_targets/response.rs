@@ -1,0 +1,187 @@
+//! A response byte stream played through `Connection`, whole and split at points derived from
+//! the input: no panic, no hang (bounded reads and polls), and the same result either way.
+//!
+//! Input layout: `[flags, nsizes, out_step, sizes.., script..]`.
+//! - `flags` bit 0: the first request is `HEAD`; bits 1-2: buffer size (128/256/512/1024).
+//! - `nsizes & 15` read sizes follow, used in turn (cycled) for the split delivery.
+//! - `out_step`: the size of the caller's slice for each body `read` in the split delivery.
+//! - the rest is what the server sends; up to 3 exchanges run on one connection while it
+//!   stays reusable (pipelined responses).
+#![no_main]
+
+use core::future::Future;
+use core::pin::pin;
+use core::task::{Context, Poll, Waker};
+
+use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
+use libfuzzer_sys::fuzz_target;
+use rawpost::{Connection, Error, Host, Request};
+
+struct Stream<'a> {
+    script: &'a [u8],
+    pos: usize,
+    sizes: &'a [u8],
+    next: usize,
+    reads: usize,
+}
+
+impl ErrorType for Stream<'_> {
+    type Error = ErrorKind;
+}
+
+impl Read for Stream<'_> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+        self.reads += 1;
+        // Every read either delivers a byte or reports EOF, which ends the exchange: more
+        // reads than this means the client loops.
+        assert!(
+            self.reads <= 2 * self.script.len() + 16,
+            "too many reads: the client does not stop at EOF"
+        );
+        let rest = &self.script[self.pos..];
+        let mut n = rest.len().min(buf.len());
+        if !self.sizes.is_empty() {
+            let s = usize::from(self.sizes[self.next % self.sizes.len()]).max(1);
+            self.next += 1;
+            n = n.min(s);
+        }
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Write for Stream<'_> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
+        Ok(buf.len())
+    }
+
+    async fn flush(&mut self) -> Result<(), ErrorKind> {
+        Ok(())
+    }
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..100_000 {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("the exchange never completes");
+}
+
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    status: u16,
+    reason: Vec<u8>,
+    headers: Fields,
+    body: Vec<u8>,
+    trailers: Fields,
+    complete: bool,
+}
+
+fn fields(it: rawpost::Fields<'_>) -> Fields {
+    it.map(|h| (h.name.as_bytes().to_vec(), h.value.to_vec()))
+        .collect()
+}
+
+async fn one<S: Read + Write<Error = ErrorKind>>(
+    conn: &mut Connection<'_, S>,
+    req: &Request<'_>,
+    out_step: usize,
+    limit: usize,
+) -> Result<Outcome, Error<ErrorKind>> {
+    let mut resp = conn.send(req).await?;
+    let mut body = Vec::new();
+    let mut chunk = vec![0u8; out_step];
+    for _ in 0..limit {
+        let n = resp.read(&mut chunk).await?;
+        if n == 0 {
+            let head = Outcome {
+                status: resp.status(),
+                reason: resp.reason().as_bytes().to_vec(),
+                headers: fields(resp.headers()),
+                body,
+                trailers: fields(resp.trailers()),
+                complete: resp.is_complete(),
+            };
+            assert!(head.complete, "read returned 0 before the body's end");
+            return Ok(head);
+        }
+        assert!(n <= out_step);
+        body.extend_from_slice(&chunk[..n]);
+    }
+    panic!("the body never ends");
+}
+
+/// Plays the script; returns each exchange's outcome and whether the connection is reusable
+/// after it.
+fn play(
+    script: &[u8],
+    sizes: &[u8],
+    buf_len: usize,
+    first_is_head: bool,
+    out_step: usize,
+) -> Vec<(Result<Outcome, Error<ErrorKind>>, bool)> {
+    let mut stream = Stream {
+        script,
+        pos: 0,
+        sizes,
+        next: 0,
+        reads: 0,
+    };
+    let mut buf = vec![0u8; buf_len];
+    let mut conn = Connection::new(&mut stream, &mut buf, Host::new("api.example.com"));
+    let post = Request::post("/oauth/token")
+        .headers(&[("Content-Type", "application/json")])
+        .body(br#"{"a":1}"#);
+    let head = Request::head("/x");
+    let get = Request::get("/next");
+    let mut results = Vec::new();
+    for i in 0..3 {
+        let req = match i {
+            0 if first_is_head => &head,
+            0 => &post,
+            _ => &get,
+        };
+        let r = block_on(one(&mut conn, req, out_step, script.len() + 16));
+        let ok = r.is_ok();
+        let reusable = conn.is_reusable();
+        // A request the buffer cannot hold is refused before anything is written and leaves
+        // the connection as it was; every other error makes it unusable.
+        if !ok && !matches!(r, Err(Error::Request(_))) {
+            assert!(
+                !reusable,
+                "exchange {i}: an error must leave the connection unusable: {r:?}"
+            );
+        }
+        results.push((r, reusable));
+        if !ok || !reusable {
+            break;
+        }
+    }
+    results
+}
+
+fuzz_target!(|data: &[u8]| {
+    let [flags, nsizes, out_step, rest @ ..] = data else {
+        return;
+    };
+    let nsizes = usize::from(nsizes & 15).min(rest.len());
+    let (sizes, script) = rest.split_at(nsizes);
+    let buf_len = 128 << ((flags >> 1) & 3);
+    let first_is_head = flags & 1 == 1;
+    let whole = play(script, &[], buf_len, first_is_head, 4096);
+    let split = play(
+        script,
+        if sizes.is_empty() { &[1] } else { sizes },
+        buf_len,
+        first_is_head,
+        usize::from(*out_step).max(1),
+    );
+    assert_eq!(whole, split, "whole and split delivery disagree");
+});

@@ -1,74 +1,92 @@
-//! POST JSON with rawpost and see every byte that goes over the wire.
+//! POST JSON over TLS with the right certificate pinned, and see what went over the wire.
 //!
 //! ```text
 //! cargo run --example post
 //! ```
 //!
-//! With no arguments, the example starts a small auth server in-process (hyper, on a random
-//! port of 127.0.0.1), POSTs a JSON token request to it through rawpost over a plain TCP
-//! stream, and prints:
+//! With no arguments this replays the ESP32 story on loopback: a device must POST JSON to a
+//! Cloudflare-fronted API. The example starts an in-process HTTPS server that behaves like one
+//! (TLS 1.3 only, SNI required, `421 Misdirected Request` when `Host` differs from the SNI name,
+//! JSON in, JSON and a token out) with a certificate chain generated a moment before
+//! (root CA → intermediate CA → leaf for `api.example.test`). Then, as firmware would:
 //!
-//! 1. the exact bytes rawpost wrote: your headers, plus `Host` and `Content-Length`, nothing
-//!    else;
-//! 2. the status line and header fields of the response;
-//! 3. the response body: the server echoes the JSON it received next to a token.
+//! 1. it pins the **root** CA, decoded from PEM, with a clock so dates are checked too;
+//! 2. opens TLS with embedded-tls through `rawpost::tls::connect`, which sends
+//!    `api.example.test` as the server name and uses the same value for the `Host` header;
+//! 3. POSTs JSON serialized by serde-json-core straight into rawpost's buffer, with the wire
+//!    trace on (feature `wire-trace`, through `log`; `Authorization` is redacted);
+//! 4. prints the status, the headers and the body, sends a second POST over the same TLS
+//!    session, and shows the error a wrongly pinned (leaf) certificate gives.
 //!
-//! The demo server answers `421 Misdirected Request` when the `Host` header is not the one it
-//! expects and `415 Unsupported Media Type` without `Content-Type: application/json`.
-//!
-//! To POST to another server instead:
+//! To POST to a server of your choice:
 //!
 //! ```text
-//! cargo run --example post -- http://host[:port]/path --json '{"a":1}' [--header 'K: V']...
+//! cargo run --example post -- https://host[:port]/path --ca root.pem [--ca-index N] \
+//!     [--json '{"a":1}'] [--header 'K: V']...
+//! cargo run --example post -- http://host[:port]/path [--json '{"a":1}'] [--header 'K: V']...
 //! ```
 //!
-//! Only `http://` works for now: TLS is coming with the `embedded-tls` feature, and this example
-//! refuses `https://` URLs rather than sending your request in cleartext.
+//! `--ca FILE` is the certificate to pin: PEM (any number of blocks, text around them ignored,
+//! exactly as `openssl s_client -showcerts` prints) or DER. `--ca-index N` picks the N-th
+//! `CERTIFICATE` block (from 0). In `s_client` output block 0 is the server's own certificate,
+//! which rawpost refuses (`PinnedIsLeaf`): pin the root CA named on the last block's `i:` line.
+//! The request goes over a tokio `TcpStream` wrapped in `embedded_io_adapters::tokio_1::FromTokio`;
+//! rawpost itself is `no_std` and takes any `embedded_io_async` stream.
 //!
-//! Exit status: 0 once a response has been read (whatever its status; the demo wants 200),
-//! 1 when connecting or the exchange fails (rawpost's error is printed with its name, e.g.
-//! `TruncatedBody`), 2 for bad arguments, `https://` included.
-//!
-//! rawpost itself is `no_std` and takes any `embedded_io_async` stream; here the stream is a
-//! tokio `TcpStream` wrapped in `embedded_io_adapters::tokio_1::FromTokio`.
+//! Exit status: 0 once a response has been read (whatever its status; the demo wants 200), 1
+//! when connecting, the TLS handshake (the certificate check's explanation is printed) or the
+//! exchange fails, 2 for bad arguments, including an unreadable or unusable `--ca` file.
 
-use std::cell::RefCell;
-use std::convert::Infallible;
-use std::fmt;
+#[path = "support/https_server.rs"]
+mod https_server;
+
 use std::future::Future;
 use std::process::ExitCode;
-use std::rc::Rc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use embedded_io_adapters::tokio_1::FromTokio;
-use embedded_io_async::{ErrorType, Read, Write};
-use rawpost::{Connection, Host, Request};
+use embedded_io_async::{Read, Write};
+use embedded_tls::TlsConnection;
+use https_server::{HttpsServer, RootKey, HOST};
+use rand_core::OsRng;
+use rawpost::tls::{pem_certificate_count, OpenError, PinnedProvider, TrustAnchor};
+use rawpost::{Connection, Host, Request, Response, Timeouts, Timer};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
-/// How long each step (connecting, the response head, the body) may take.
+/// How long connecting and the TLS handshake may take (rawpost's own deadlines,
+/// `Timeouts::default()`, bound the HTTP exchange).
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// embedded-tls's buffers: the read buffer must hold a whole 16 KiB TLS record.
+const TLS_READ: usize = 16_640;
+const TLS_WRITE: usize = 4096;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() {
-        return demo().await;
-    }
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let target = match Target::parse(&args) {
-        Ok(target) => target,
-        Err(message) => {
-            eprintln!("error: {message}\n(run with --help for usage)");
-            return ExitCode::from(2);
+    wire_trace::install();
+    let result = if args.is_empty() {
+        demo().await
+    } else {
+        match Target::parse(&args) {
+            Ok(target) => post(&target).await,
+            Err(message) => Err(Failure::Usage(message)),
         }
     };
-    match post(&target).await {
-        Ok(_status) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("error: {failure}");
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}\n(run with --help for usage)");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
@@ -76,90 +94,314 @@ async fn main() -> ExitCode {
 
 const USAGE: &str = "\
 usage: cargo run --example post
-       cargo run --example post -- http://host[:port]/path [--json '<json>'] [--header 'K: V']...
+       cargo run --example post -- https://host[:port]/path --ca FILE [--ca-index N] [OPTIONS]
+       cargo run --example post -- http://host[:port]/path [OPTIONS]
 
-With no arguments, POSTs to an in-process demo server and prints the exchange.
-  --json '<json>'      the request body (default: {}), sent as application/json
-  --header 'K: V'      an extra request header (repeatable; -H for short)";
+With no arguments: the demo (an in-process HTTPS server; a JSON POST to it, root CA pinned).
+  --ca FILE          the CA certificate to pin, PEM or DER (required for https://)
+  --ca-index N       pin the N-th CERTIFICATE block of FILE, from 0 (default 0). In
+                     `openssl s_client -showcerts` output block 0 is the server's own
+                     certificate, which is refused: pin the root CA that issued the chain
+  --json '<json>'    the request body (default: {}), sent as application/json
+  --header 'K: V'    an extra request header (repeatable; -H for short)
+Exit status: 0 when a response was read, 1 when the connection, the TLS handshake or the
+exchange failed, 2 for bad arguments or an unusable --ca file.";
 
-// -------------------------------------------------------------------------------------------
-// The exchange: the part that uses rawpost
-// -------------------------------------------------------------------------------------------
-
-/// What to POST, and where.
-struct Target {
-    /// The host as written in the URL (brackets kept for IPv6), for the `Host` header.
-    host: String,
-    /// The port given in the URL, if any (the `Host` header leaves the default port out).
-    port: Option<u16>,
-    path: String,
-    headers: Vec<(String, String)>,
-    json: String,
+/// Why the example stopped.
+enum Failure {
+    /// Bad arguments: exit status 2.
+    Usage(String),
+    /// Connecting, the handshake or the exchange failed: exit status 1.
+    Failed(String),
 }
 
-/// POSTs `target.json` and prints the request bytes, the response head and the body. Returns
-/// the response status.
-async fn post(target: &Target) -> Result<u16, Failure> {
-    let port = target.port.unwrap_or(80);
-    let address = target.host.trim_start_matches('[').trim_end_matches(']');
-    let tcp = within(TIMEOUT, TcpStream::connect((address, port)))
-        .await?
-        .map_err(|e| Failure::Other(format!("cannot connect to {}:{port}: {e}", target.host)))?;
+fn failed(message: impl Into<String>) -> Failure {
+    Failure::Failed(message.into())
+}
 
-    // The stream rawpost writes to and reads from, with a copy of every byte it writes.
-    let (stream, written) = Recording::new(FromTokio::new(tcp));
+/// A rawpost error, with its variant name (e.g. `TruncatedBody`).
+fn rawpost_failed<E: std::fmt::Debug>(e: rawpost::Error<E>) -> Failure {
+    failed(format!("{e} ({})", e.name()))
+}
 
-    // The host goes in the `Host` header (and, with TLS, would be the server name).
-    let host = match target.port {
-        Some(port) => Host::new(&target.host).with_port(port),
-        None => Host::new(&target.host),
-    };
+/// Runs `step`, failing if it takes longer than [`TIMEOUT`].
+async fn within<T>(what: &str, step: impl Future<Output = T>) -> Result<T, Failure> {
+    tokio::time::timeout(TIMEOUT, step)
+        .await
+        .map_err(|_| failed(format!("{what}: no answer within {TIMEOUT:?}")))
+}
 
-    // Our headers, in order. rawpost adds `Host` first and `Content-Length` last, nothing else.
-    let mut headers: Vec<(&str, &str)> = Vec::new();
-    if !target
-        .headers
-        .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-    {
-        headers.push(("Content-Type", "application/json"));
-    }
-    headers.extend(target.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+/// The wall clock in Unix seconds: the verifier's clock hook, so validity dates are checked.
+/// (On a device: SNTP or an RTC; `None` until synced.)
+fn unix_now() -> Option<u64> {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
 
-    // One buffer for the request head and the response head; bodies stream through it.
-    let mut buf = [0u8; 4096];
-    let mut conn = Connection::new(stream, &mut buf, host);
-    let request = Request::post(&target.path)
-        .headers(&headers)
-        .body(target.json.as_bytes());
-    let sent = within(TIMEOUT, conn.send(&request)).await;
+// -------------------------------------------------------------------------------------------
+// The demo
+// -------------------------------------------------------------------------------------------
 
-    // Whatever happened, show what went out.
-    print_request(&written.borrow());
-    let mut response = sent??;
+/// What the device asks for. Serialized by serde-json-core, no allocation.
+#[derive(serde::Serialize)]
+struct TokenRequest<'a> {
+    grant_type: &'a str,
+    scope: &'a str,
+    device: &'a str,
+}
 
-    println!(
-        "<-- HTTP/1.{} {} {}",
-        response.minor_version(),
-        response.status(),
-        response.reason()
-    );
-    for field in response.headers() {
-        println!(
-            "    {}: {}",
-            field.name,
-            String::from_utf8_lossy(field.value)
-        );
-    }
+/// `sensor-17:demo-secret`, as HTTP Basic credentials (the trace shows `<redacted>`).
+const CREDENTIALS: &str = "Basic c2Vuc29yLTE3OmRlbW8tc2VjcmV0";
+
+async fn demo() -> Result<(), Failure> {
+    let server = https_server::start(RootKey::P256)
+        .await
+        .map_err(|e| failed(format!("cannot start the demo server: {e}")))?;
+    let port = server.addr.port();
+
+    print_intro(&server);
+
+    // The pin: the root, from its PEM text, decoded into a buffer (no allocation).
+    let mut pem_buf = [0u8; 2048];
+    let anchor = TrustAnchor::from_pem(server.root.pem.as_bytes(), &mut pem_buf)
+        .map_err(|e| failed(format!("the demo root does not load: {e}")))?;
     println!();
+    println!(
+        "2. The pin: the ROOT, {:?} ({} bytes of DER from its PEM).",
+        server.root.name,
+        anchor.der().len()
+    );
+    println!("   Not the leaf: it is the server's own certificate, renewed every few months, and");
+    println!("   rawpost refuses it (PinnedIsLeaf). The intermediate would work but rotates every");
+    println!(
+        "   few years. The root lives for decades and every chain the server sends leads to it."
+    );
+    println!("   A clock is set, so validity dates are checked too.");
+    let mut provider = PinnedProvider::new(OsRng, anchor).with_clock(unix_now);
 
-    let body = within(TIMEOUT, read_body(&mut response)).await??;
-    println!("<-- body ({} bytes):", body.len());
-    for line in String::from_utf8_lossy(&body).lines() {
-        println!("    {line}");
+    // One host value: the TLS server name (SNI) and the `Host` header.
+    let host = Host::new(HOST);
+    println!();
+    println!("3. One host value: Host::new({HOST:?}) is both the TLS server name (SNI) and");
+    println!("   the Host header, so they cannot disagree (no 421).");
+
+    println!();
+    println!("4. TCP to 127.0.0.1:{port}, then the TLS 1.3 handshake (embedded-tls)...");
+    let tcp = within("connecting", TcpStream::connect(server.addr))
+        .await?
+        .map_err(|e| failed(format!("cannot connect to {}: {e}", server.addr)))?;
+    let mut tls_read = vec![0u8; TLS_READ];
+    let mut tls_write = vec![0u8; TLS_WRITE];
+    let tls = TlsConnection::new(FromTokio::new(tcp), &mut tls_read, &mut tls_write);
+    let mut http_buf = [0u8; 2048];
+    let opened = within(
+        "the TLS handshake",
+        rawpost::tls::connect(tls, host, &mut provider, &mut http_buf),
+    )
+    .await?;
+    let conn = opened.map_err(|e| handshake_failed(e, &provider))?;
+    println!("   ok: the chain leads to the pinned root, the leaf names {HOST}, the server");
+    println!(
+        "   proved it holds the leaf's key; dates checked against the clock: {}.",
+        yes_no(provider.used_clock())
+    );
+    // rawpost's deadlines (first byte 10 s, idle 5 s, exchange 30 s), here on tokio's clock.
+    let mut conn = conn.timed(TokioTimer::new(), Timeouts::default());
+
+    let token_request = TokenRequest {
+        grant_type: "client_credentials",
+        scope: "telemetry:write",
+        device: "esp32-c3/sensor-17",
+    };
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json"),
+        ("User-Agent", "rawpost-demo/0.1"),
+        ("Authorization", CREDENTIALS),
+    ];
+    let request = Request::post("/oauth/token").headers(&headers);
+    println!();
+    println!("5. The POST, its JSON serialized straight into rawpost's 2048-byte buffer. The wire");
+    println!("   trace (feature `wire-trace`, through `log`) shows both heads:");
+    if !wire_trace::compiled_in() {
+        println!("     (off in this build: add `--features wire-trace,log`)");
     }
-    Ok(response.status())
+    let mut response = conn
+        .send_with(&request, |buf| {
+            serde_json_core::to_slice(&token_request, buf)
+        })
+        .await
+        .map_err(rawpost_failed)?;
+    let body = read_body(&mut response).await.map_err(rawpost_failed)?;
+    println!();
+    println!("6. The response, through rawpost's API:");
+    print_response(&response, &body);
+    let mut sent = [0u8; 256];
+    let sent_len = serde_json_core::to_slice(&token_request, &mut sent)
+        .map_err(|e| failed(format!("serializing: {e}")))?;
+    let echoed = body
+        .strip_prefix(br#"{"received":"#)
+        .is_some_and(|rest| rest.starts_with(&sent[..sent_len]));
+    println!(
+        "   The server received our JSON byte for byte: {}.",
+        yes_no(echoed)
+    );
+
+    // The same TLS session carries the next request: no second handshake on the device.
+    wire_trace::set(false);
+    let again = Request::post("/oauth/token")
+        .headers(&headers)
+        .body(br#"{"grant_type":"client_credentials","scope":"telemetry:read"}"#);
+    let mut second = conn.send(&again).await.map_err(rawpost_failed)?;
+    let status = second.status();
+    let second_body = read_body(&mut second).await.map_err(rawpost_failed)?;
+    wire_trace::set(true);
+    println!();
+    println!(
+        "7. A second POST over the same TLS session: {status}, token {}.",
+        token_in(&second_body)
+    );
+    println!(
+        "   TLS sessions the server accepted: {}; requests it answered: {}.",
+        server.sessions(),
+        server.requests()
+    );
+    // Close the session properly (close_notify), then the socket.
+    let _ = conn.into_inner().close().await;
+
+    // The mistake from the story: pinning the first certificate `s_client` shows.
+    show_leaf_pin(&server).await?;
+    println!();
+    println!("Your own server:");
+    println!("  cargo run --example post -- https://host/path --ca root.pem --json '{{...}}'");
+
+    if echoed && status == 200 {
+        Ok(())
+    } else {
+        Err(failed("the demo server did not answer as expected"))
+    }
 }
+
+/// Step 1: the story and the server's certificates.
+fn print_intro(server: &HttpsServer) {
+    let port = server.addr.port();
+    println!("rawpost demo: JSON over TLS to a Cloudflare-like service, root CA pinned");
+    println!("=========================================================================");
+    println!("An ESP32 had to POST JSON to a Cloudflare-fronted API. The service never saw the");
+    println!("request, and four days went by. This is the same exchange done right, on loopback.");
+    println!();
+    println!("1. The service: https://{HOST}/oauth/token, played by a server on 127.0.0.1:{port}.");
+    println!("   TLS 1.3 only; no SNI, no handshake; 421 when Host differs from SNI; JSON only.");
+    println!("   Its certificates were generated a moment ago:");
+    println!(
+        "     root          {:<28} {}, kept by the CA: never sent",
+        quoted(&server.root.name),
+        RootKey::P256.label()
+    );
+    println!(
+        "     intermediate  {:<28} sent by the server",
+        quoted(&server.intermediate.name)
+    );
+    println!(
+        "     leaf          {:<28} sent by the server: its own certificate",
+        quoted(&server.leaf.name)
+    );
+}
+
+/// Step 8: the same connection with the leaf pinned, and what rawpost says about it.
+async fn show_leaf_pin(server: &HttpsServer) -> Result<(), Failure> {
+    println!();
+    println!("8. Had we pinned the leaf (the first block `openssl s_client -showcerts` prints):");
+    let mut leaf_buf = [0u8; 2048];
+    let leaf = TrustAnchor::from_pem(server.leaf.pem.as_bytes(), &mut leaf_buf)
+        .map_err(|e| failed(format!("the demo leaf does not load: {e}")))?;
+    let mut wrong = PinnedProvider::new(OsRng, leaf).with_clock(unix_now);
+    let tcp = within("connecting", TcpStream::connect(server.addr))
+        .await?
+        .map_err(|e| failed(format!("cannot connect to {}: {e}", server.addr)))?;
+    let mut tls_read = vec![0u8; TLS_READ];
+    let mut tls_write = vec![0u8; TLS_WRITE];
+    let tls = TlsConnection::new(FromTokio::new(tcp), &mut tls_read, &mut tls_write);
+    let mut http_buf = [0u8; 512];
+    let refused = within(
+        "the TLS handshake",
+        rawpost::tls::connect(tls, Host::new(HOST), &mut wrong, &mut http_buf),
+    )
+    .await?;
+    match (refused, wrong.explain()) {
+        (Err(OpenError::Certificate(e)), Some(why)) => {
+            print_wrapped(&format!("refused ({e:?}): {why}"), "   ");
+        }
+        (Err(e), _) => println!("   refused: {e}"),
+        (Ok(_), _) => return Err(failed("the leaf pin was accepted")),
+    }
+    Ok(())
+}
+
+/// Prints `text` in lines of at most 90 columns, each starting with `indent`.
+fn print_wrapped(text: &str, indent: &str) {
+    let mut line = String::from(indent);
+    for word in text.split(' ') {
+        if line.len() > indent.len() && line.len() + 1 + word.len() > 90 {
+            println!("{line}");
+            line = String::from(indent);
+        }
+        if line.len() > indent.len() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    println!("{line}");
+}
+
+fn quoted(name: &str) -> String {
+    format!("{name:?}")
+}
+
+fn yes_no(yes: bool) -> &'static str {
+    if yes {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// The `access_token` value in the demo server's answer.
+fn token_in(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    text.split(r#""access_token":""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("(none)")
+        .to_owned()
+}
+
+/// Prints why the handshake failed; for a certificate, the provider's explanation names the
+/// certificate or host involved.
+fn handshake_failed<R, C>(e: OpenError, provider: &PinnedProvider<'_, R, C>) -> Failure
+where
+    R: embedded_tls::CryptoRngCore,
+    C: embedded_tls::TlsCipherSuite,
+{
+    match (e, provider.explain()) {
+        (OpenError::Certificate(cert), Some(why)) => {
+            failed(format!("TLS certificate refused ({cert:?}): {why}"))
+        }
+        (OpenError::Certificate(cert), None) => {
+            failed(format!("TLS certificate refused ({cert:?}): {cert}"))
+        }
+        (OpenError::Handshake(tls), _) => failed(format!(
+            "TLS handshake failed: {tls:?} (embedded-tls speaks TLS 1.3 only, offering \
+             TLS_AES_128_GCM_SHA256 with a P-256 key share)"
+        )),
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// The exchange, over any stream
+// -------------------------------------------------------------------------------------------
 
 /// Reads a body to its end in pieces, whatever its size or framing.
 async fn read_body<R: Read>(body: &mut R) -> Result<Vec<u8>, R::Error> {
@@ -173,106 +415,213 @@ async fn read_body<R: Read>(body: &mut R) -> Result<Vec<u8>, R::Error> {
     }
 }
 
-/// Runs `step`, failing if it takes longer than `limit`.
-async fn within<T>(limit: Duration, step: impl Future<Output = T>) -> Result<T, Failure> {
-    tokio::time::timeout(limit, step)
-        .await
-        .map_err(|_| Failure::Other(format!("no answer within {limit:?}")))
-}
-
-/// Prints the request as written: each line of the head with its CRLF made visible, then
-/// the body.
-fn print_request(bytes: &[u8]) {
-    if bytes.is_empty() {
-        println!("--> nothing was written\n");
-        return;
-    }
-    println!("--> request: {} bytes written, exactly:", bytes.len());
-    let head_end = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(bytes.len(), |i| i + 4);
-    let (head, body) = bytes.split_at(head_end);
-    for line in head.split_inclusive(|&b| b == b'\n') {
-        let text = line.strip_suffix(b"\r\n").unwrap_or(line);
-        println!("    {}\\r\\n", escape(text));
-    }
-    if !body.is_empty() {
-        println!("    {}", escape(body));
-    }
-    println!();
-}
-
-/// Text as is, other bytes as `\xNN`.
-fn escape(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|&b| match b {
-            b' '..=b'~' => char::from(b).to_string(),
-            _ => format!("\\x{b:02x}"),
-        })
-        .collect()
-}
-
-/// A stream that passes everything through and keeps a copy of the bytes written.
-struct Recording<S> {
-    inner: S,
-    written: Rc<RefCell<Vec<u8>>>,
-}
-
-impl<S> Recording<S> {
-    /// The stream, and a handle to the bytes written through it.
-    fn new(inner: S) -> (Self, Rc<RefCell<Vec<u8>>>) {
-        let written = Rc::new(RefCell::new(Vec::new()));
-        let stream = Self {
-            inner,
-            written: written.clone(),
+fn print_response<S, T>(response: &Response<'_, '_, S, T>, body: &[u8]) {
+    println!(
+        "   status   {} {} (HTTP/1.{})",
+        response.status(),
+        response.reason(),
+        response.minor_version()
+    );
+    for (i, field) in response.headers().enumerate() {
+        // Credentials stay hidden here too, as in the wire trace.
+        let secret = rawpost::trace::REDACTED.iter().any(|r| field.is(r));
+        let value = if secret {
+            "<redacted>".into()
+        } else {
+            String::from_utf8_lossy(field.value)
         };
-        (stream, written)
+        let label = if i == 0 { "headers" } else { "" };
+        println!("   {label:<8} {}: {value}", field.name);
+    }
+    println!("   body     {} bytes:", body.len());
+    for line in String::from_utf8_lossy(body).lines() {
+        println!("            {line}");
     }
 }
 
-impl<S: ErrorType> ErrorType for Recording<S> {
-    type Error = S::Error;
+/// POSTs `target.json` over `conn` and prints the response.
+async fn exchange<S, T>(conn: &mut Connection<'_, S, T>, target: &Target) -> Result<(), Failure>
+where
+    S: Read + Write,
+    S::Error: std::fmt::Debug,
+    T: Timer,
+{
+    // Our headers, in order. rawpost adds `Host` first and `Content-Length` last, nothing else.
+    let mut headers: Vec<(&str, &str)> = Vec::new();
+    if !target
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        headers.push(("Content-Type", "application/json"));
+    }
+    headers.extend(target.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let request = Request::post(&target.path)
+        .headers(&headers)
+        .body(target.json.as_bytes());
+    if wire_trace::compiled_in() {
+        println!("wire trace:");
+    }
+    let mut response = conn.send(&request).await.map_err(rawpost_failed)?;
+    let body = read_body(&mut response).await.map_err(rawpost_failed)?;
+    println!();
+    print_response(&response, &body);
+    Ok(())
 }
 
-impl<S: Read> Read for Recording<S> {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, S::Error> {
-        self.inner.read(buf).await
+/// POSTs to the URL given on the command line.
+async fn post(target: &Target) -> Result<(), Failure> {
+    // Load the pin first: a bad --ca file is an argument error, found before any connection.
+    let ca = match &target.ca {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| Failure::Usage(format!("cannot read --ca {path}: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut ca_buf = vec![0u8; 8192];
+    let anchor = match &ca {
+        Some(bytes) => Some(load_anchor(bytes, target, &mut ca_buf)?),
+        None => None,
+    };
+
+    let address = target.host.trim_start_matches('[').trim_end_matches(']');
+    let tcp = within("connecting", TcpStream::connect((address, target.port)))
+        .await?
+        .map_err(|e| {
+            failed(format!(
+                "cannot connect to {}:{}: {e}",
+                target.host, target.port
+            ))
+        })?;
+    let stream = FromTokio::new(tcp);
+
+    // The `Host` header leaves the scheme's default port out; SNI never has a port.
+    let default_port = if target.https { 443 } else { 80 };
+    let host = if target.port == default_port {
+        Host::new(&target.host)
+    } else {
+        Host::new(&target.host).with_port(target.port)
+    };
+    let mut http_buf = vec![0u8; 4096];
+
+    let Some(anchor) = anchor else {
+        println!(
+            "POST http://{}:{}{} in cleartext\n",
+            target.host, target.port, target.path
+        );
+        let mut conn = Connection::new(stream, &mut http_buf, host)
+            .timed(TokioTimer::new(), Timeouts::default());
+        return exchange(&mut conn, target).await;
+    };
+
+    let mut provider = PinnedProvider::new(OsRng, anchor).with_clock(unix_now);
+    let mut tls_read = vec![0u8; TLS_READ];
+    let mut tls_write = vec![0u8; TLS_WRITE];
+    let tls = TlsConnection::new(stream, &mut tls_read, &mut tls_write);
+    let opened = within(
+        "the TLS handshake",
+        rawpost::tls::connect(tls, host, &mut provider, &mut http_buf),
+    )
+    .await?;
+    let conn = opened.map_err(|e| handshake_failed(e, &provider))?;
+    println!(
+        "TLS 1.3 with {}: chain verified up to the pinned certificate, dates checked: {}\n",
+        host.name(),
+        yes_no(provider.used_clock())
+    );
+    let mut conn = conn.timed(TokioTimer::new(), Timeouts::default());
+    exchange(&mut conn, target).await?;
+    let _ = conn.into_inner().close().await;
+    Ok(())
+}
+
+/// The pinned certificate from `--ca` (PEM, or DER when the file has no PEM block).
+fn load_anchor<'a>(
+    bytes: &'a [u8],
+    target: &Target,
+    buf: &'a mut [u8],
+) -> Result<TrustAnchor<'a>, Failure> {
+    let path = target.ca.as_deref().unwrap_or("");
+    let blocks = pem_certificate_count(bytes);
+    let unusable = |e: rawpost::tls::CertError| Failure::Usage(format!("--ca {path}: {e}"));
+    if blocks == 0 {
+        return TrustAnchor::from_der(bytes).map_err(|_| {
+            Failure::Usage(format!(
+                "--ca {path}: neither a PEM certificate (-----BEGIN CERTIFICATE-----) nor DER"
+            ))
+        });
+    }
+    let index = target.ca_index.unwrap_or(0);
+    if index >= blocks {
+        return Err(Failure::Usage(format!(
+            "--ca-index {index}: {path} holds {blocks} certificate(s), numbered from 0"
+        )));
+    }
+    if blocks > 1 {
+        println!("pinning certificate block {index} of the {blocks} in {path}");
+    }
+    TrustAnchor::from_pem_nth(bytes, index, buf).map_err(unusable)
+}
+
+/// A `rawpost::Timer` on tokio's clock: what `EmbassyTimer` is on a device.
+struct TokioTimer(Instant);
+
+impl TokioTimer {
+    fn new() -> Self {
+        Self(Instant::now())
     }
 }
 
-impl<S: Write> Write for Recording<S> {
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, S::Error> {
-        let n = self.inner.write(buf).await?;
-        self.written.borrow_mut().extend_from_slice(&buf[..n]);
-        Ok(n)
+impl Timer for TokioTimer {
+    fn now_ms(&mut self) -> u64 {
+        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    async fn flush(&mut self) -> Result<(), S::Error> {
-        self.inner.flush().await
+    fn wait_until(&mut self, deadline_ms: u64) -> impl Future<Output = ()> {
+        tokio::time::sleep_until(self.0 + Duration::from_millis(deadline_ms))
     }
 }
 
-/// Why the example failed.
-enum Failure {
-    /// rawpost's error: shown with its `Display` and its variant name.
-    Rawpost(rawpost::Error<std::io::Error>),
-    Other(String),
-}
+/// Prints rawpost's wire trace (its `info` records) on stdout, indented.
+mod wire_trace {
+    use super::{AtomicBool, Ordering};
 
-impl From<rawpost::Error<std::io::Error>> for Failure {
-    fn from(e: rawpost::Error<std::io::Error>) -> Self {
-        Self::Rawpost(e)
-    }
-}
+    static ON: AtomicBool = AtomicBool::new(true);
+    static LOGGER: Stdout = Stdout;
 
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Rawpost(e) => write!(f, "{e} ({})", e.name()),
-            Self::Other(message) => f.write_str(message),
+    struct Stdout;
+
+    impl log::Log for Stdout {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.level() <= log::Level::Info
+                && metadata.target().starts_with("rawpost")
+                && ON.load(Ordering::Relaxed)
         }
+
+        fn log(&self, record: &log::Record<'_>) {
+            if self.enabled(record.metadata()) {
+                println!("     {}", record.args());
+            }
+        }
+
+        fn flush(&self) {}
+    }
+
+    pub fn install() {
+        if log::set_logger(&LOGGER).is_ok() {
+            log::set_max_level(log::LevelFilter::Info);
+        }
+    }
+
+    /// Whether rawpost was built with its wire trace going to `log`.
+    pub fn compiled_in() -> bool {
+        cfg!(all(feature = "wire-trace", feature = "log"))
+    }
+
+    /// Turns the trace on or off.
+    pub fn set(on: bool) {
+        ON.store(on, Ordering::Relaxed);
     }
 }
 
@@ -280,57 +629,93 @@ impl fmt::Display for Failure {
 // Command line
 // -------------------------------------------------------------------------------------------
 
+/// What to POST, and where.
+struct Target {
+    https: bool,
+    /// The host as written in the URL (brackets kept for IPv6).
+    host: String,
+    port: u16,
+    path: String,
+    headers: Vec<(String, String)>,
+    json: String,
+    ca: Option<String>,
+    ca_index: Option<usize>,
+}
+
 impl Target {
     fn parse(args: &[String]) -> Result<Self, String> {
         let mut url = None;
         let mut json = None;
+        let mut ca = None;
+        let mut ca_index = None;
         let mut headers = Vec::new();
         let mut args = args.iter();
         while let Some(arg) = args.next() {
+            let mut value = |what: &str| {
+                args.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{arg} needs {what}"))
+            };
             match arg.as_str() {
-                "--json" => {
-                    let value = args.next().ok_or("--json needs a value")?;
-                    json = Some(value.clone());
+                "--json" => json = Some(value("a value, e.g. '{\"a\":1}'")?),
+                "--ca" => ca = Some(value("a file name")?),
+                "--ca-index" => {
+                    let n = value("a number")?;
+                    let n = n
+                        .parse::<usize>()
+                        .map_err(|_| format!("--ca-index {n:?} is not a number"))?;
+                    ca_index = Some(n);
                 }
                 "--header" | "-H" => {
-                    let value = args.next().ok_or("--header needs a value, e.g. 'K: V'")?;
-                    let (name, value) = value
+                    let header = value("a value, e.g. 'K: V'")?;
+                    let (name, value) = header
                         .split_once(':')
-                        .ok_or_else(|| format!("header {value:?} has no ':' (expected 'K: V')"))?;
+                        .ok_or_else(|| format!("header {header:?} has no ':' (expected 'K: V')"))?;
                     headers.push((name.trim().to_owned(), value.trim().to_owned()));
                 }
                 flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
                 _ if url.is_some() => return Err(format!("unexpected argument {arg:?}")),
-                _ => url = Some(arg.as_str()),
+                _ => url = Some(arg.clone()),
             }
         }
         let url = url.ok_or("missing the URL")?;
-        let (host, port, path) = parse_url(url)?;
+        let (https, host, port, path) = parse_url(&url)?;
+        if https && ca.is_none() {
+            return Err(
+                "https:// needs --ca FILE, the CA certificate to pin (PEM or DER); see \
+                 \"Which certificate do I pin?\" in the README"
+                    .to_owned(),
+            );
+        }
+        if !https && (ca.is_some() || ca_index.is_some()) {
+            return Err("--ca and --ca-index are for https:// URLs".to_owned());
+        }
+        if ca_index.is_some() && ca.is_none() {
+            return Err("--ca-index needs --ca".to_owned());
+        }
         Ok(Self {
+            https,
             host,
             port,
             path,
             headers,
             json: json.unwrap_or_else(|| "{}".to_owned()),
+            ca,
+            ca_index,
         })
     }
 }
 
-/// Splits `http://host[:port]/path?query` into its parts.
-fn parse_url(url: &str) -> Result<(String, Option<u16>, String), String> {
+/// Splits `http[s]://host[:port]/path?query` into (https, host, port, path).
+fn parse_url(url: &str) -> Result<(bool, String, u16, String), String> {
     let lower = url.to_ascii_lowercase();
-    if lower.starts_with("https://") {
-        return Err(
-            "https:// needs TLS, which is coming with rawpost's `embedded-tls` \
-                    feature; this example speaks plain HTTP only and will not send the \
-                    request in cleartext"
-                .to_owned(),
-        );
-    }
-    if !lower.starts_with("http://") {
-        return Err(format!("{url:?} is not an http:// URL"));
-    }
-    let rest = &url["http://".len()..];
+    let (https, rest) = if lower.starts_with("https://") {
+        (true, &url["https://".len()..])
+    } else if lower.starts_with("http://") {
+        (false, &url["http://".len()..])
+    } else {
+        return Err(format!("{url:?} is not an http:// or https:// URL"));
+    };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
         Some(i) => (&rest[..i], rest[i..].to_owned()),
@@ -338,7 +723,7 @@ fn parse_url(url: &str) -> Result<(String, Option<u16>, String), String> {
     };
     let path = path.split('#').next().unwrap_or("/").to_owned();
     if authority.contains('@') {
-        return Err("user:password@ in the URL is not supported".to_owned());
+        return Err("user:password@ in the URL is not supported (use --header)".to_owned());
     }
     // `[v6]:port`, `[v6]`, `name:port` or `name`.
     let (host, port) = match authority.rfind(':') {
@@ -349,136 +734,16 @@ fn parse_url(url: &str) -> Result<(String, Option<u16>, String), String> {
         return Err(format!("{url:?} has no host"));
     }
     let port = match port {
-        None => None,
-        Some(p) => Some(
-            p.parse::<u16>()
-                .map_err(|_| format!("invalid port {p:?} in {url:?}"))?,
-        ),
-    };
-    Ok((host.to_owned(), port, path))
-}
-
-// -------------------------------------------------------------------------------------------
-// The demo: an in-process auth server, then one POST to it
-// -------------------------------------------------------------------------------------------
-
-async fn demo() -> ExitCode {
-    let port = match auth_server::start().await {
-        Ok(port) => port,
-        Err(e) => {
-            eprintln!("error: cannot start the demo server: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("rawpost demo: an auth server is listening on 127.0.0.1:{port}\n");
-
-    let target = Target {
-        host: "127.0.0.1".to_owned(),
-        port: Some(port),
-        path: "/oauth/token".to_owned(),
-        headers: vec![
-            ("User-Agent".to_owned(), "rawpost-demo/0.1".to_owned()),
-            ("Accept".to_owned(), "application/json".to_owned()),
-        ],
-        json: r#"{"grant_type":"client_credentials","client_id":"sensor-17"}"#.to_owned(),
-    };
-    match post(&target).await {
-        Ok(200) => ExitCode::SUCCESS,
-        Ok(status) => {
-            eprintln!("error: the demo server answered {status}, expected 200");
-            ExitCode::FAILURE
-        }
-        Err(failure) => {
-            eprintln!("error: {failure}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// A tiny OAuth-like token endpoint, written with hyper.
-mod auth_server {
-    use super::*;
-
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
-    use hyper::body::Incoming;
-    use hyper::header::{CONTENT_TYPE, HOST};
-    use hyper::service::service_fn;
-    use hyper::{Method, StatusCode};
-    use hyper_util::rt::TokioIo;
-    use tokio::net::TcpListener;
-
-    /// What the server accepts in the request body.
-    #[derive(serde::Deserialize)]
-    struct TokenRequest<'a> {
-        grant_type: &'a str,
-        #[allow(dead_code)]
-        client_id: &'a str,
-    }
-
-    /// Binds to a random port of 127.0.0.1 and serves in the background; returns the port.
-    pub async fn start() -> std::io::Result<u16> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let service = service_fn(move |req| handle(req, port));
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
-                });
+        None => {
+            if https {
+                443
+            } else {
+                80
             }
-        });
-        Ok(port)
-    }
-
-    fn reply(status: StatusCode, json: String) -> hyper::Response<Full<Bytes>> {
-        let mut response = hyper::Response::new(Full::new(Bytes::from(json)));
-        *response.status_mut() = status;
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, "application/json".parse().unwrap());
-        response
-    }
-
-    fn error(status: StatusCode, what: &str) -> hyper::Response<Full<Bytes>> {
-        reply(status, format!(r#"{{"error":"{what}"}}"#))
-    }
-
-    async fn handle(
-        req: hyper::Request<Incoming>,
-        port: u16,
-    ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-        if req.uri().path() != "/oauth/token" {
-            return Ok(error(StatusCode::NOT_FOUND, "not_found"));
         }
-        if req.method() != Method::POST {
-            return Ok(error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
-        }
-        let expected_host = format!("127.0.0.1:{port}");
-        if req.headers().get(HOST).map(|h| h.as_bytes()) != Some(expected_host.as_bytes()) {
-            return Ok(error(StatusCode::MISDIRECTED_REQUEST, "wrong_host"));
-        }
-        if req.headers().get(CONTENT_TYPE).map(|h| h.as_bytes()) != Some(b"application/json") {
-            return Ok(error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected_json"));
-        }
-        let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
-            return Ok(error(StatusCode::BAD_REQUEST, "unreadable_body"));
-        };
-        let Ok((token_request, _)) = serde_json_core::from_slice::<TokenRequest>(&body) else {
-            return Ok(error(StatusCode::BAD_REQUEST, "invalid_request"));
-        };
-        if token_request.grant_type != "client_credentials" {
-            return Ok(error(StatusCode::BAD_REQUEST, "unsupported_grant_type"));
-        }
-        // The body parsed as a JSON object, so it can be embedded as it is.
-        let received = String::from_utf8_lossy(&body);
-        Ok(reply(
-            StatusCode::OK,
-            format!(
-                r#"{{"received":{received},"access_token":"demo-token-123","token_type":"Bearer","expires_in":3600}}"#
-            ),
-        ))
-    }
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("invalid port {p:?} in {url:?}"))?,
+    };
+    Ok((https, host.to_owned(), port, path))
 }

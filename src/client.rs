@@ -131,6 +131,16 @@ pub struct Connection<'a, S, T = NoTimer> {
     host: Host<'a>,
 }
 
+impl<S, T> core::fmt::Debug for Connection<'_, S, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("host", &self.host)
+            .field("buffer", &self.buf.len())
+            .field("reusable", &self.link.core.is_reusable())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a, S> Connection<'a, S, NoTimer> {
     /// A connection over `stream` to `host`, using `buf` for requests and responses, with no
     /// deadlines (the stream's own timeouts apply).

@@ -100,7 +100,9 @@ impl CertError {
             Self::Expired => "certificate expired",
             Self::NotYetValid => "certificate not valid yet (or the clock is behind)",
             Self::NameMismatch => "host name not in the certificate",
-            Self::BadChainSignature => "a certificate signature in the chain is invalid",
+            Self::BadChainSignature => {
+                "a certificate signature in the chain is invalid (if the pinned CA was re-keyed, pin its current certificate)"
+            }
             Self::BadHandshakeSignature => {
                 "the server's handshake signature does not match its certificate"
             }

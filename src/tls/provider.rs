@@ -102,6 +102,27 @@ impl<'a, Rng: CryptoRngCore, CipherSuite: TlsCipherSuite> PinnedProvider<'a, Rng
         self
     }
 
+    /// Turns `open`'s result into ours: `Ok` only if the handshake succeeded *and* the server
+    /// was authenticated; `Err(Some(reason))` when the certificate check failed,
+    /// `Err(None)` when the handshake failed for another reason (I/O, protocol; see the
+    /// embedded-tls error for that).
+    pub fn check(&self, opened: Result<(), TlsError>) -> Result<(), Option<CertError>> {
+        match opened {
+            Err(_) => Err(self.last_error()),
+            Ok(()) if self.server_authenticated() => Ok(()),
+            Ok(()) => Err(Some(CertError::NoCertificate)),
+        }
+    }
+
+    /// Forgets the last handshake (result and host name). Not needed between handshakes
+    /// (each ClientHello starts afresh) but clears a host name left by a handshake that failed
+    /// before the server's certificate arrived.
+    pub fn reset(&mut self) {
+        self.verifier.reset();
+    }
+}
+
+impl<Rng, CipherSuite> PinnedProvider<'_, Rng, CipherSuite> {
     /// Why the last handshake's server was refused, if it was.
     pub fn last_error(&self) -> Option<CertError> {
         self.verifier.error()
@@ -131,25 +152,6 @@ impl<'a, Rng: CryptoRngCore, CipherSuite: TlsCipherSuite> PinnedProvider<'a, Rng
     /// the server certificate's issuance time; see [`PinnedProvider::with_clock`]).
     pub fn used_clock(&self) -> bool {
         self.verifier.used_clock()
-    }
-
-    /// Turns `open`'s result into ours: `Ok` only if the handshake succeeded *and* the server
-    /// was authenticated; `Err(Some(reason))` when the certificate check failed,
-    /// `Err(None)` when the handshake failed for another reason (I/O, protocol; see the
-    /// embedded-tls error for that).
-    pub fn check(&self, opened: Result<(), TlsError>) -> Result<(), Option<CertError>> {
-        match opened {
-            Err(_) => Err(self.last_error()),
-            Ok(()) if self.server_authenticated() => Ok(()),
-            Ok(()) => Err(Some(CertError::NoCertificate)),
-        }
-    }
-
-    /// Forgets the last handshake (result and host name). Not needed between handshakes
-    /// (each ClientHello starts afresh) but clears a host name left by a handshake that failed
-    /// before the server's certificate arrived.
-    pub fn reset(&mut self) {
-        self.verifier.reset();
     }
 }
 

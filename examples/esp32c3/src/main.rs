@@ -1,0 +1,11 @@
+//! rawpost on the ESP32-C3 (RISC-V RV32IMC, 160 MHz): Wi-Fi → DHCP → DNS → TCP → TLS 1.3 → JSON POST.
+//! The firmware is shared with the other chip and lives in `../esp32-common/firmware.rs`;
+//! see `../ESP32.md` for configuration, flashing and sizes.
+#![no_std]
+#![no_main]
+
+/// The chip, printed at start and sent in the JSON body.
+const CHIP: &str = "esp32c3";
+
+#[path = "../../esp32-common/firmware.rs"]
+mod firmware;

@@ -548,3 +548,70 @@ async fn ip_address_server_name_matches_ip_san() {
     .await;
     assert_err(&out, CertError::NameMismatch);
 }
+
+#[tokio::test]
+async fn issuing_ca_without_key_cert_sign_is_refused() {
+    let pki = Pki::new(&P256, &P256);
+    // A CA certificate (cA=true) whose keyUsage allows only CRL signing: it may not issue
+    // certificates (RFC 5280 §4.2.1.3), which webpki alone does not check.
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "CRL-only CA");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![rcgen::KeyUsagePurpose::CrlSign];
+    params.not_before = rcgen::date_time_ymd(2021, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2055, 1, 1);
+    let key = rcgen::KeyPair::generate_for(&P256).unwrap();
+    let cert = params.signed_by(&key, &pki.root.issuer()).unwrap();
+    let crl_only = Cert {
+        pem: cert.pem(),
+        der: cert.der().clone(),
+        params,
+        key,
+    };
+    let server = leaf(HOST, &P256, &[HOST], &crl_only);
+    let chain = vec![server.der.clone(), crl_only.der.clone()];
+    let out = run(chain, server.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    assert_err(&out, CertError::IssuerCannotSign);
+    // The same chain with keyCertSign in the CA's keyUsage is accepted.
+    let good = intermediate("Signing CA", &P256, &pki.root);
+    let server = leaf(HOST, &P256, &[HOST], &good);
+    let chain = vec![server.der.clone(), good.der.clone()];
+    let out = run(chain, server.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+}
+
+#[tokio::test]
+async fn path_length_constraint_is_enforced() {
+    let pki = Pki::new(&P256, &P256);
+    // root → "Constrained CA" (pathLenConstraint 0) → "Sub CA" → leaf: one CA too many below it.
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Constrained CA");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    params.not_before = rcgen::date_time_ymd(2021, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2055, 1, 1);
+    let key = rcgen::KeyPair::generate_for(&P256).unwrap();
+    let cert = params.signed_by(&key, &pki.root.issuer()).unwrap();
+    let constrained = Cert {
+        pem: cert.pem(),
+        der: cert.der().clone(),
+        params,
+        key,
+    };
+    let sub = intermediate("Sub CA", &P256, &constrained);
+    let server = leaf(HOST, &P256, &[HOST], &sub);
+    let chain = vec![server.der.clone(), sub.der.clone(), constrained.der.clone()];
+    let out = run(chain, server.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    assert_err(&out, CertError::PathTooLong);
+    // Directly under the constrained CA, the leaf is fine.
+    let server = leaf(HOST, &P256, &[HOST], &constrained);
+    let chain = vec![server.der.clone(), constrained.der.clone()];
+    let out = run(chain, server.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+}

@@ -115,6 +115,57 @@ pub(crate) fn cert_fields(der: &[u8]) -> Option<CertFields<'_>> {
     })
 }
 
+/// The first byte of a certificate's keyUsage bits (`digitalSignature` is 0x80, `keyCertSign`
+/// 0x04): `Some(None)` when the certificate has no keyUsage extension, `None` when it is
+/// malformed.
+pub(crate) fn key_usage(der: &[u8]) -> Option<Option<u8>> {
+    const TAG_EXTENSIONS: u8 = 0xa3;
+    const TAG_BOOLEAN: u8 = 0x01;
+    const TAG_OCTET_STRING: u8 = 0x04;
+    const OID_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
+    let cert = Reader::new(der).expect(TAG_SEQUENCE)?;
+    let mut tbs = Reader::new(Reader::new(cert).expect(TAG_SEQUENCE)?);
+    let mut peek = tbs;
+    if let Some((TAG_VERSION, _)) = peek.any() {
+        tbs = peek;
+    }
+    // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo.
+    for tag in [
+        TAG_INTEGER,
+        TAG_SEQUENCE,
+        TAG_SEQUENCE,
+        TAG_SEQUENCE,
+        TAG_SEQUENCE,
+        TAG_SEQUENCE,
+    ] {
+        tbs.expect(tag)?;
+    }
+    // issuerUniqueID [1], subjectUniqueID [2], then extensions [3].
+    while let Some((tag, contents)) = tbs.any() {
+        if tag != TAG_EXTENSIONS {
+            continue;
+        }
+        let mut exts = Reader::new(Reader::new(contents).expect(TAG_SEQUENCE)?);
+        while let Some(ext) = exts.expect(TAG_SEQUENCE) {
+            let mut ext = Reader::new(ext);
+            if ext.expect(TAG_OID)? != OID_KEY_USAGE {
+                continue;
+            }
+            let mut value = ext;
+            if let Some((TAG_BOOLEAN, _)) = value.any() {
+                ext = value;
+            }
+            let bits = Reader::new(ext.expect(TAG_OCTET_STRING)?).expect(TAG_BIT_STRING)?;
+            return match bits {
+                [_unused, first, ..] => Some(Some(*first)),
+                _ => Some(Some(0)),
+            };
+        }
+        return Some(None);
+    }
+    Some(None)
+}
+
 /// Splits SubjectPublicKeyInfo contents into (AlgorithmIdentifier contents, key bits).
 ///
 /// The key must be a whole number of bytes (no unused bits), as every supported key type is.

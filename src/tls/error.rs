@@ -43,6 +43,9 @@ pub enum CertError {
     ChainNotToPin,
     /// A certificate that issued another one in the chain is not a CA certificate.
     IssuerNotCa,
+    /// An issuing certificate has a keyUsage extension without keyCertSign: it may not sign
+    /// certificates (RFC 5280 §4.2.1.3). The detail names it.
+    IssuerCannotSign,
     /// A CA in the chain forbids this many CAs below it (pathLenConstraint).
     PathTooLong,
     /// The server's own certificate is a CA certificate.
@@ -94,6 +97,9 @@ impl CertError {
             }
             Self::ChainNotToPin => "the chain does not lead to the pinned certificate",
             Self::IssuerNotCa => "an issuing certificate in the chain is not a CA",
+            Self::IssuerCannotSign => {
+                "an issuing certificate's keyUsage does not allow signing certificates (keyCertSign)"
+            }
             Self::PathTooLong => "the chain has more CAs than an issuing CA allows (pathLen)",
             Self::LeafIsCa => "the server's certificate is a CA certificate, not a server certificate",
             Self::NotForServers => "the server's certificate is not meant for TLS servers (extendedKeyUsage)",

@@ -16,8 +16,8 @@ use super::{CertError, Explain, TrustAnchor};
 /// - a path from the server's certificate (the first one it sends) through the other
 ///   certificates it sends (any order; unrelated extras are ignored) up to the pinned one,
 ///   which may be a root or an intermediate CA;
-/// - every issuing certificate is a CA (basicConstraints cA=true) and its pathLenConstraint is
-///   respected; issuer and subject names chain; every signature verifies (ECDSA P-256, and
+/// - every issuing certificate is a CA (basicConstraints cA=true), its keyUsage (when present)
+///   includes keyCertSign, and its pathLenConstraint is respected; issuer and subject names chain; every signature verifies (ECDSA P-256, and
 ///   P-384 with the `p384` feature, each with SHA-256 or SHA-384);
 /// - the server certificate is not a CA, and its extendedKeyUsage (when present) allows
 ///   serverAuth; name constraints of the CAs hold;
@@ -29,8 +29,8 @@ use super::{CertError, Explain, TrustAnchor};
 /// - the server's CertificateVerify signature over the handshake transcript, with the server
 ///   certificate's key: proof that the server holds that key.
 ///
-/// Not checked: revocation (no CRL/OCSP), keyUsage bits (webpki ignores them, as browsers do),
-/// the pinned certificate's own dates and CA flag (it is trusted as given).
+/// Not checked: revocation (no CRL/OCSP), the pinned certificate's own dates and CA flag (it is
+/// trusted as given).
 ///
 /// # Use
 /// Pass it by `&mut` so the failure reason can be read after `open`:

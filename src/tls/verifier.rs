@@ -20,6 +20,8 @@ const MAX_HOST: usize = 253;
 const MAX_CHAIN: usize = 16;
 /// Longest SubjectPublicKeyInfo kept for the CertificateVerify check (P-384: 120 bytes).
 const MAX_SPKI: usize = 128;
+/// The keyCertSign bit in the first byte of keyUsage.
+const KEY_CERT_SIGN: u8 = 0x04;
 /// Longest name kept as error detail (X.509's upper bound for a common name).
 pub(crate) const MAX_DETAIL: usize = 64;
 
@@ -121,6 +123,32 @@ impl<'a> PinnedVerifier<'a> {
         }
     }
 
+    /// The reason for webpki's refusal, with the detail that helps the user fix it.
+    fn refuse<'c>(
+        &mut self,
+        e: &webpki::Error,
+        chain: &[&'c [u8]],
+        leaf_fields: der::CertFields<'c>,
+        sent: &[&'c [u8]],
+        time: u64,
+    ) -> CertError {
+        let error = self.classify(e, chain);
+        match error {
+            CertError::ChainNotToPin => {
+                // A stale copy of the leaf (renewed with a new key) is pinned.
+                let pinned = der::cert_fields(self.anchor.der);
+                self.set_detail(top_issuer(leaf_fields, sent));
+                if pinned.is_some_and(|p| p.subject == leaf_fields.subject) {
+                    return CertError::PinnedIsLeaf;
+                }
+            }
+            CertError::Expired => self.set_detail(find_cert(chain, |f| f.not_after < time)),
+            CertError::NotYetValid => self.set_detail(find_cert(chain, |f| f.not_before > time)),
+            _ => {}
+        }
+        error
+    }
+
     /// Checks the chain and host name; on success returns the leaf's SPKI contents.
     fn check_chain<'c>(&mut self, cert: &CertificateRef<'c>) -> Result<&'c [u8], CertError> {
         let mut chain: Vec<&'c [u8], MAX_CHAIN> = Vec::new();
@@ -174,26 +202,24 @@ impl<'a> PinnedVerifier<'a> {
             None,
             None,
         );
-        if let Err(e) = verified {
-            let error = self.classify(&e, &chain);
-            match error {
-                CertError::ChainNotToPin => {
-                    // A stale copy of the leaf (renewed with a new key) is pinned.
-                    let pinned = der::cert_fields(self.anchor.der);
-                    self.set_detail(top_issuer(leaf_fields, sent));
-                    if pinned.is_some_and(|p| p.subject == leaf_fields.subject) {
-                        return Err(CertError::PinnedIsLeaf);
-                    }
+        let path = match verified {
+            Ok(path) => path,
+            Err(e) => return Err(self.refuse(&e, &chain, leaf_fields, sent, time)),
+        };
+        // webpki ignores keyUsage; RFC 5280 §4.2.1.3 (and OpenSSL) require keyCertSign in an
+        // issuing certificate that has the extension.
+        for issuer in path.intermediate_certificates() {
+            let der = issuer.der();
+            match der::key_usage(&der) {
+                Some(None) => {}
+                Some(Some(bits)) if bits & KEY_CERT_SIGN != 0 => {}
+                Some(Some(_)) => {
+                    let name = der::cert_fields(&der).and_then(|f| der::name_label(f.subject));
+                    self.set_detail(name);
+                    return Err(CertError::IssuerCannotSign);
                 }
-                CertError::Expired => {
-                    self.set_detail(find_cert(&chain, |f| f.not_after < time));
-                }
-                CertError::NotYetValid => {
-                    self.set_detail(find_cert(&chain, |f| f.not_before > time));
-                }
-                _ => {}
+                None => return Err(CertError::MalformedCertificate),
             }
-            return Err(error);
         }
 
         if end_entity

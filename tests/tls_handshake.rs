@@ -497,12 +497,49 @@ async fn p384_root_without_feature_says_so() {
 }
 
 #[tokio::test]
-async fn ed25519_leaf_is_unsupported() {
+#[cfg(not(feature = "ed25519"))]
+async fn ed25519_leaf_needs_its_feature() {
     let pki = Pki::new(&P256, &P256);
     let leaf = leaf(HOST, &ED25519, &[HOST], &pki.inter);
     let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
     let out = run(chain, leaf.key_der(), anchor(&pki.root), Some(HOST), None).await;
     assert_err(&out, CertError::UnsupportedAlgorithm);
+}
+
+/// With `ed25519` (on in `cargo test`): an Ed25519 leaf under a P-256 intermediate, and an
+/// all-Ed25519 chain, both verify, certificate signatures and the handshake signature alike.
+#[tokio::test]
+#[cfg(feature = "ed25519")]
+async fn ed25519_chains_verify() {
+    let pki = Pki::new(&P256, &ED25519);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+
+    let root = root("Ed25519 Root", &ED25519);
+    let inter = intermediate("Ed25519 Issuing CA", &ED25519, &root);
+    let server = leaf(HOST, &ED25519, &[HOST], &inter);
+    let chain = vec![server.der.clone(), inter.der.clone()];
+    let out = run(chain, server.key_der(), anchor(&root), Some(HOST), None).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+
+    // A wrong name is still caught on an Ed25519 chain.
+    let chain = vec![server.der.clone(), inter.der.clone()];
+    let out = run(
+        chain,
+        server.key_der(),
+        anchor(&root),
+        Some("other.example.test"),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::NameMismatch);
 }
 
 #[tokio::test]

@@ -60,7 +60,8 @@ pub static ECDSA_P384_SHA384: Ecdsa = Ecdsa {
     hash: Hash::Sha384,
 };
 
-/// Every algorithm accepted for certificate signatures: webpki's standard ECDSA set minus P-521.
+/// Every algorithm accepted for certificate signatures: webpki's standard ECDSA set minus P-521,
+/// and Ed25519 with the `ed25519` feature.
 pub static ALL: &[&dyn SignatureVerificationAlgorithm] = &[
     &ECDSA_P256_SHA256,
     &ECDSA_P256_SHA384,
@@ -68,7 +69,43 @@ pub static ALL: &[&dyn SignatureVerificationAlgorithm] = &[
     &ECDSA_P384_SHA256,
     #[cfg(feature = "p384")]
     &ECDSA_P384_SHA384,
+    #[cfg(feature = "ed25519")]
+    &ED25519,
 ];
+
+/// Ed25519 (RFC 8032), for certificates and TLS 1.3 `CertificateVerify`: the message is signed
+/// as it is, with no separate hash.
+#[cfg(feature = "ed25519")]
+#[derive(Debug)]
+pub struct Ed25519;
+
+/// Ed25519 with the `ed25519` feature.
+#[cfg(feature = "ed25519")]
+pub static ED25519: Ed25519 = Ed25519;
+
+#[cfg(feature = "ed25519")]
+impl SignatureVerificationAlgorithm for Ed25519 {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        let key: &[u8; 32] = public_key.try_into().map_err(|_| InvalidSignature)?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(key).map_err(|_| InvalidSignature)?;
+        let sig = ed25519_dalek::Signature::from_slice(signature).map_err(|_| InvalidSignature)?;
+        key.verify_strict(message, &sig)
+            .map_err(|_| InvalidSignature)
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ED25519
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ED25519
+    }
+}
 
 impl SignatureVerificationAlgorithm for Ecdsa {
     fn verify_signature(

@@ -254,6 +254,8 @@ impl<'a> PinnedVerifier<'a> {
             SignatureScheme::EcdsaSecp384r1Sha384 => &algs::ECDSA_P384_SHA384,
             #[cfg(not(feature = "p384"))]
             SignatureScheme::EcdsaSecp384r1Sha384 => return Err(CertError::NeedsP384),
+            #[cfg(feature = "ed25519")]
+            SignatureScheme::Ed25519 => &algs::ED25519,
             _ => return Err(CertError::UnsupportedAlgorithm),
         };
         let (key_alg, key) =

@@ -591,23 +591,12 @@ async fn issuing_ca_without_key_cert_sign_is_refused() {
     let pki = Pki::new(&P256, &P256);
     // A CA certificate (cA=true) whose keyUsage allows only CRL signing: it may not issue
     // certificates (RFC 5280 §4.2.1.3), which webpki alone does not check.
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "CRL-only CA");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.key_usages = vec![rcgen::KeyUsagePurpose::CrlSign];
-    params.not_before = rcgen::date_time_ymd(2021, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2055, 1, 1);
-    let key = rcgen::KeyPair::generate_for(&P256).unwrap();
-    let cert = params.signed_by(&key, &pki.root.issuer()).unwrap();
-    let crl_only = Cert {
-        pem: cert.pem(),
-        der: cert.der().clone(),
-        params,
-        key,
-    };
+    let crl_only = custom_ca(
+        "CRL-only CA",
+        rcgen::BasicConstraints::Unconstrained,
+        rcgen::KeyUsagePurpose::CrlSign,
+        &pki.root,
+    );
     let server = leaf(HOST, &P256, &[HOST], &crl_only);
     let chain = vec![server.der.clone(), crl_only.der.clone()];
     let out = run(chain, server.key_der(), anchor(&pki.root), Some(HOST), None).await;
@@ -624,23 +613,12 @@ async fn issuing_ca_without_key_cert_sign_is_refused() {
 async fn path_length_constraint_is_enforced() {
     let pki = Pki::new(&P256, &P256);
     // root → "Constrained CA" (pathLenConstraint 0) → "Sub CA" → leaf: one CA too many below it.
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Constrained CA");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
-    params.not_before = rcgen::date_time_ymd(2021, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2055, 1, 1);
-    let key = rcgen::KeyPair::generate_for(&P256).unwrap();
-    let cert = params.signed_by(&key, &pki.root.issuer()).unwrap();
-    let constrained = Cert {
-        pem: cert.pem(),
-        der: cert.der().clone(),
-        params,
-        key,
-    };
+    let constrained = custom_ca(
+        "Constrained CA",
+        rcgen::BasicConstraints::Constrained(0),
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        &pki.root,
+    );
     let sub = intermediate("Sub CA", &P256, &constrained);
     let server = leaf(HOST, &P256, &[HOST], &sub);
     let chain = vec![server.der.clone(), sub.der.clone(), constrained.der.clone()];
@@ -651,4 +629,31 @@ async fn path_length_constraint_is_enforced() {
     let chain = vec![server.der.clone(), constrained.der.clone()];
     let out = run(chain, server.key_der(), anchor(&pki.root), Some(HOST), None).await;
     assert!(out.result.is_ok(), "{:?}", out.result);
+}
+
+/// A P-256 CA certificate under `parent` with these basic constraints and a keyUsage of
+/// exactly `usage`.
+fn custom_ca(
+    cn: &str,
+    constraints: rcgen::BasicConstraints,
+    usage: rcgen::KeyUsagePurpose,
+    parent: &Cert,
+) -> Cert {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.is_ca = rcgen::IsCa::Ca(constraints);
+    params.key_usages = vec![usage];
+    params.not_before = rcgen::date_time_ymd(2021, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2055, 1, 1);
+    let key = rcgen::KeyPair::generate_for(&P256).unwrap();
+    let cert = params.signed_by(&key, &parent.issuer()).unwrap();
+    Cert {
+        pem: cert.pem(),
+        der: cert.der().clone(),
+        params,
+        key,
+    }
 }

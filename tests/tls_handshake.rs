@@ -657,3 +657,45 @@ fn custom_ca(
         key,
     }
 }
+
+/// With `rsa` (on in `cargo test`): an RSA root over a P-256 chain (RSA PKCS#1 certificate
+/// signature), and an all-RSA chain (RSA-PSS handshake signature), both verify; a wrong name is
+/// still caught.
+#[tokio::test]
+#[cfg(feature = "rsa")]
+async fn rsa_chains_verify() {
+    let rsa = &rcgen::PKCS_RSA_SHA256;
+    let pki = Pki::new(rsa, &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+
+    let root = root("RSA Root", rsa);
+    let inter = intermediate("RSA Issuing CA", rsa, &root);
+    let server = leaf(HOST, rsa, &[HOST], &inter);
+    let chain = vec![server.der.clone(), inter.der.clone()];
+    let out = run(
+        chain.clone(),
+        server.key_der(),
+        anchor(&root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    let out = run(
+        chain,
+        server.key_der(),
+        anchor(&root),
+        Some("other.example.test"),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::NameMismatch);
+}

@@ -71,7 +71,139 @@ pub static ALL: &[&dyn SignatureVerificationAlgorithm] = &[
     &ECDSA_P384_SHA384,
     #[cfg(feature = "ed25519")]
     &ED25519,
+    #[cfg(feature = "rsa")]
+    &RSA_PKCS1_SHA256,
+    #[cfg(feature = "rsa")]
+    &RSA_PKCS1_SHA384,
+    #[cfg(feature = "rsa")]
+    &RSA_PKCS1_SHA512,
+    #[cfg(feature = "rsa")]
+    &RSA_PSS_SHA256,
+    #[cfg(feature = "rsa")]
+    &RSA_PSS_SHA384,
+    #[cfg(feature = "rsa")]
+    &RSA_PSS_SHA512,
 ];
+
+/// RSA signatures (feature `rsa`, which needs an allocator): PKCS#1 v1.5 for certificates,
+/// PSS for certificates and TLS 1.3 `CertificateVerify`, keys of 2048 to 8192 bits as webpki's
+/// standard set allows.
+#[cfg(feature = "rsa")]
+#[derive(Debug)]
+pub struct Rsa {
+    pss: bool,
+    hash: RsaHash,
+}
+
+#[cfg(feature = "rsa")]
+#[derive(Debug, Clone, Copy)]
+enum RsaHash {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+/// RSA PKCS#1 v1.5 with SHA-256.
+#[cfg(feature = "rsa")]
+pub static RSA_PKCS1_SHA256: Rsa = Rsa {
+    pss: false,
+    hash: RsaHash::Sha256,
+};
+/// RSA PKCS#1 v1.5 with SHA-384.
+#[cfg(feature = "rsa")]
+pub static RSA_PKCS1_SHA384: Rsa = Rsa {
+    pss: false,
+    hash: RsaHash::Sha384,
+};
+/// RSA PKCS#1 v1.5 with SHA-512.
+#[cfg(feature = "rsa")]
+pub static RSA_PKCS1_SHA512: Rsa = Rsa {
+    pss: false,
+    hash: RsaHash::Sha512,
+};
+/// RSA-PSS (RSAE) with SHA-256.
+#[cfg(feature = "rsa")]
+pub static RSA_PSS_SHA256: Rsa = Rsa {
+    pss: true,
+    hash: RsaHash::Sha256,
+};
+/// RSA-PSS (RSAE) with SHA-384.
+#[cfg(feature = "rsa")]
+pub static RSA_PSS_SHA384: Rsa = Rsa {
+    pss: true,
+    hash: RsaHash::Sha384,
+};
+/// RSA-PSS (RSAE) with SHA-512.
+#[cfg(feature = "rsa")]
+pub static RSA_PSS_SHA512: Rsa = Rsa {
+    pss: true,
+    hash: RsaHash::Sha512,
+};
+
+#[cfg(feature = "rsa")]
+fn rsa_verify<D>(pss: bool, key: rsa::RsaPublicKey, message: &[u8], signature: &[u8]) -> bool
+where
+    D: sha2::Digest + sha2::digest::FixedOutputReset + rsa::pkcs8::AssociatedOid,
+{
+    use rsa::signature::Verifier;
+    if pss {
+        let Ok(sig) = rsa::pss::Signature::try_from(signature) else {
+            return false;
+        };
+        rsa::pss::VerifyingKey::<D>::new(key)
+            .verify(message, &sig)
+            .is_ok()
+    } else {
+        let Ok(sig) = rsa::pkcs1v15::Signature::try_from(signature) else {
+            return false;
+        };
+        rsa::pkcs1v15::VerifyingKey::<D>::new(key)
+            .verify(message, &sig)
+            .is_ok()
+    }
+}
+
+#[cfg(feature = "rsa")]
+impl SignatureVerificationAlgorithm for Rsa {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        use rsa::pkcs1::DecodeRsaPublicKey;
+        use rsa::traits::PublicKeyParts;
+        let key = rsa::RsaPublicKey::from_pkcs1_der(public_key).map_err(|_| InvalidSignature)?;
+        if !(2048..=8192).contains(&key.n().bits()) {
+            return Err(InvalidSignature);
+        }
+        let ok = match self.hash {
+            RsaHash::Sha256 => rsa_verify::<sha2::Sha256>(self.pss, key, message, signature),
+            RsaHash::Sha384 => rsa_verify::<sha2::Sha384>(self.pss, key, message, signature),
+            RsaHash::Sha512 => rsa_verify::<sha2::Sha512>(self.pss, key, message, signature),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(InvalidSignature)
+        }
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::RSA_ENCRYPTION
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        match (self.pss, self.hash) {
+            (false, RsaHash::Sha256) => alg_id::RSA_PKCS1_SHA256,
+            (false, RsaHash::Sha384) => alg_id::RSA_PKCS1_SHA384,
+            (false, RsaHash::Sha512) => alg_id::RSA_PKCS1_SHA512,
+            (true, RsaHash::Sha256) => alg_id::RSA_PSS_SHA256,
+            (true, RsaHash::Sha384) => alg_id::RSA_PSS_SHA384,
+            (true, RsaHash::Sha512) => alg_id::RSA_PSS_SHA512,
+        }
+    }
+}
 
 /// Ed25519 (RFC 8032), for certificates and TLS 1.3 `CertificateVerify`: the message is signed
 /// as it is, with no separate hash.

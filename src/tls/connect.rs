@@ -82,6 +82,10 @@ where
     host.validate()
         .map_err(|_| OpenError::Certificate(CertError::InvalidServerName))?;
     let config = TlsConfig::new().with_server_name(host.name());
+    // embedded-tls offers RSA signature schemes only with its own `alloc`; with ours, the
+    // verifier can check them, so offer them.
+    #[cfg(feature = "rsa")]
+    let config = config.enable_rsa_signatures();
     let opened = tls.open(TlsContext::new(&config, &mut *provider)).await;
     if let Err(e) = opened {
         crate::fmt::debug!("rawpost: TLS handshake with {} failed", host.name());

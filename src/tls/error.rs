@@ -66,9 +66,9 @@ pub enum CertError {
     BadHandshakeSignature,
     /// A certificate or signature uses P-384, which needs the `p384` feature.
     NeedsP384,
-    /// A certificate or signature uses an algorithm this crate cannot verify (RSA, P-521, or
-    /// Ed25519 without the `ed25519` feature). ECDSA P-256, P-384 (feature `p384`) and Ed25519
-    /// (feature `ed25519`) are supported.
+    /// A certificate or signature uses an algorithm this crate cannot verify (P-521, or Ed25519
+    /// or RSA without their features). ECDSA P-256, P-384 (feature `p384`), Ed25519 (feature
+    /// `ed25519`) and RSA (feature `rsa`) are supported.
     UnsupportedAlgorithm,
     /// A certificate the server sent is malformed or has an unsupported critical extension.
     MalformedCertificate,
@@ -115,7 +115,7 @@ impl CertError {
             }
             Self::NeedsP384 => "certificate algorithm needs feature p384",
             Self::UnsupportedAlgorithm => {
-                "certificate algorithm not supported (ECDSA P-256; P-384 with feature p384; Ed25519 with feature ed25519; no RSA)"
+                "certificate algorithm not supported (ECDSA P-256; P-384, Ed25519 and RSA with features p384, ed25519, rsa)"
             }
             Self::MalformedCertificate => "the server sent a malformed or unsupported certificate",
             Self::Rejected => "the server's certificate chain was rejected",

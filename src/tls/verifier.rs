@@ -19,7 +19,11 @@ const MAX_HOST: usize = 253;
 /// embedded-tls keeps at most 16 certificates of a server's Certificate message.
 const MAX_CHAIN: usize = 16;
 /// Longest SubjectPublicKeyInfo kept for the CertificateVerify check (P-384: 120 bytes).
+#[cfg(not(feature = "rsa"))]
 const MAX_SPKI: usize = 128;
+/// An RSA key of up to 8192 bits.
+#[cfg(feature = "rsa")]
+const MAX_SPKI: usize = 1100;
 /// The keyCertSign bit in the first byte of keyUsage.
 const KEY_CERT_SIGN: u8 = 0x04;
 /// Longest name kept as error detail (X.509's upper bound for a common name).
@@ -256,6 +260,12 @@ impl<'a> PinnedVerifier<'a> {
             SignatureScheme::EcdsaSecp384r1Sha384 => return Err(CertError::NeedsP384),
             #[cfg(feature = "ed25519")]
             SignatureScheme::Ed25519 => &algs::ED25519,
+            #[cfg(feature = "rsa")]
+            SignatureScheme::RsaPssRsaeSha256 => &algs::RSA_PSS_SHA256,
+            #[cfg(feature = "rsa")]
+            SignatureScheme::RsaPssRsaeSha384 => &algs::RSA_PSS_SHA384,
+            #[cfg(feature = "rsa")]
+            SignatureScheme::RsaPssRsaeSha512 => &algs::RSA_PSS_SHA512,
             _ => return Err(CertError::UnsupportedAlgorithm),
         };
         let (key_alg, key) =

@@ -50,7 +50,7 @@ pub fn make(
     validity: (i32, i32),
     eku: Option<ExtendedKeyUsagePurpose>,
 ) -> Cert {
-    let key = KeyPair::generate_for(alg).unwrap();
+    let key = new_key(alg);
     let mut params =
         CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     params.distinguished_name = rcgen::DistinguishedName::new();
@@ -80,6 +80,19 @@ pub fn make(
         params,
         key,
     }
+}
+
+/// A fresh key for `alg`. ring cannot generate RSA keys, so those come from the `rsa` crate.
+pub fn new_key(alg: &'static SignatureAlgorithm) -> KeyPair {
+    #[cfg(feature = "rsa")]
+    if alg == &rcgen::PKCS_RSA_SHA256 {
+        use rsa::pkcs8::EncodePrivateKey;
+        let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).unwrap();
+        let der = key.to_pkcs8_der().unwrap();
+        let der = PrivatePkcs8KeyDer::from(der.as_bytes());
+        return KeyPair::from_pkcs8_der_and_sign_algo(&der, alg).unwrap();
+    }
+    KeyPair::generate_for(alg).unwrap()
 }
 
 pub fn root(cn: &str, alg: &'static SignatureAlgorithm) -> Cert {
@@ -189,6 +202,10 @@ pub async fn connect(
     let mut write_buf = vec![0u8; 4096];
     let mut tls = TlsConnection::new(FromTokio::new(tcp), &mut read_buf, &mut write_buf);
     let mut config = TlsConfig::new();
+    #[cfg(feature = "rsa")]
+    {
+        config = config.enable_rsa_signatures();
+    }
     if let Some(sni) = sni {
         config = config.with_server_name(sni);
     }

@@ -699,3 +699,49 @@ async fn rsa_chains_verify() {
     .await;
     assert_err(&out, CertError::NameMismatch);
 }
+
+#[tokio::test]
+async fn not_yet_valid_leaf_with_clock_is_refused() {
+    let pki = Pki::new(&P256, &P256);
+    let future = make(
+        HOST,
+        &P256,
+        None,
+        &[HOST],
+        Some(&pki.inter),
+        (2040, 2050),
+        Some(ExtendedKeyUsagePurpose::ServerAuth),
+    );
+    let chain = vec![future.der.clone(), pki.inter.der.clone()];
+    let out = run(
+        chain,
+        future.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        Some(system_clock),
+    )
+    .await;
+    assert_err(&out, CertError::NotYetValid);
+}
+
+/// `tls::connect` refuses a host that is not a valid name before a byte of the handshake.
+#[tokio::test]
+async fn connect_refuses_an_invalid_host_name() {
+    use embedded_io_adapters::tokio_1::FromTokio;
+    use rawpost::tls::{embedded_tls::TlsConnection, OpenError, PinnedProvider};
+    let pki = Pki::new(&P256, &P256);
+    let (addr, _server) = serve(pki.chain(), pki.leaf.key_der()).await;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut read_buf, mut write_buf) = (vec![0u8; 16640], vec![0u8; 4096]);
+    let tls = TlsConnection::new(FromTokio::new(tcp), &mut read_buf, &mut write_buf);
+    let mut provider = PinnedProvider::new(rand_core::OsRng, anchor(&pki.root));
+    let mut buf = [0u8; 512];
+    let host = rawpost::Host::new("api example test");
+    let err = rawpost::tls::connect(tls, host, &mut provider, &mut buf)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, OpenError::Certificate(CertError::InvalidServerName)),
+        "{err:?}"
+    );
+}

@@ -1,11 +1,13 @@
 //! The blocking I/O shell: the same client over `embedded_io::{Read, Write}`, for std users
 //! (esp-idf-svc, host tools) and simple loops.
 //!
-//! It drives the same sans-IO [`Core`] as the async [`Connection`](crate::Connection); only the
-//! loops that move bytes are written here. There is no [`Timer`](crate::Timer): a blocking
-//! call cannot be raced, so deadlines are the stream's own (`set_read_timeout` on a std
-//! `TcpStream`, a socket option on esp-idf), and the continue wait of
-//! `Expect: 100-continue` is skipped (the body is sent at once, which RFC 9110 allows).
+//! It performs the steps of the same sans-IO [`Core`] as the async
+//! [`Connection`](crate::Connection), with the same loop; only `.await` is missing. There is no
+//! [`Timer`](crate::Timer): a blocking call cannot be raced, so deadlines are the stream's own
+//! (`set_read_timeout` on a std `TcpStream`, a socket option on esp-idf), and the body of an
+//! `Expect: 100-continue` request is sent at once (RFC 9110 §10.1.1 allows it) — exactly what
+//! the async connection does without a timer. A differential test drives both shells through
+//! the same scripted peers and compares every byte written and every result.
 //!
 //! ```no_run
 //! # fn demo<S: embedded_io::Read + embedded_io::Write>(stream: S) -> Result<(), rawpost::Error<S::Error>> {
@@ -18,11 +20,11 @@
 //! # let _ = n; Ok(()) }
 //! ```
 
-use embedded_io::{ErrorType, Read, Write};
+use embedded_io::{ErrorType, Read, ReadReady, Write};
 
-use crate::error::{ConnectionError, Error, RequestError};
-use crate::proto::conn::{Core, Outgoing, Step};
-use crate::proto::head::{BodyFraming, Host};
+use crate::error::{ConnectionError, Error};
+use crate::proto::conn::{Core, Ctx, Step};
+use crate::proto::encode::Host;
 use crate::request::Request;
 use crate::ResponseHead;
 
@@ -35,6 +37,16 @@ pub struct Connection<'a, S> {
     core: Core,
 }
 
+impl<S> core::fmt::Debug for Connection<'_, S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("blocking::Connection")
+            .field("host", &self.host)
+            .field("buffer", &self.buf.len())
+            .field("reusable", &self.core.is_reusable())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a, S> Connection<'a, S> {
     /// A connection over `stream` to `host`, using `buf` for requests and responses.
     pub fn new(stream: S, buf: &'a mut [u8], host: Host<'a>) -> Self {
@@ -42,7 +54,7 @@ impl<'a, S> Connection<'a, S> {
             stream,
             buf,
             host,
-            core: Core::new(),
+            core: Core::new(false),
         }
     }
 
@@ -51,9 +63,16 @@ impl<'a, S> Connection<'a, S> {
         self.host
     }
 
-    /// Whether a request can be sent now.
+    /// Whether a request can be sent now; see
+    /// [`Connection::is_reusable`](crate::Connection::is_reusable).
     pub fn is_reusable(&self) -> bool {
         self.core.is_reusable()
+    }
+
+    /// Whether the last request may be sent again on a new connection; see
+    /// [`Connection::may_resend`](crate::Connection::may_resend).
+    pub fn may_resend(&self) -> bool {
+        self.core.may_resend()
     }
 
     /// The stream, for inspection.
@@ -67,47 +86,50 @@ impl<'a, S> Connection<'a, S> {
     }
 }
 
-/// Wraps a stream error, marking the connection unusable.
-fn io<V, E>(core: &mut Core, r: Result<V, E>) -> Result<V, Error<E>> {
-    r.map_err(|e| {
-        core.poison();
-        Error::Io(e)
-    })
-}
-
-fn write_all<S: Write>(
-    stream: &mut S,
-    core: &mut Core,
-    mut bytes: &[u8],
-) -> Result<(), Error<S::Error>> {
-    while !bytes.is_empty() {
-        match io(core, stream.write(bytes))? {
-            0 => {
-                core.poison();
-                return Err(Error::Connection(ConnectionError::WriteZero));
+impl<'a, S: Read + Write> Connection<'a, S> {
+    /// Performs the core's steps until the operation in progress is done.
+    fn drive(&mut self, ctx: &Ctx<'_>, out: &mut [u8]) -> Result<usize, Error<S::Error>> {
+        let Self {
+            stream, buf, core, ..
+        } = self;
+        loop {
+            match core.poll(buf, ctx, out)? {
+                Step::Done(n) => return Ok(n),
+                Step::Write(r) => core.on_write(stream.write(&buf[r]))?,
+                Step::WriteSrc(r) => core.on_write(stream.write(&ctx.src[r]))?,
+                Step::Flush => core.on_flush(stream.flush())?,
+                Step::Read(r, _) => core.on_read(stream.read(&mut buf[r]))?,
+                Step::ReadOut(n, _) => core.on_read(stream.read(&mut out[..n]))?,
             }
-            n => bytes = bytes.get(n..).unwrap_or(&[]),
         }
     }
-    Ok(())
-}
 
-impl<'a, S: Read + Write> Connection<'a, S> {
+    fn ctx<'x>(&self, req: Option<&'x Request<'x>>, src: &'x [u8]) -> Ctx<'x>
+    where
+        'a: 'x,
+    {
+        Ctx {
+            req: req.map(|r| &r.head),
+            host: self.host,
+            src,
+        }
+    }
+
+    fn settle(&mut self) -> Result<(), Error<S::Error>> {
+        self.core.begin_settle();
+        let ctx = self.ctx(None, &[]);
+        self.drive(&ctx, &mut []).map(drop)
+    }
+
     /// Sends a request and reads the response head; see
     /// [`Connection::send`](crate::Connection::send).
     pub fn send(&mut self, req: &Request<'_>) -> Result<Response<'_, 'a, S>, Error<S::Error>> {
-        let out = self
-            .core
-            .prepare(self.buf, &req.head, &self.host, req.body)?;
-        write_all(&mut self.stream, &mut self.core, &self.buf[out.range])?;
-        if out.body_follows {
-            write_all(&mut self.stream, &mut self.core, req.body)?;
-        }
-        if out.expect_continue {
-            // No way to wait a bounded time: send the body now; a 100 is skipped as interim.
-            self.core.body_sent();
-        }
-        self.finish_request()
+        self.settle()?;
+        self.core
+            .begin_send(self.buf, &req.head, &self.host, req.body, req.idempotent)?;
+        let ctx = self.ctx(Some(req), req.body);
+        self.drive(&ctx, &mut [])?;
+        self.response()
     }
 
     /// Sends a request whose body is written straight into the buffer; see
@@ -120,49 +142,12 @@ impl<'a, S: Read + Write> Connection<'a, S> {
     where
         F: FnOnce(&mut [u8]) -> Result<usize, BE>,
     {
-        let out = self
-            .core
-            .prepare_with(self.buf, &req.head, &self.host, write_body)?;
-        write_all(&mut self.stream, &mut self.core, &self.buf[out.range])?;
-        self.finish_request()
-    }
-
-    /// Writes what `prepare` put in the buffer, then the rest of a head sent in parts.
-    fn write_head(&mut self, req: &Request<'_>, out: &Outgoing) -> Result<(), Error<S::Error>> {
-        write_all(
-            &mut self.stream,
-            &mut self.core,
-            &self.buf[out.range.clone()],
-        )?;
-        let mut offset = out.head_sent;
-        while offset < out.head_len {
-            let part = self
-                .core
-                .head_part(self.buf, &req.head, &self.host, out, offset);
-            offset += part.len();
-            write_all(&mut self.stream, &mut self.core, &self.buf[part])?;
-        }
-        Ok(())
-    }
-
-    fn finish_request(&mut self) -> Result<Response<'_, 'a, S>, Error<S::Error>> {
-        io(&mut self.core, self.stream.flush())?;
-        self.core.sent();
-        loop {
-            match self.core.poll_head(self.buf)? {
-                Step::Read(range) => {
-                    let n = io(&mut self.core, self.stream.read(&mut self.buf[range]))?;
-                    self.core.on_read(n)?;
-                }
-                Step::Continue => {}
-                _ => break,
-            }
-        }
-        let head = *self
-            .core
-            .head()
-            .ok_or(Error::Connection(ConnectionError::Poisoned))?;
-        Ok(Response { conn: self, head })
+        self.settle()?;
+        self.core
+            .begin_send_with(self.buf, &req.head, &self.host, req.idempotent, write_body)?;
+        let ctx = self.ctx(Some(req), &[]);
+        self.drive(&ctx, &mut [])?;
+        self.response()
     }
 
     /// Sends the head of a request whose body is then streamed; see
@@ -172,22 +157,39 @@ impl<'a, S: Read + Write> Connection<'a, S> {
         req: &Request<'_>,
         length: Option<u64>,
     ) -> Result<BodyWriter<'_, 'a, S>, Error<S::Error>> {
-        let framing = length.map_or(BodyFraming::Chunked, BodyFraming::Length);
-        let out = self
+        self.settle()?;
+        self.core
+            .begin_stream(self.buf, &req.head, &self.host, length, req.idempotent)?;
+        let ctx = self.ctx(Some(req), &[]);
+        self.drive(&ctx, &mut [])?;
+        Ok(BodyWriter { conn: self })
+    }
+
+    fn response(&mut self) -> Result<Response<'_, 'a, S>, Error<S::Error>> {
+        let head = *self
             .core
-            .prepare_head(self.buf, &req.head, &self.host, framing)?;
-        self.write_head(req, &out)?;
-        Ok(BodyWriter {
-            conn: self,
-            remaining: length,
-        })
+            .head()
+            .ok_or(Error::Connection(ConnectionError::Poisoned))?;
+        Ok(Response { conn: self, head })
+    }
+}
+
+impl<S: Read + Write + ReadReady> Connection<'_, S> {
+    /// Checks, without waiting, whether the server has closed this idle connection; see
+    /// [`Connection::check_closed`](crate::Connection::check_closed).
+    pub fn check_closed(&mut self) -> Result<bool, Error<S::Error>> {
+        let ready = self.stream.read_ready().map_err(Error::Io)?;
+        if ready && self.core.begin_idle_check() {
+            let ctx = self.ctx(None, &[]);
+            self.drive(&ctx, &mut [])?;
+        }
+        Ok(self.core.is_closed_by_server())
     }
 }
 
 /// The body of a streamed request; see [`BodyWriter`](crate::BodyWriter).
 pub struct BodyWriter<'c, 'a, S> {
     conn: &'c mut Connection<'a, S>,
-    remaining: Option<u64>,
 }
 
 impl<S: ErrorType> ErrorType for BodyWriter<'_, '_, S> {
@@ -196,32 +198,18 @@ impl<S: ErrorType> ErrorType for BodyWriter<'_, '_, S> {
 
 impl<S: Read + Write> Write for BodyWriter<'_, '_, S> {
     fn write(&mut self, data: &[u8]) -> Result<usize, Self::Error> {
-        if data.is_empty() {
-            return Ok(0);
-        }
         let conn = &mut *self.conn;
-        match self.remaining {
-            None => {
-                let space = conn.core.send_space(conn.buf.len());
-                let (range, n) = crate::proto::chunk::frame(&mut conn.buf[..], space, data)
-                    .inspect_err(|_| conn.core.poison())?;
-                write_all(&mut conn.stream, &mut conn.core, &conn.buf[range])?;
-                Ok(n)
-            }
-            Some(remaining) if data.len() as u64 > remaining => {
-                conn.core.poison();
-                Err(RequestError::BodyLengthMismatch.into())
-            }
-            Some(remaining) => {
-                let n = io(&mut conn.core, conn.stream.write(data))?;
-                self.remaining = Some(remaining - n as u64);
-                Ok(n)
-            }
-        }
+        conn.core.begin_piece(conn.buf, data)?;
+        let ctx = conn.ctx(None, data);
+        conn.drive(&ctx, &mut [])
     }
 
     fn flush(&mut self) -> Result<(), Self::Error> {
-        io(&mut self.conn.core, self.conn.stream.flush())
+        let conn = &mut *self.conn;
+        conn.stream.flush().map_err(|e| {
+            conn.core.poison();
+            Error::Io(e)
+        })
     }
 }
 
@@ -230,15 +218,10 @@ impl<'c, 'a, S: Read + Write> BodyWriter<'c, 'a, S> {
     /// [`BodyWriter::finish`](crate::BodyWriter::finish).
     pub fn finish(self) -> Result<Response<'c, 'a, S>, Error<S::Error>> {
         let conn = self.conn;
-        match self.remaining {
-            Some(0) => {}
-            Some(_) => {
-                conn.core.poison();
-                return Err(RequestError::BodyLengthMismatch.into());
-            }
-            None => write_all(&mut conn.stream, &mut conn.core, crate::proto::chunk::LAST)?,
-        }
-        conn.finish_request()
+        conn.core.begin_finish(conn.buf)?;
+        let ctx = conn.ctx(None, &[]);
+        conn.drive(&ctx, &mut [])?;
+        conn.response()
     }
 }
 
@@ -268,23 +251,9 @@ impl<S: Read + Write> Read for Response<'_, '_, S> {
     /// Reads body bytes; `Ok(0)` means the body has ended correctly.
     fn read(&mut self, out: &mut [u8]) -> Result<usize, Self::Error> {
         let conn = &mut *self.conn;
-        loop {
-            match conn.core.poll_body(conn.buf, out)? {
-                Step::Produced(n) => return Ok(n),
-                Step::Done | Step::Continue => return Ok(0),
-                Step::Read(range) => {
-                    let n = io(&mut conn.core, conn.stream.read(&mut conn.buf[range]))?;
-                    conn.core.on_read(n)?;
-                }
-                Step::ReadDirect(max) => {
-                    let n = io(&mut conn.core, conn.stream.read(&mut out[..max]))?;
-                    conn.core.on_read_direct(n)?;
-                    if n > 0 {
-                        return Ok(n);
-                    }
-                }
-            }
-        }
+        conn.core.begin_read(false);
+        let ctx = conn.ctx(None, &[]);
+        conn.drive(&ctx, out)
     }
 }
 
@@ -292,19 +261,12 @@ impl<S: Read + Write> Response<'_, '_, S> {
     /// Reads the whole body into `out`; see
     /// [`Response::read_to_end`](crate::Response::read_to_end).
     pub fn read_to_end(&mut self, out: &mut [u8]) -> Result<usize, Error<S::Error>> {
+        let conn = &mut *self.conn;
+        let ctx = conn.ctx(None, &[]);
         let mut filled = 0;
         loop {
-            if filled == out.len() {
-                let mut probe = [0u8; 1];
-                return match self.read(&mut probe)? {
-                    0 => Ok(filled),
-                    _ => {
-                        self.conn.core.poison();
-                        Err(RequestError::BodyBufferTooSmall.into())
-                    }
-                };
-            }
-            match self.read(&mut out[filled..])? {
+            conn.core.begin_read(true);
+            match conn.drive(&ctx, &mut out[filled..])? {
                 0 => return Ok(filled),
                 n => filled += n,
             }
@@ -313,7 +275,7 @@ impl<S: Read + Write> Response<'_, '_, S> {
 
     /// Reads the rest of the body and drops it; returns how many bytes were dropped.
     pub fn discard(&mut self) -> Result<u64, Error<S::Error>> {
-        let mut scratch = [0u8; 128];
+        let mut scratch = [0u8; 64];
         let mut total = 0u64;
         loop {
             match self.read(&mut scratch)? {

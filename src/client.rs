@@ -1,115 +1,19 @@
-//! The async I/O shell: drives [`proto::conn::Core`](crate::proto::conn::Core) over an
-//! `embedded_io_async` stream, racing each wait against a [`Timer`]. This is the only module
-//! that awaits.
+//! The async I/O shell: it performs the [`Step`]s that the connection's state machine
+//! ([`proto::conn::Core`](crate::proto::conn::Core)) asks for on an `embedded_io_async` stream,
+//! racing each wait against a [`Timer`]. It decides nothing: every rule of the exchange and of
+//! the connection's life is in the core. This is the only module that awaits.
 
-use embedded_io_async::{ErrorType, Read, Write};
+use core::future::Future;
 
-use crate::error::{ConnectionError, Error, RequestError};
-use crate::proto::conn::{Core, Outgoing, Step};
-use crate::proto::head::{BodyFraming, Host};
+use embedded_io_async::{ErrorType, Read, ReadReady, Write};
+
+use crate::error::{ConnectionError, Error, TimeoutPhase};
+use crate::proto::conn::{Core, Ctx, Step};
+use crate::proto::encode::Host;
 use crate::proto::timing::{Deadlines, Timeouts, Wait};
 use crate::request::Request;
 use crate::timer::{NoTimer, Timer};
 use crate::ResponseHead;
-
-/// Everything but the buffer: the stream, the clock and the protocol state, so the shell can
-/// read into the buffer while it drives them.
-struct Link<S, T> {
-    stream: S,
-    timer: T,
-    timeouts: Timeouts,
-    deadlines: Deadlines,
-    core: Core,
-}
-
-impl<S: Read + Write, T: Timer> Link<S, T> {
-    fn start_exchange(&mut self) {
-        let now = if T::ENABLED { self.timer.now_ms() } else { 0 };
-        self.deadlines = Deadlines::start(self.timeouts, now);
-    }
-
-    fn deadline(&mut self, wait: Wait) -> Option<(u64, Option<crate::TimeoutPhase>)> {
-        if T::ENABLED {
-            self.deadlines.next(wait, self.timer.now_ms())
-        } else {
-            None
-        }
-    }
-
-    /// Turns an expired wait into the error naming its phase (or `None` for the continue
-    /// wait, which just ends), and any failure into a poisoned connection.
-    fn settle<V>(
-        &mut self,
-        r: Option<Result<V, S::Error>>,
-        phase: Option<crate::TimeoutPhase>,
-    ) -> Result<Option<V>, Error<S::Error>> {
-        let e = match r {
-            Some(Ok(v)) => return Ok(Some(v)),
-            Some(Err(e)) => Error::Io(e),
-            None => match phase {
-                Some(phase) => Error::Timeout(phase),
-                None => return Ok(None),
-            },
-        };
-        self.core.poison();
-        Err(e)
-    }
-
-    /// One read, bounded by the deadline for `wait`. `Ok(None)`: the continue wait ran out.
-    async fn read(&mut self, dst: &mut [u8], wait: Wait) -> Result<Option<usize>, Error<S::Error>> {
-        let deadline = self.deadline(wait);
-        let r = self
-            .timer
-            .run_until(deadline.map(|d| d.0), self.stream.read(dst))
-            .await;
-        let phase = deadline.and_then(|d| d.1);
-        let n = self.settle(r, phase)?;
-        if n.is_some_and(|n| n > 0) {
-            self.deadlines.on_response_bytes();
-        }
-        Ok(n)
-    }
-
-    /// A read that must not end in the continue wait.
-    async fn read_response(&mut self, dst: &mut [u8]) -> Result<usize, Error<S::Error>> {
-        Ok(self.read(dst, Wait::Read).await?.unwrap_or(0))
-    }
-
-    /// One write call, bounded by the idle time. A stream accepting zero bytes is an error.
-    async fn write(&mut self, bytes: &[u8]) -> Result<usize, Error<S::Error>> {
-        let deadline = self.deadline(Wait::Write);
-        let r = self
-            .timer
-            .run_until(deadline.map(|d| d.0), self.stream.write(bytes))
-            .await;
-        let phase = deadline.and_then(|d| d.1);
-        match self.settle(r, phase)? {
-            Some(0) if !bytes.is_empty() => {
-                self.core.poison();
-                Err(Error::Connection(ConnectionError::WriteZero))
-            }
-            n => Ok(n.unwrap_or(0)),
-        }
-    }
-
-    async fn write_all(&mut self, mut bytes: &[u8]) -> Result<(), Error<S::Error>> {
-        while !bytes.is_empty() {
-            let n = self.write(bytes).await?;
-            bytes = bytes.get(n..).unwrap_or(&[]);
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> Result<(), Error<S::Error>> {
-        let deadline = self.deadline(Wait::Write);
-        let r = self
-            .timer
-            .run_until(deadline.map(|d| d.0), self.stream.flush())
-            .await;
-        let phase = deadline.and_then(|d| d.1);
-        self.settle(r, phase).map(|_| ())
-    }
-}
 
 /// A connection to one host: it owns the stream and borrows one buffer for everything.
 ///
@@ -117,18 +21,25 @@ impl<S: Read + Write, T: Timer> Link<S, T> {
 /// the trailers, and any bytes the server sent beyond the current response. Its size bounds the
 /// request head and the response head; bodies of any size stream through it.
 ///
-/// After a response whose body was read to the end, on HTTP/1.1 without `Connection: close`,
-/// the next [`send`](Connection::send) goes over the same stream. An exchange abandoned
-/// part-way (an error, a timeout, a dropped future, a body not read to the end) makes every
-/// later `send` fail with [`ConnectionError::Poisoned`]; [`into_inner`](Connection::into_inner)
-/// always gives the stream back.
+/// After a response whose body was read to its end, on HTTP/1.1 without `Connection: close`,
+/// the next [`send`](Connection::send) goes over the same stream. When the server has closed
+/// the idle connection meanwhile (servers do after their keep-alive timeout), that send fails
+/// with [`ConnectionError::ClosedByServer`]: reconnect and send again, or let
+/// [`Client`](crate::Client) do it. An exchange abandoned part-way (an error, a timeout, a
+/// dropped future, a body left unread) makes every later `send` fail with
+/// [`ConnectionError::Poisoned`]; [`into_inner`](Connection::into_inner) always gives the
+/// stream back.
 ///
 /// `T` is the [`Timer`] that bounds every wait (see [`Connection::with_timer`]); the default
 /// [`NoTimer`] sets no deadline.
 pub struct Connection<'a, S, T = NoTimer> {
-    link: Link<S, T>,
+    stream: S,
     buf: &'a mut [u8],
     host: Host<'a>,
+    core: Core,
+    timer: T,
+    timeouts: Timeouts,
+    deadlines: Deadlines,
 }
 
 impl<S, T> core::fmt::Debug for Connection<'_, S, T> {
@@ -136,35 +47,34 @@ impl<S, T> core::fmt::Debug for Connection<'_, S, T> {
         f.debug_struct("Connection")
             .field("host", &self.host)
             .field("buffer", &self.buf.len())
-            .field("reusable", &self.link.core.is_reusable())
+            .field("reusable", &self.core.is_reusable())
             .finish_non_exhaustive()
     }
 }
 
 impl<'a, S> Connection<'a, S, NoTimer> {
     /// A connection over `stream` to `host`, using `buf` for requests and responses, with no
-    /// deadlines (the stream's own timeouts apply).
+    /// deadlines (the stream's own timeouts apply). Without a timer, a request with
+    /// `Expect: 100-continue` sends its body at once (RFC 9110 §10.1.1 allows it).
     ///
     /// For TLS, give the same [`Host`] to the TLS helper that opens the session, so the server
     /// name and the `Host` header cannot disagree.
     pub fn new(stream: S, buf: &'a mut [u8], host: Host<'a>) -> Self {
         Self::with_timer(stream, buf, host, NoTimer, Timeouts::none())
     }
-}
 
-impl<'a, S> Connection<'a, S, NoTimer> {
     /// The same connection with its waits bounded by `timeouts`, measured with `timer`.
     pub fn timed<T: Timer>(self, timer: T, timeouts: Timeouts) -> Connection<'a, S, T> {
+        let mut core = self.core;
+        core.set_timed(T::ENABLED);
         Connection {
-            link: Link {
-                stream: self.link.stream,
-                timer,
-                timeouts,
-                deadlines: Deadlines::start(timeouts, 0),
-                core: self.link.core,
-            },
+            stream: self.stream,
             buf: self.buf,
             host: self.host,
+            core,
+            timer,
+            timeouts,
+            deadlines: Deadlines::start(timeouts, 0),
         }
     }
 }
@@ -180,21 +90,19 @@ impl<'a, S, T: Timer> Connection<'a, S, T> {
         timeouts: Timeouts,
     ) -> Self {
         Self {
-            link: Link {
-                stream,
-                timer,
-                timeouts,
-                deadlines: Deadlines::start(timeouts, 0),
-                core: Core::new(),
-            },
+            stream,
             buf,
             host,
+            core: Core::new(T::ENABLED),
+            timer,
+            timeouts,
+            deadlines: Deadlines::start(timeouts, 0),
         }
     }
 
     /// Changes the deadlines for the next exchanges.
     pub fn set_timeouts(&mut self, timeouts: Timeouts) {
-        self.link.timeouts = timeouts;
+        self.timeouts = timeouts;
     }
 
     /// The host used for the `Host` header.
@@ -202,97 +110,139 @@ impl<'a, S, T: Timer> Connection<'a, S, T> {
         self.host
     }
 
-    /// Whether a request can be sent now: the last response was read to its end and the
-    /// server keeps the connection open.
+    /// Whether a request can be sent now: the last response was read to its end (or to the
+    /// end of its data, with only chunk framing left) and kept the connection. It does not
+    /// know whether the server has closed the connection since; see
+    /// [`check_closed`](Connection::check_closed).
     pub fn is_reusable(&self) -> bool {
-        self.link.core.is_reusable()
+        self.core.is_reusable()
     }
 
-    /// The stream, for inspection (writing or reading through it desynchronizes the
-    /// connection).
+    /// Whether the last request may be sent again on a new connection after
+    /// [`ConnectionError::ClosedByServer`]: RFC 9112 §9.3.1 allows it when the method is
+    /// idempotent (or the request was marked [`Request::idempotent`]), or when no byte of the
+    /// request reached the stream.
+    pub fn may_resend(&self) -> bool {
+        self.core.may_resend()
+    }
+
+    /// The stream, for inspection.
     pub fn stream(&self) -> &S {
-        &self.link.stream
+        &self.stream
     }
 
-    /// Gives the stream back (for example to close a TLS session cleanly).
+    /// Gives the stream back.
     pub fn into_inner(self) -> S {
-        self.link.stream
+        self.stream
     }
 }
 
+/// Runs `io` bounded by the deadline of `wait`; `Err` carries the phase that ran out (`None`:
+/// the continue wait, which just ends).
+async fn bounded<T: Timer, F: Future>(
+    timer: &mut T,
+    deadlines: &Deadlines,
+    wait: Wait,
+    io: F,
+) -> Result<F::Output, Option<TimeoutPhase>> {
+    if !T::ENABLED {
+        return Ok(io.await);
+    }
+    let now = timer.now_ms();
+    let Some((at, phase)) = deadlines.next(wait, now) else {
+        return Ok(io.await);
+    };
+    timer.run_until(Some(at), io).await.ok_or(phase)
+}
+
 impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
-    /// Sends a request and reads the response head. The body is then read from the returned
-    /// [`Response`].
+    /// Performs the core's steps until the operation in progress is done.
+    async fn drive(&mut self, ctx: &Ctx<'_>, out: &mut [u8]) -> Result<usize, Error<S::Error>> {
+        let Self {
+            stream,
+            buf,
+            core,
+            timer,
+            deadlines,
+            ..
+        } = self;
+        loop {
+            let r = match core.poll(buf, ctx, out)? {
+                Step::Done(n) => return Ok(n),
+                Step::Write(r) => bounded(timer, deadlines, Wait::Write, stream.write(&buf[r]))
+                    .await
+                    .map(|r| core.on_write(r)),
+                Step::WriteSrc(r) => {
+                    bounded(timer, deadlines, Wait::Write, stream.write(&ctx.src[r]))
+                        .await
+                        .map(|r| core.on_write(r))
+                }
+                Step::Flush => bounded(timer, deadlines, Wait::Write, stream.flush())
+                    .await
+                    .map(|r| core.on_flush(r)),
+                Step::Read(r, wait) => bounded(timer, deadlines, wait, stream.read(&mut buf[r]))
+                    .await
+                    .map(|r| core.on_read(r)),
+                Step::ReadOut(n, wait) => {
+                    bounded(timer, deadlines, wait, stream.read(&mut out[..n]))
+                        .await
+                        .map(|r| core.on_read(r))
+                }
+            };
+            match r {
+                Ok(r) => r?,
+                Err(phase) => core.on_timeout(phase)?,
+            }
+        }
+    }
+
+    fn start_clock(&mut self) {
+        if T::ENABLED {
+            self.deadlines = Deadlines::start(self.timeouts, self.timer.now_ms());
+        }
+    }
+
+    fn ctx<'x>(&self, req: Option<&'x Request<'x>>, src: &'x [u8]) -> Ctx<'x>
+    where
+        'a: 'x,
+    {
+        Ctx {
+            req: req.map(|r| &r.head),
+            host: self.host,
+            src,
+        }
+    }
+
+    /// Reads what is left of the previous response's framing, if anything.
+    async fn settle(&mut self) -> Result<(), Error<S::Error>> {
+        self.core.begin_settle();
+        let ctx = self.ctx(None, &[]);
+        self.drive(&ctx, &mut []).await.map(drop)
+    }
+
+    /// Sends a request and reads the response head.
     ///
-    /// The head and body are written with one `write` when they fit the buffer together;
-    /// otherwise the head is written, then the body straight from the request's slice.
-    /// Interim (1xx) responses are skipped.
+    /// Head and body go out in one write when they fit the buffer; otherwise the head is
+    /// written, then the body straight from the request's slice. Interim (1xx) responses are
+    /// skipped.
     ///
-    /// With an `Expect: 100-continue` header and a body, the head is sent alone; the body
-    /// follows once the server answers `100 Continue`, or when [`Timeouts::continue_ms`] has
-    /// passed without an answer. A final response before that is returned without the body
-    /// being sent (and the connection is then not reusable). The stream's `read` must be
-    /// cancel-safe for that wait to end early, as embassy-net's TCP socket is.
+    /// With an `Expect: 100-continue` header, a body and a timer, the head is sent alone; the
+    /// body follows once the server answers `100 Continue`, or when
+    /// [`Timeouts::continue_ms`] has passed without an answer. A final response before that is
+    /// returned without the body being sent (and the connection is then not reusable). The
+    /// stream's `read` must be cancel-safe for that wait to end early, as embassy-net's TCP
+    /// socket is. Without a timer the body is sent at once.
     pub async fn send(
         &mut self,
         req: &Request<'_>,
     ) -> Result<Response<'_, 'a, S, T>, Error<S::Error>> {
-        let out = self
-            .link
-            .core
-            .prepare(self.buf, &req.head, &self.host, req.body)?;
-        self.link.start_exchange();
-        crate::fmt::debug!(
-            "rawpost: {} {} bytes in the buffer{}",
-            req.head.method.as_str(),
-            out.range.len(),
-            if out.body_follows {
-                " + body from the caller's slice"
-            } else {
-                ""
-            }
-        );
-        self.write_head(req, &out).await?;
-        if out.expect_continue {
-            self.link.flush().await?;
-            self.link.core.sent();
-            if !self.await_continue().await? {
-                return self.response();
-            }
-            self.link.write_all(req.body).await?;
-            self.link.flush().await?;
-        } else {
-            if out.body_follows {
-                self.link.write_all(req.body).await?;
-            }
-            self.link.flush().await?;
-            self.link.core.sent();
-        }
-        self.receive_head().await
-    }
-
-    /// Waits for `100 Continue`. `true`: send the body now; `false`: a final response came
-    /// first and the body must not be sent.
-    async fn await_continue(&mut self) -> Result<bool, Error<S::Error>> {
-        loop {
-            match self.link.core.poll_head(self.buf)? {
-                Step::Read(range) => {
-                    match self.link.read(&mut self.buf[range], Wait::Continue).await? {
-                        Some(n) => self.link.core.on_read(n)?,
-                        None => {
-                            crate::fmt::debug!(
-                                "rawpost: no 100 Continue in time; sending the body"
-                            );
-                            break;
-                        }
-                    }
-                }
-                Step::Continue => break,
-                _ => return Ok(false),
-            }
-        }
-        self.link.core.body_sent();
-        Ok(true)
+        self.settle().await?;
+        self.core
+            .begin_send(self.buf, &req.head, &self.host, req.body, req.idempotent)?;
+        self.start_clock();
+        let ctx = self.ctx(Some(req), req.body);
+        self.drive(&ctx, &mut []).await?;
+        self.response()
     }
 
     /// Sends a request whose body is written by `write_body` straight into the buffer, behind
@@ -300,9 +250,9 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     /// `|buf| serde_json_core::to_slice(&value, buf)`). `write_body` returns the body's length.
     ///
     /// The request's own body, if any, is not sent. If `write_body` fails, or reports more bytes
-    /// than it was given, the result is [`RequestError::BodyWriter`] and nothing is written.
-    /// Head and body go out in one write. An `Expect: 100-continue` header is sent as given but
-    /// not waited for (the body is already in the buffer).
+    /// than it was given, the result is [`RequestError::BodyWriter`](crate::RequestError) and
+    /// nothing is written. Head and body go out in one write. An `Expect: 100-continue` header
+    /// is sent as given but not waited for (the body is already in the buffer).
     pub async fn send_with<F, BE>(
         &mut self,
         req: &Request<'_>,
@@ -311,35 +261,13 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     where
         F: FnOnce(&mut [u8]) -> Result<usize, BE>,
     {
-        let out = self
-            .link
-            .core
-            .prepare_with(self.buf, &req.head, &self.host, write_body)?;
-        self.link.start_exchange();
-        self.write_head(req, &out).await?;
-        self.link.flush().await?;
-        self.link.core.sent();
-        self.receive_head().await
-    }
-
-    /// Writes what `prepare` put in the buffer, then the rest of a head that had to be sent in
-    /// parts (only when bytes kept for the next response crowd the buffer).
-    async fn write_head(
-        &mut self,
-        req: &Request<'_>,
-        out: &Outgoing,
-    ) -> Result<(), Error<S::Error>> {
-        self.link.write_all(&self.buf[out.range.clone()]).await?;
-        let mut offset = out.head_sent;
-        while offset < out.head_len {
-            let part = self
-                .link
-                .core
-                .head_part(self.buf, &req.head, &self.host, out, offset);
-            offset += part.len();
-            self.link.write_all(&self.buf[part]).await?;
-        }
-        Ok(())
+        self.settle().await?;
+        self.core
+            .begin_send_with(self.buf, &req.head, &self.host, req.idempotent, write_body)?;
+        self.start_clock();
+        let ctx = self.ctx(Some(req), &[]);
+        self.drive(&ctx, &mut []).await?;
+        self.response()
     }
 
     /// Sends the head of a request whose body the caller then writes piece by piece through
@@ -347,43 +275,30 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     ///
     /// With `Some(length)` the body is sent with `Content-Length: length`, each piece straight
     /// from the caller's slice; a body that ends up longer or shorter is
-    /// [`RequestError::BodyLengthMismatch`]. With `None` it is sent as
+    /// [`RequestError::BodyLengthMismatch`](crate::RequestError). With `None` it is sent as
     /// `Transfer-Encoding: chunked`, each piece framed in the buffer and written with one
     /// write. The request's own body is not sent.
+    ///
+    /// `Expect: 100-continue` is honoured as by [`send`](Connection::send): with a timer, this
+    /// returns once the `100` came or the wait ran out; if the server answered with a final
+    /// status instead, writing the body fails with [`ConnectionError::AnsweredBeforeBody`] and
+    /// [`BodyWriter::finish`] returns that response.
     pub async fn send_streaming(
         &mut self,
         req: &Request<'_>,
         length: Option<u64>,
     ) -> Result<BodyWriter<'_, 'a, S, T>, Error<S::Error>> {
-        let framing = length.map_or(BodyFraming::Chunked, BodyFraming::Length);
-        let out = self
-            .link
-            .core
-            .prepare_head(self.buf, &req.head, &self.host, framing)?;
-        self.link.start_exchange();
-        self.write_head(req, &out).await?;
-        Ok(BodyWriter {
-            conn: self,
-            remaining: length,
-        })
-    }
-
-    async fn receive_head(&mut self) -> Result<Response<'_, 'a, S, T>, Error<S::Error>> {
-        loop {
-            match self.link.core.poll_head(self.buf)? {
-                Step::Read(range) => {
-                    let n = self.link.read_response(&mut self.buf[range]).await?;
-                    self.link.core.on_read(n)?;
-                }
-                Step::Continue => {}
-                _ => return self.response(),
-            }
-        }
+        self.settle().await?;
+        self.core
+            .begin_stream(self.buf, &req.head, &self.host, length, req.idempotent)?;
+        self.start_clock();
+        let ctx = self.ctx(Some(req), &[]);
+        self.drive(&ctx, &mut []).await?;
+        Ok(BodyWriter { conn: self })
     }
 
     fn response(&mut self) -> Result<Response<'_, 'a, S, T>, Error<S::Error>> {
         let head = *self
-            .link
             .core
             .head()
             .ok_or(Error::Connection(ConnectionError::Poisoned))?;
@@ -391,12 +306,26 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     }
 }
 
+impl<S: Read + Write + ReadReady, T: Timer> Connection<'_, S, T> {
+    /// Checks, without waiting, whether the server has closed this idle connection (its
+    /// keep-alive timeout): `Ok(true)` if it has, and the next `send` then fails with
+    /// [`ConnectionError::ClosedByServer`] before writing anything. Needs a stream that can
+    /// tell whether bytes are ready (`ReadReady`, as embassy-net's TCP socket can).
+    /// [`Client`](crate::Client) does not need it: it reconnects either way.
+    pub async fn check_closed(&mut self) -> Result<bool, Error<S::Error>> {
+        let ready = self.stream.read_ready().map_err(Error::Io)?;
+        if ready && self.core.begin_idle_check() {
+            let ctx = self.ctx(None, &[]);
+            self.drive(&ctx, &mut []).await?;
+        }
+        Ok(self.core.is_closed_by_server())
+    }
+}
+
 /// The body of a streamed request, written piece by piece; [`finish`](BodyWriter::finish)
 /// ends it and reads the response head. Leaving it unfinished makes the connection unusable.
 pub struct BodyWriter<'c, 'a, S, T = NoTimer> {
     conn: &'c mut Connection<'a, S, T>,
-    /// Bytes still to send for a known length; `None` for chunked.
-    remaining: Option<u64>,
 }
 
 impl<S: ErrorType, T> ErrorType for BodyWriter<'_, '_, S, T> {
@@ -407,47 +336,31 @@ impl<S: Read + Write, T: Timer> Write for BodyWriter<'_, '_, S, T> {
     /// Sends part of the body: with a known length, straight from `data`; chunked, as one chunk
     /// framed in the buffer (a piece larger than the buffer is cut to fit, as `write` allows).
     async fn write(&mut self, data: &[u8]) -> Result<usize, Self::Error> {
-        if data.is_empty() {
-            return Ok(0);
-        }
         let conn = &mut *self.conn;
-        let Some(remaining) = self.remaining else {
-            let space = conn.link.core.send_space(conn.buf.len());
-            let (range, n) = crate::proto::chunk::frame(conn.buf, space, data)
-                .inspect_err(|_| conn.link.core.poison())?;
-            conn.link.write_all(&conn.buf[range]).await?;
-            return Ok(n);
-        };
-        if data.len() as u64 > remaining {
-            conn.link.core.poison();
-            return Err(RequestError::BodyLengthMismatch.into());
-        }
-        let n = conn.link.write(data).await?;
-        self.remaining = Some(remaining - n as u64);
-        Ok(n)
+        conn.core.begin_piece(conn.buf, data)?;
+        let ctx = conn.ctx(None, data);
+        conn.drive(&ctx, &mut []).await
     }
 
     async fn flush(&mut self) -> Result<(), Self::Error> {
-        self.conn.link.flush().await
+        let conn = &mut *self.conn;
+        conn.stream.flush().await.map_err(|e| {
+            conn.core.poison();
+            Error::Io(e)
+        })
     }
 }
 
 impl<'c, 'a, S: Read + Write, T: Timer> BodyWriter<'c, 'a, S, T> {
     /// Ends the body (for chunked, with the last chunk), flushes, and reads the response head.
-    /// A known-length body that is still short is [`RequestError::BodyLengthMismatch`].
+    /// A known-length body that is still short is
+    /// [`RequestError::BodyLengthMismatch`](crate::RequestError).
     pub async fn finish(self) -> Result<Response<'c, 'a, S, T>, Error<S::Error>> {
         let conn = self.conn;
-        match self.remaining {
-            Some(0) => {}
-            Some(_) => {
-                conn.link.core.poison();
-                return Err(RequestError::BodyLengthMismatch.into());
-            }
-            None => conn.link.write_all(crate::proto::chunk::LAST).await?,
-        }
-        conn.link.flush().await?;
-        conn.link.core.sent();
-        conn.receive_head().await
+        conn.core.begin_finish(conn.buf)?;
+        let ctx = conn.ctx(None, &[]);
+        conn.drive(&ctx, &mut []).await?;
+        conn.response()
     }
 }
 
@@ -455,8 +368,8 @@ impl<'c, 'a, S: Read + Write, T: Timer> BodyWriter<'c, 'a, S, T> {
 /// [`read_to_end`](Response::read_to_end), [`discard`](Response::discard)).
 ///
 /// It borrows the connection; the next request can be sent once the body has been read to its
-/// end (a `read` that returns 0) and the response is no longer used. Leaving the body unread
-/// makes the connection unusable.
+/// end and the response is no longer used. Leaving body bytes unread makes the connection
+/// unusable.
 pub struct Response<'c, 'a, S, T = NoTimer> {
     conn: &'c mut Connection<'a, S, T>,
     head: ResponseHead,
@@ -466,12 +379,24 @@ pub struct Response<'c, 'a, S, T = NoTimer> {
 /// and trailers kept in the buffer.
 macro_rules! response_accessors {
     () => {
-        /// The status code.
+        /// The status code as the server sent it: three digits, `000` to `999`. See
+        /// [`status_class`](Self::status_class) for codes outside 100–599.
         pub fn status(&self) -> u16 {
-            self.head.status
+            self.head.status()
         }
 
-        /// The reason phrase (empty when it is not valid UTF-8).
+        /// The class of the status code; a code outside 100–599 is a server error (RFC 9110
+        /// §15).
+        pub fn status_class(&self) -> $crate::StatusClass {
+            self.head.status_class()
+        }
+
+        /// Whether the status is `2xx`.
+        pub fn is_success(&self) -> bool {
+            self.status_class() == $crate::StatusClass::Success
+        }
+
+        /// The reason phrase (empty when it is missing or not valid UTF-8).
         pub fn reason(&self) -> &str {
             let (a, b) = self.head.reason;
             self.buf()
@@ -480,9 +405,10 @@ macro_rules! response_accessors {
                 .unwrap_or("")
         }
 
-        /// The minor HTTP version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+        /// The minor HTTP version: 0 for HTTP/1.0, 1 for HTTP/1.1 (and any higher `HTTP/1.x`,
+        /// read as HTTP/1.1).
         pub fn minor_version(&self) -> u8 {
-            self.head.minor_version
+            self.head.minor_version()
         }
 
         /// The parsed head: status, framing, persistence.
@@ -492,13 +418,13 @@ macro_rules! response_accessors {
 
         /// How the body is delimited.
         pub fn framing(&self) -> $crate::Framing {
-            self.head.framing
+            self.head.framing()
         }
 
         /// The body's length when the server declared it (`Content-Length`), `Some(0)` when
         /// there is no body.
         pub fn content_length(&self) -> Option<u64> {
-            match self.head.framing {
+            match self.head.framing() {
                 $crate::Framing::Empty => Some(0),
                 $crate::Framing::Length(n) => Some(n),
                 _ => None,
@@ -509,7 +435,7 @@ macro_rules! response_accessors {
         /// HTTP/1.1, no `Connection: close`, and a body not delimited by the server closing
         /// the connection.
         pub fn keeps_connection(&self) -> bool {
-            self.head.keep_alive
+            self.head.keeps_connection()
         }
 
         /// Whether the body has been read to its end.
@@ -547,7 +473,7 @@ impl<S, T> Response<'_, '_, S, T> {
     }
 
     fn core(&self) -> &Core {
-        &self.conn.link.core
+        &self.conn.core
     }
 
     response_accessors!();
@@ -559,49 +485,28 @@ impl<S: ErrorType, T> ErrorType for Response<'_, '_, S, T> {
 
 impl<S: Read + Write, T: Timer> Read for Response<'_, '_, S, T> {
     /// Reads body bytes; `Ok(0)` means the body has ended (and, for a non-empty `out`, that it
-    /// ended correctly: a body cut short is an error, never a short `Ok`).
+    /// ended correctly: a body cut short is an error, never a short `Ok`). Reading the last
+    /// byte of the body completes the exchange.
     async fn read(&mut self, out: &mut [u8]) -> Result<usize, Self::Error> {
         let conn = &mut *self.conn;
-        loop {
-            match conn.link.core.poll_body(conn.buf, out)? {
-                Step::Produced(n) => return Ok(n),
-                Step::Done | Step::Continue => return Ok(0),
-                Step::Read(range) => {
-                    let n = conn.link.read_response(&mut conn.buf[range]).await?;
-                    conn.link.core.on_read(n)?;
-                }
-                Step::ReadDirect(max) => {
-                    let n = conn.link.read_response(&mut out[..max]).await?;
-                    conn.link.core.on_read_direct(n)?;
-                    if n > 0 {
-                        return Ok(n);
-                    }
-                }
-            }
-        }
+        conn.core.begin_read(false);
+        let ctx = conn.ctx(None, &[]);
+        conn.drive(&ctx, out).await
     }
 }
 
 impl<S: Read + Write, T: Timer> Response<'_, '_, S, T> {
     /// Reads the whole body into `out` and returns its length.
     ///
-    /// A body larger than `out` is [`RequestError::BodyBufferTooSmall`] (and the connection is
-    /// then unusable).
+    /// A body larger than `out` is [`RequestError::BodyBufferTooSmall`](crate::RequestError)
+    /// (and the connection is then unusable).
     pub async fn read_to_end(&mut self, out: &mut [u8]) -> Result<usize, Error<S::Error>> {
+        let conn = &mut *self.conn;
+        let ctx = conn.ctx(None, &[]);
         let mut filled = 0;
         loop {
-            if filled == out.len() {
-                // Full: the body must end here.
-                let mut probe = [0u8; 1];
-                return match self.read(&mut probe).await? {
-                    0 => Ok(filled),
-                    _ => {
-                        self.conn.link.core.poison();
-                        Err(RequestError::BodyBufferTooSmall.into())
-                    }
-                };
-            }
-            match self.read(&mut out[filled..]).await? {
+            conn.core.begin_read(true);
+            match conn.drive(&ctx, &mut out[filled..]).await? {
                 0 => return Ok(filled),
                 n => filled += n,
             }
@@ -611,7 +516,7 @@ impl<S: Read + Write, T: Timer> Response<'_, '_, S, T> {
     /// Reads the rest of the body and drops it; returns how many bytes were dropped. The
     /// connection can then be reused.
     pub async fn discard(&mut self) -> Result<u64, Error<S::Error>> {
-        let mut scratch = [0u8; 128];
+        let mut scratch = [0u8; 64];
         let mut total = 0u64;
         loop {
             match self.read(&mut scratch).await? {

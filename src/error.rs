@@ -1,16 +1,16 @@
-//! Errors: the stream's own error, the caller's faults and the peer's faults, kept apart.
+//! Errors: the stream's own error, the caller's faults, the peer's faults and the connection's
+//! state, kept apart. Nothing here depends on the protocol core; the core depends on this.
 
 use core::fmt;
 
-use crate::proto::timing::TimeoutPhase;
-
 /// Everything that can go wrong in one exchange.
 ///
-/// The three sources of failure are separate variants, so firmware can react to each:
+/// The sources of failure are separate variants, so firmware can react to each:
 /// [`Error::Io`] carries the stream's own error unchanged (a TLS alert, a reset socket),
-/// [`Error::Request`] is a fault in what the caller asked for (nothing was written),
-/// [`Error::Response`] is a fault in what the server sent, and [`Error::Connection`] says the
-/// connection cannot carry another exchange.
+/// [`Error::Request`] is a fault in what the caller asked for (nothing was written, unless the
+/// variant says otherwise), [`Error::Response`] is a fault in what the server sent,
+/// [`Error::Connection`] says the connection cannot carry this exchange (and what to do), and
+/// [`Error::Timeout`] names the wait that ran out.
 ///
 /// [`Error::name`] gives the name of the innermost variant (for example `"TruncatedBody"`), which
 /// is what logs and the `replay` example print.
@@ -23,7 +23,8 @@ pub enum Error<E> {
     /// The request could not be sent as asked; no byte of it was written, unless the variant
     /// says otherwise.
     Request(RequestError),
-    /// The server's response broke HTTP/1.1 (RFC 9112) or one of this crate's limits.
+    /// The server's response broke HTTP/1.1 (RFC 9112) or one of this crate's limits, or ended
+    /// early.
     Response(ResponseError),
     /// The connection cannot carry this exchange.
     Connection(ConnectionError),
@@ -61,21 +62,23 @@ pub enum RequestError {
     },
     /// The body closure failed, or claimed to have written more than it was given.
     BodyWriter,
-    /// The caller's slice was too small for the whole response body.
+    /// The caller's slice was too small for the whole response body (the connection is then
+    /// unusable: the rest of the body was not read).
     BodyBufferTooSmall,
     /// A streamed body's length differs from the length declared for it. The head (and part
     /// of the body) was already written, so the connection is unusable.
     BodyLengthMismatch,
 }
 
-/// A fault in what the server sent.
+/// A fault in what the server sent, or a response that ended before it was complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ResponseError {
     /// The status line is not `HTTP/1.x NNN reason`.
     MalformedStatusLine,
-    /// The HTTP version is not 1.0 or 1.1.
+    /// The HTTP major version is not 1 (a `HTTP/1.x` response of any minor version is read as
+    /// HTTP/1.1, RFC 9110 §2.5).
     UnsupportedVersion,
     /// A header line is malformed (bad name, bad byte in a value, missing colon).
     InvalidHeader,
@@ -88,7 +91,7 @@ pub enum ResponseError {
     /// Both `Content-Length` and `Transfer-Encoding` are present (RFC 9112 §6.3, a request
     /// smuggling vector).
     ConflictingFraming,
-    /// `Transfer-Encoding` lists no coding, or applies `chunked` more than once.
+    /// `Transfer-Encoding` applies `chunked` more than once.
     InvalidTransferEncoding,
     /// A chunk-size line is malformed, or a chunk's data is not followed by CRLF.
     InvalidChunk,
@@ -102,11 +105,16 @@ pub enum ResponseError {
     TooManyInterimResponses,
     /// The server switched protocols (`101`) although no upgrade was requested.
     UnexpectedUpgrade,
-    /// The connection closed before the response head was complete.
+    /// The connection ended before the response head was complete (on a reused connection,
+    /// before its first byte, that is [`ConnectionError::ClosedByServer`] instead).
     UnexpectedEof,
-    /// The connection closed before the body was complete (before `Content-Length` bytes, or
+    /// The connection ended before the body was complete (before `Content-Length` bytes, or
     /// before the last chunk).
     TruncatedBody,
+    /// The body is delimited by the server closing the connection, and the connection ended
+    /// without a clean close (a TLS session ended without `close_notify`, or the connection was
+    /// reset): the body may be truncated. The bytes read before were delivered.
+    UncleanClose,
 }
 
 /// Why a connection cannot carry an exchange.
@@ -115,13 +123,49 @@ pub enum ResponseError {
 #[non_exhaustive]
 pub enum ConnectionError {
     /// An earlier exchange was abandoned part-way (its future dropped, an error, or a body not
-    /// read to the end), so the stream's position in the byte stream is unknown.
+    /// read to the end), so the stream's position in the byte stream is unknown. Open a new
+    /// connection.
     Poisoned,
-    /// The server ended the connection (`Connection: close`, HTTP/1.0, or a body delimited by
-    /// closing the connection). Open a new one.
+    /// The server ended the connection after its last response (`Connection: close`,
+    /// HTTP/1.0, or a body delimited by closing the connection). Open a new one.
     Closed,
+    /// The server closed this kept-alive connection while it was idle (servers do after their
+    /// keep-alive timeout): it ended before the first byte of the response. Reconnect and send
+    /// again; [`Client`](crate::Client) does both, resending only what RFC 9112 §9.3.1 allows.
+    ClosedByServer,
     /// The stream accepted no bytes of the request (it is closed for writing).
     WriteZero,
+    /// The server answered with a final status before the body of an
+    /// `Expect: 100-continue` request was sent, so the body is not wanted: call
+    /// [`BodyWriter::finish`](crate::BodyWriter::finish) to read that response.
+    AnsweredBeforeBody,
+}
+
+/// The wait that ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum TimeoutPhase {
+    /// Writing the request: the stream accepted nothing for the idle time.
+    Send,
+    /// Waiting for the first byte of the response.
+    FirstByte,
+    /// Waiting for more of the response after it had started.
+    Idle,
+    /// The whole exchange took longer than allowed.
+    Exchange,
+}
+
+impl TimeoutPhase {
+    /// The phase's name, e.g. `"FirstByte"`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Send => "Send",
+            Self::FirstByte => "FirstByte",
+            Self::Idle => "Idle",
+            Self::Exchange => "Exchange",
+        }
+    }
 }
 
 impl RequestError {
@@ -162,7 +206,17 @@ impl ResponseError {
             Self::UnexpectedUpgrade => "UnexpectedUpgrade",
             Self::UnexpectedEof => "UnexpectedEof",
             Self::TruncatedBody => "TruncatedBody",
+            Self::UncleanClose => "UncleanClose",
         }
+    }
+
+    /// Whether the response ended early (the connection closed or was reset), rather than
+    /// breaking the protocol.
+    pub const fn is_early_end(&self) -> bool {
+        matches!(
+            self,
+            Self::UnexpectedEof | Self::TruncatedBody | Self::UncleanClose
+        )
     }
 }
 
@@ -172,14 +226,16 @@ impl ConnectionError {
         match self {
             Self::Poisoned => "Poisoned",
             Self::Closed => "Closed",
+            Self::ClosedByServer => "ClosedByServer",
             Self::WriteZero => "WriteZero",
+            Self::AnsweredBeforeBody => "AnsweredBeforeBody",
         }
     }
 }
 
 impl<E> Error<E> {
     /// The name of the innermost variant: `"Io"`, or e.g. `"InvalidHeaderValue"`,
-    /// `"TruncatedBody"`, `"Poisoned"`.
+    /// `"TruncatedBody"`, `"ClosedByServer"`, `"Timeout"`.
     pub const fn name(&self) -> &'static str {
         match self {
             Self::Io(_) => "Io",
@@ -249,7 +305,7 @@ impl fmt::Display for ResponseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::MalformedStatusLine => "malformed status line",
-            Self::UnsupportedVersion => "unsupported HTTP version (only HTTP/1.0 and HTTP/1.1)",
+            Self::UnsupportedVersion => "unsupported HTTP version (only HTTP/1.x)",
             Self::InvalidHeader => "invalid header line in the response",
             Self::HeadTooLarge => "the response head does not fit the buffer",
             Self::TooManyHeaders => "the response has too many header fields",
@@ -257,7 +313,7 @@ impl fmt::Display for ResponseError {
             Self::ConflictingFraming => {
                 "the response has both Content-Length and Transfer-Encoding"
             }
-            Self::InvalidTransferEncoding => "invalid Transfer-Encoding",
+            Self::InvalidTransferEncoding => "invalid Transfer-Encoding: chunked applied twice",
             Self::InvalidChunk => "invalid chunk framing in the response body",
             Self::ChunkSizeOverflow => "chunk size or chunk-size line too large",
             Self::InvalidTrailers => "invalid or oversized trailer section",
@@ -265,6 +321,9 @@ impl fmt::Display for ResponseError {
             Self::UnexpectedUpgrade => "the server switched protocols (101) without being asked",
             Self::UnexpectedEof => "the connection closed before the response head was complete",
             Self::TruncatedBody => "the connection closed before the response body was complete",
+            Self::UncleanClose => {
+                "the connection ended without a clean close (no TLS close_notify, or a reset) in a body delimited by the close: the body may be truncated"
+            }
         })
     }
 }
@@ -273,10 +332,27 @@ impl fmt::Display for ConnectionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Poisoned => {
-                "the connection is unusable: an earlier exchange was abandoned part-way"
+                "the connection is unusable: an earlier exchange failed or was abandoned part-way; open a new connection"
             }
-            Self::Closed => "the server closed the connection after the last response",
+            Self::Closed => "the server closed the connection after the last response; open a new connection",
+            Self::ClosedByServer => {
+                "the server had closed this idle kept-alive connection (its keep-alive timeout): reconnect and send the request again"
+            }
             Self::WriteZero => "the stream accepted no bytes of the request",
+            Self::AnsweredBeforeBody => {
+                "the server answered before the body was sent (Expect: 100-continue): finish() gives its response"
+            }
+        })
+    }
+}
+
+impl fmt::Display for TimeoutPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Send => "timed out writing the request",
+            Self::FirstByte => "timed out waiting for the first byte of the response",
+            Self::Idle => "timed out waiting for more of the response",
+            Self::Exchange => "the whole exchange took too long",
         })
     }
 }
@@ -288,14 +364,7 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             Self::Request(e) => e.fmt(f),
             Self::Response(e) => e.fmt(f),
             Self::Connection(e) => e.fmt(f),
-            Self::Timeout(phase) => match phase {
-                TimeoutPhase::Send => f.write_str("timed out writing the request"),
-                TimeoutPhase::FirstByte => {
-                    f.write_str("timed out waiting for the first byte of the response")
-                }
-                TimeoutPhase::Idle => f.write_str("timed out waiting for more of the response"),
-                TimeoutPhase::Exchange => f.write_str("the whole exchange took too long"),
-            },
+            Self::Timeout(phase) => phase.fmt(f),
         }
     }
 }
@@ -303,16 +372,36 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
 impl core::error::Error for RequestError {}
 impl core::error::Error for ResponseError {}
 impl core::error::Error for ConnectionError {}
-impl<E: fmt::Debug> core::error::Error for Error<E> {}
+impl core::error::Error for TimeoutPhase {}
+
+/// `source()` is the rawpost error inside ([`RequestError`], [`ResponseError`],
+/// [`ConnectionError`], [`TimeoutPhase`]). The stream's own error is the payload of
+/// [`Error::Io`]: returning it from `source()` would require a `'static` stream error type of
+/// every caller generic over the stream, so it is not.
+impl<E: fmt::Debug> core::error::Error for Error<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Io(_) => None,
+            Self::Request(e) => Some(e),
+            Self::Response(e) => Some(e),
+            Self::Connection(e) => Some(e),
+            Self::Timeout(e) => Some(e),
+        }
+    }
+}
 
 impl<E: embedded_io::Error> embedded_io::Error for Error<E> {
     fn kind(&self) -> embedded_io::ErrorKind {
+        use embedded_io::ErrorKind;
         match self {
             Self::Io(e) => e.kind(),
-            Self::Request(_) => embedded_io::ErrorKind::InvalidInput,
-            Self::Response(_) => embedded_io::ErrorKind::InvalidData,
-            Self::Connection(_) => embedded_io::ErrorKind::NotConnected,
-            Self::Timeout(_) => embedded_io::ErrorKind::TimedOut,
+            Self::Request(_) => ErrorKind::InvalidInput,
+            Self::Response(e) if e.is_early_end() => ErrorKind::ConnectionAborted,
+            Self::Response(_) => ErrorKind::InvalidData,
+            Self::Connection(ConnectionError::ClosedByServer) => ErrorKind::ConnectionReset,
+            Self::Connection(ConnectionError::WriteZero) => ErrorKind::WriteZero,
+            Self::Connection(_) => ErrorKind::NotConnected,
+            Self::Timeout(_) => ErrorKind::TimedOut,
         }
     }
 }

@@ -12,8 +12,9 @@
 //! - **Strict framing (RFC 9112).** `Transfer-Encoding` and `Content-Length` together, invalid
 //!   lengths, malformed chunks and bodies cut short are typed errors, never a short `Ok`.
 //!   Interim `1xx` responses are skipped. Bytes of the next response are kept for it.
-//! - **A sans-IO core.** [`proto`] decides everything and does no I/O; the async shell
-//!   ([`Connection`]) only moves bytes.
+//! - **A sans-IO core.** One state machine per connection decides everything and does no I/O;
+//!   the async shell ([`Connection`]) and the blocking shell ([`blocking::Connection`]) only
+//!   move bytes and time.
 //!
 //! ```no_run
 //! # async fn demo<S: embedded_io_async::Read + embedded_io_async::Write>(stream: S) -> Result<(), rawpost::Error<S::Error>> {
@@ -32,17 +33,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The core can be used without any I/O, for example to see the exact bytes of a request:
+//! The exact bytes of a request can be seen without any I/O:
 //!
 //! ```
-//! use rawpost::proto::head::{encode, validate, BodyFraming, RequestHead};
-//! use rawpost::{Host, Method};
+//! use rawpost::{Host, Request};
 //!
-//! let head = RequestHead { method: Method::Post, path: "/v1/token", headers: &[("Accept", "*/*")] };
-//! let host = Host::new("api.example.com");
-//! validate(&head, &host, BodyFraming::Length(2)).unwrap();
+//! let req = Request::post("/v1/token").headers(&[("Accept", "*/*")]).body(b"{}");
 //! let mut buf = [0u8; 128];
-//! let n = encode(&head, &host, BodyFraming::Length(2), &mut buf).unwrap();
+//! let n = req.encode_head(&Host::new("api.example.com"), &mut buf).unwrap();
 //! assert_eq!(
 //!     &buf[..n],
 //!     b"POST /v1/token HTTP/1.1\r\nHost: api.example.com\r\nAccept: */*\r\nContent-Length: 2\r\n\r\n"
@@ -52,11 +50,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub(crate) mod fmt;
+pub(crate) mod log;
 
 pub mod blocking;
 mod client;
 mod error;
+#[doc(hidden)]
 pub mod proto;
 mod request;
 mod timer;
@@ -65,13 +64,14 @@ pub mod tls;
 pub mod trace;
 
 pub use client::{BodyWriter, Connection, Response};
+pub use error::TimeoutPhase;
 pub use error::{ConnectionError, Error, RequestError, ResponseError};
-pub use proto::body::MAX_CHUNK_LINE;
 pub use proto::conn::MAX_INTERIM_RESPONSES;
+pub use proto::decode::MAX_CHUNK_LINE;
+pub use proto::encode::{Host, Method};
 pub use proto::framing::Framing;
-pub use proto::head::{Host, Method};
-pub use proto::response::{Fields, Header, ResponseHead, MAX_HEADERS};
-pub use proto::timing::{TimeoutPhase, Timeouts};
+pub use proto::response::{Fields, Header, ResponseHead, StatusClass, MAX_HEADERS};
+pub use proto::timing::Timeouts;
 pub use request::Request;
 #[cfg(feature = "embassy-time")]
 pub use timer::EmbassyTimer;

@@ -1,7 +1,7 @@
 //! The request a caller builds: method, path, headers, body — all borrowed, nothing copied
 //! until it is encoded into the connection's buffer.
 
-use crate::proto::head::{Method, RequestHead};
+use crate::proto::encode::{Method, RequestHead};
 
 /// An HTTP request, built with `const` methods and borrowing everything it holds.
 ///
@@ -19,6 +19,7 @@ use crate::proto::head::{Method, RequestHead};
 pub struct Request<'r> {
     pub(crate) head: RequestHead<'r>,
     pub(crate) body: &'r [u8],
+    pub(crate) idempotent: bool,
 }
 
 impl<'r> Request<'r> {
@@ -31,6 +32,7 @@ impl<'r> Request<'r> {
                 headers: &[],
             },
             body: &[],
+            idempotent: false,
         }
     }
 
@@ -78,6 +80,23 @@ impl<'r> Request<'r> {
         self
     }
 
+    /// Marks the request as safe to send twice although its method is not idempotent (a `POST`
+    /// carrying an `Idempotency-Key`, say), so that [`Client`](crate::Client) may resend it on
+    /// a new connection when the server closed the idle one before answering (RFC 9112
+    /// §9.3.1: a client must not retry a non-idempotent request automatically unless it knows
+    /// the request is idempotent). `GET`, `HEAD`, `PUT`, `DELETE` and `OPTIONS` are idempotent
+    /// already.
+    pub const fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+
+    /// Whether the request may be sent again automatically (RFC 9112 §9.3.1): its method is
+    /// idempotent, or it was marked [`idempotent`](Request::idempotent).
+    pub const fn is_idempotent(&self) -> bool {
+        self.idempotent || self.head.method.is_idempotent()
+    }
+
     /// The method.
     pub const fn method(&self) -> Method {
         self.head.method
@@ -91,6 +110,18 @@ impl<'r> Request<'r> {
     /// The header fields set by the caller.
     pub const fn header_fields(&self) -> &'r [(&'r str, &'r str)] {
         self.head.headers
+    }
+
+    /// Validates the request and encodes its head into `out` exactly as it would be written
+    /// for `host` (with `Content-Length` from the body); returns its length. Nothing else is
+    /// needed to see what goes on the wire.
+    pub fn encode_head(
+        &self,
+        host: &crate::Host<'_>,
+        out: &mut [u8],
+    ) -> Result<usize, crate::RequestError> {
+        let framing = crate::proto::encode::BodyFraming::Length(self.body.len() as u64);
+        crate::proto::encode::encode(&self.head, host, framing, out)
     }
 
     /// The body.

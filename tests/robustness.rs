@@ -245,6 +245,11 @@ fn check_faulted(case: &Case, want: &Run, got: &Run, fault: &dyn Fn(&Error<Injec
     }
     let i = earlier.len();
     match &last.0 {
+        Err(Error::Connection(ConnectionError::ClosedByServer)) => {
+            // Only a reused connection can have been closed by the server while idle.
+            assert!(i > 0, "{what}: ClosedByServer on a new connection");
+            assert!(!last.1, "{what}: usable after ClosedByServer");
+        }
         Err(e) => {
             assert!(fault(e), "{what}: exchange {i}: unexpected error {e:?}");
             assert!(!last.1, "{what}: usable after {e:?}");

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rawpost::proto::body::ChunkedDecoder;
+use rawpost::proto::decode::ChunkedDecoder;
 use rawpost::ResponseError;
 
 #[derive(Debug, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use rawpost::proto::head::{encode, encoded_len, validate, BodyFraming, RequestHead};
+use rawpost::proto::encode::{encode, validate, BodyFraming, RequestHead};
 use rawpost::{Host, Method};
 
 #[derive(Debug, Arbitrary)]
@@ -49,10 +49,9 @@ fuzz_target!(|input: Input<'_>| {
     } else {
         BodyFraming::Length(input.body_len)
     };
-    if validate(&head, &host, framing).is_err() {
+    let Ok(len) = validate(&head, &host, framing) else {
         return; // A typed error: nothing is written.
-    }
-    let len = encoded_len(&head, &host, framing);
+    };
     // Too small by one: a typed error that says how much is needed.
     let mut short = vec![0u8; len.saturating_sub(1)];
     if len > 0 {

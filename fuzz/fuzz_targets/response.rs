@@ -1,8 +1,12 @@
-//! A response byte stream played through `Connection`, whole and split at points derived from
-//! the input: no panic, no hang (bounded reads and polls), and the same result either way.
+//! A response byte stream played through the async `Connection` and the blocking
+//! `blocking::Connection`, whole and split at points derived from the input: no panic, no hang
+//! (bounded reads and polls), the same result either way, and — the two shells being one
+//! client — the same results and the same bytes written, write call by write call.
 //!
 //! Input layout: `[flags, nsizes, out_step, sizes.., script..]`.
-//! - `flags` bit 0: the first request is `HEAD`; bits 1-2: buffer size (128/256/512/1024).
+//! - `flags` bit 0: the first request is `HEAD`; bits 1-2: buffer size (128/256/512/1024);
+//!   bit 3: the later requests are `POST`s with a padded header (so that a head crowded by
+//!   bytes of the next response goes out in parts).
 //! - `nsizes & 15` read sizes follow, used in turn (cycled) for the split delivery.
 //! - `out_step`: the size of the caller's slice for each body `read` in the split delivery.
 //! - the rest is what the server sends; up to 3 exchanges run on one connection while it
@@ -23,14 +27,15 @@ struct Stream<'a> {
     sizes: &'a [u8],
     next: usize,
     reads: usize,
+    writes: Vec<Vec<u8>>,
 }
 
 impl ErrorType for Stream<'_> {
     type Error = ErrorKind;
 }
 
-impl Read for Stream<'_> {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+impl Stream<'_> {
+    fn read_now(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
         self.reads += 1;
         // Every read either delivers a byte or reports EOF, which ends the exchange: more
         // reads than this means the client loops.
@@ -51,12 +56,36 @@ impl Read for Stream<'_> {
     }
 }
 
+impl Read for Stream<'_> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+        self.read_now(buf)
+    }
+}
+
 impl Write for Stream<'_> {
     async fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
+        self.writes.push(buf.to_vec());
         Ok(buf.len())
     }
 
     async fn flush(&mut self) -> Result<(), ErrorKind> {
+        Ok(())
+    }
+}
+
+impl embedded_io::Read for Stream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+        self.read_now(buf)
+    }
+}
+
+impl embedded_io::Write for Stream<'_> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
+        self.writes.push(buf.to_vec());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<(), ErrorKind> {
         Ok(())
     }
 }
@@ -118,39 +147,93 @@ async fn one<S: Read + Write<Error = ErrorKind>>(
     panic!("the body never ends");
 }
 
-/// Plays the script; returns each exchange's outcome and whether the connection is reusable
-/// after it.
+fn one_blocking<S: embedded_io::Read + embedded_io::Write<Error = ErrorKind>>(
+    conn: &mut rawpost::blocking::Connection<'_, S>,
+    req: &Request<'_>,
+    out_step: usize,
+    limit: usize,
+) -> Result<Outcome, Error<ErrorKind>> {
+    let mut resp = conn.send(req)?;
+    let mut body = Vec::new();
+    let mut chunk = vec![0u8; out_step];
+    for _ in 0..limit {
+        let n = embedded_io::Read::read(&mut resp, &mut chunk)?;
+        if n == 0 {
+            return Ok(Outcome {
+                status: resp.status(),
+                reason: resp.reason().as_bytes().to_vec(),
+                headers: fields(resp.headers()),
+                body,
+                trailers: fields(resp.trailers()),
+                complete: resp.is_complete(),
+            });
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    panic!("the body never ends");
+}
+
+type Run = (Vec<(Result<Outcome, Error<ErrorKind>>, bool)>, Vec<Vec<u8>>);
+
+/// Plays the script through one shell; returns each exchange's outcome and whether the
+/// connection is reusable after it, and every write call's bytes.
 fn play(
     script: &[u8],
     sizes: &[u8],
     buf_len: usize,
-    first_is_head: bool,
+    flags: u8,
     out_step: usize,
-) -> Vec<(Result<Outcome, Error<ErrorKind>>, bool)> {
+    blocking: bool,
+) -> Run {
     let mut stream = Stream {
         script,
         pos: 0,
         sizes,
         next: 0,
         reads: 0,
+        writes: Vec::new(),
     };
     let mut buf = vec![0u8; buf_len];
-    let mut conn = Connection::new(&mut stream, &mut buf, Host::new("api.example.com"));
+    let host = Host::new("api.example.com");
+    let pad = [("X-Pad", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")];
     let post = Request::post("/oauth/token")
         .headers(&[("Content-Type", "application/json")])
         .body(br#"{"a":1}"#);
     let head = Request::head("/x");
-    let get = Request::get("/next");
+    let later = if flags & 8 == 8 {
+        Request::post("/upload").headers(&pad).body(b"BODY")
+    } else {
+        Request::get("/next")
+    };
     let mut results = Vec::new();
+    let mut async_conn;
+    let mut blocking_conn;
+    if blocking {
+        blocking_conn = Some(rawpost::blocking::Connection::new(&mut stream, &mut buf, host));
+        async_conn = None;
+    } else {
+        async_conn = Some(Connection::new(&mut stream, &mut buf, host));
+        blocking_conn = None;
+    }
     for i in 0..3 {
         let req = match i {
-            0 if first_is_head => &head,
+            0 if flags & 1 == 1 => &head,
             0 => &post,
-            _ => &get,
+            _ => &later,
         };
-        let r = block_on(one(&mut conn, req, out_step, script.len() + 16));
+        let limit = script.len() + 16;
+        let (r, reusable) = match (&mut async_conn, &mut blocking_conn) {
+            (Some(conn), _) => {
+                let r = block_on(one(conn, req, out_step, limit));
+                (r, conn.is_reusable())
+            }
+            (_, Some(conn)) => {
+                let r = one_blocking(conn, req, out_step, limit);
+                (r, conn.is_reusable())
+            }
+            _ => unreachable!(),
+        };
         let ok = r.is_ok();
-        let reusable = conn.is_reusable();
         // A request the buffer cannot hold is refused before anything is written and leaves
         // the connection as it was; every other error makes it unusable.
         if !ok && !matches!(r, Err(Error::Request(_))) {
@@ -164,7 +247,8 @@ fn play(
             break;
         }
     }
-    results
+    drop((async_conn, blocking_conn));
+    (results, stream.writes)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -174,14 +258,18 @@ fuzz_target!(|data: &[u8]| {
     let nsizes = usize::from(nsizes & 15).min(rest.len());
     let (sizes, script) = rest.split_at(nsizes);
     let buf_len = 128 << ((flags >> 1) & 3);
-    let first_is_head = flags & 1 == 1;
-    let whole = play(script, &[], buf_len, first_is_head, 4096);
-    let split = play(
-        script,
-        if sizes.is_empty() { &[1] } else { sizes },
-        buf_len,
-        first_is_head,
-        usize::from(*out_step).max(1),
+    let sizes = if sizes.is_empty() { &[1][..] } else { sizes };
+    let out_step = usize::from(*out_step).max(1);
+    let whole = play(script, &[], buf_len, *flags, 4096, false);
+    let split = play(script, sizes, buf_len, *flags, out_step, false);
+    assert_eq!(whole.0, split.0, "whole and split delivery disagree");
+    // What is written never depends on how the server's bytes were split.
+    assert_eq!(
+        whole.1.concat(),
+        split.1.concat(),
+        "whole and split delivery wrote different bytes"
     );
-    assert_eq!(whole, split, "whole and split delivery disagree");
+    // The blocking shell is the same client: same results, same write calls.
+    let blocking = play(script, sizes, buf_len, *flags, out_step, true);
+    assert_eq!(split, blocking, "the async and the blocking shell disagree");
 });

@@ -1,6 +1,32 @@
-//! The one place where a response's body framing is decided (RFC 9112 §6.3).
+//! The one place where a response's body framing and the connection's persistence are decided
+//! (RFC 9112 §6.3 and §9.3).
+//!
+//! The policy, rule by rule (each has a test that names it):
+//!
+//! 1. A response to `HEAD`, and every `1xx`, `204` and `304` response, ends at its head
+//!    (§6.3 rule 1) whatever its `Content-Length` or `Transfer-Encoding` say: those fields are
+//!    not used for framing, so an invalid or conflicting value there is no error. Such a
+//!    value does mean the server's framing cannot be trusted, so the connection is then not
+//!    reused.
+//! 2. `Transfer-Encoding` with `Content-Length` is refused ([`ResponseError::ConflictingFraming`]):
+//!    §6.3 rule 3 says the message "ought to be handled as an error" (a smuggling vector).
+//! 3. `Transfer-Encoding` whose final coding is `chunked` is chunked (rule 4); a list whose final
+//!    coding is something else, or an empty list, is read until the server closes (rule 4: "the
+//!    message body length is determined by reading the connection until it is closed"), and
+//!    the connection is not reused. `chunked` applied more than once is refused
+//!    ([`ResponseError::InvalidTransferEncoding`], §6.1: a sender MUST NOT do it).
+//! 4. `Transfer-Encoding` in an HTTP/1.0 response: §6.1 says the framing MUST be treated as
+//!    faulty, even with a `Content-Length`, and the connection closed after the message. The
+//!    only framing that does not trust those fields is the close, so the body is read until the
+//!    server closes (neither field is used; no error).
+//! 5. Otherwise `Content-Length`, whose values (one field or several, comma-separated) must all
+//!    be the same decimal number ([`ResponseError::InvalidContentLength`], rule 5); with neither
+//!    field the body runs until the close (rule 7).
+//! 6. Persistence (§9.3): HTTP/1.1 (and any higher 1.x, read as 1.1) keeps the connection unless
+//!    `Connection: close`; HTTP/1.0 closes it; a body delimited by the close ends it.
 
 use crate::error::ResponseError;
+use crate::proto::text::{list, trim_ows};
 
 /// How a response body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,15 +51,6 @@ pub struct Decision {
     pub keep_alive: bool,
 }
 
-/// Iterates the elements of a comma-separated list value, trimmed, skipping empty elements
-/// (RFC 9110 §5.6.1).
-fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&c| c == b',')
-        .map(super::response::trim_ows)
-        .filter(|e| !e.is_empty())
-}
-
 fn parse_decimal(s: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return None;
@@ -47,89 +64,105 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
     })
 }
 
+/// What the framing fields of a head said, gathered in one pass over the fields.
+#[derive(Default)]
+struct Fields {
+    /// `Some(Ok(n))`: every value was `n`; `Some(Err(()))`: a value was invalid or differed.
+    content_length: Option<Result<u64, ()>>,
+    transfer_encoding: bool,
+    codings: u32,
+    chunked: u32,
+    last_is_chunked: bool,
+    close: bool,
+}
+
+impl Fields {
+    fn add_content_length(&mut self, value: &[u8]) {
+        for v in value.split(|&c| c == b',').map(trim_ows) {
+            let n = parse_decimal(v).ok_or(());
+            self.content_length = Some(match (self.content_length, n) {
+                (Some(Err(())), _) | (_, Err(())) => Err(()),
+                (Some(Ok(m)), Ok(n)) if m != n => Err(()),
+                (_, Ok(n)) => Ok(n),
+            });
+        }
+    }
+
+    fn add_transfer_encoding(&mut self, value: &[u8]) {
+        self.transfer_encoding = true;
+        for coding in list(value) {
+            // A coding may carry parameters (`gzip;q=1`); its name is what counts.
+            let name = trim_ows(coding.split(|&c| c == b';').next().unwrap_or(coding));
+            self.codings += 1;
+            self.last_is_chunked = name.eq_ignore_ascii_case(b"chunked");
+            self.chunked += u32::from(self.last_is_chunked);
+        }
+    }
+}
+
 /// Decides the body framing and connection persistence of a response, per RFC 9112 §6.3 and
-/// §9.3, from its status, version and header fields (`(name, value)` pairs).
-///
-/// In order: no body for a response to `HEAD`, `1xx`, `204` and `304`; `Transfer-Encoding`
-/// together with `Content-Length` is an error; `Transfer-Encoding` whose last coding is
-/// `chunked` is chunked, otherwise the body runs until close; every `Content-Length` value must be
-/// the same decimal number; with neither header the body runs until close.
+/// §9.3, from its status, version and header fields (`(name, value)` pairs). See the module
+/// documentation for the policy. `minor_version` is 0 for HTTP/1.0 and 1 otherwise.
 pub fn decide<'h>(
     request_was_head: bool,
     status: u16,
     minor_version: u8,
     fields: impl Iterator<Item = (&'h [u8], &'h [u8])>,
 ) -> Result<Decision, ResponseError> {
-    let mut content_length: Option<u64> = None;
-    let mut saw_te = false;
-    let mut te_last_is_chunked = false;
-    let mut chunked_count = 0u32;
-    let mut coding_count = 0u32;
-    let mut close = minor_version == 0;
+    let mut f = Fields::default();
     for (name, value) in fields {
-        if name.eq_ignore_ascii_case(b"content-length") {
-            // Several values (in one field or several) must all be the same number.
-            let mut any = false;
-            for v in value.split(|&c| c == b',').map(super::response::trim_ows) {
-                any = true;
-                let n = parse_decimal(v).ok_or(ResponseError::InvalidContentLength)?;
-                if content_length.is_some_and(|m| m != n) {
-                    return Err(ResponseError::InvalidContentLength);
-                }
-                content_length = Some(n);
+        // Compare a name only when its length matches one of the three that matter.
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => f.add_content_length(value),
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => f.add_transfer_encoding(value),
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                f.close |= list(value).any(|t| t.eq_ignore_ascii_case(b"close"));
             }
-            if !any {
-                return Err(ResponseError::InvalidContentLength);
-            }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            saw_te = true;
-            for coding in list(value) {
-                // A coding may carry parameters (`gzip;q=1`); its name is what counts.
-                let coding_name = super::response::trim_ows(
-                    coding.split(|&c| c == b';').next().unwrap_or(coding),
-                );
-                coding_count += 1;
-                te_last_is_chunked = coding_name.eq_ignore_ascii_case(b"chunked");
-                if te_last_is_chunked {
-                    chunked_count += 1;
-                }
-            }
-        } else if name.eq_ignore_ascii_case(b"connection")
-            && list(value).any(|t| t.eq_ignore_ascii_case(b"close"))
-        {
-            close = true;
+            _ => {}
         }
+    }
+    let http10 = minor_version == 0;
+    let persistent = !http10 && !f.close;
+
+    // Rule 1: no body, whatever the framing fields say.
+    if request_was_head || (100..200).contains(&status) || status == 204 || status == 304 {
+        let trusted = match f.content_length {
+            Some(Err(())) => false,
+            // A HEAD response may carry the Content-Length of the GET body; with
+            // Transfer-Encoding as well the framing is contradictory.
+            Some(Ok(_)) => !f.transfer_encoding,
+            None => true,
+        };
+        return Ok(Decision {
+            framing: Framing::Empty,
+            keep_alive: persistent && trusted,
+        });
     }
 
-    let no_body =
-        request_was_head || (100..200).contains(&status) || status == 204 || status == 304;
-    let framing = if no_body {
-        Framing::Empty
-    } else if saw_te {
-        if content_length.is_some() {
+    let framing = if f.transfer_encoding {
+        if http10 {
+            // Rule 4: faulty framing in HTTP/1.0; only the close delimits the body.
+            Framing::UntilClose
+        } else if f.content_length.is_some() {
             return Err(ResponseError::ConflictingFraming);
+        } else if f.chunked > 1 {
+            return Err(ResponseError::InvalidTransferEncoding);
+        } else if f.codings > 0 && f.last_is_chunked {
+            Framing::Chunked
+        } else {
+            // Rule 3: the final coding is not chunked (or there is none).
+            Framing::UntilClose
         }
-        match (coding_count, chunked_count, te_last_is_chunked) {
-            // An empty Transfer-Encoding, or `chunked` applied twice: the sender broke
-            // RFC 9112 §6.1 and the body cannot be delimited safely.
-            (0, _, _) | (_, 2.., _) => return Err(ResponseError::InvalidTransferEncoding),
-            (_, _, true) => Framing::Chunked,
-            // RFC 9112 §6.3 rule 4: chunked is not the final coding, read until close.
-            (_, _, false) => Framing::UntilClose,
-        }
-    } else if let Some(n) = content_length {
-        Framing::Length(n)
     } else {
-        Framing::UntilClose
+        match f.content_length {
+            Some(Ok(n)) => Framing::Length(n),
+            Some(Err(())) => return Err(ResponseError::InvalidContentLength),
+            None => Framing::UntilClose,
+        }
     };
-    // Transfer-Encoding in an HTTP/1.0 response: the framing is not trustworthy for reuse
-    // (RFC 9112 §6.1).
-    if saw_te && minor_version == 0 {
-        close = true;
-    }
     Ok(Decision {
         framing,
-        keep_alive: !close && framing != Framing::UntilClose,
+        keep_alive: persistent && framing != Framing::UntilClose,
     })
 }
 
@@ -156,19 +189,59 @@ mod tests {
         d(false, status, 1, fields).map(|d| d.framing)
     }
 
+    fn keep(minor: u8, status: u16, fields: &[(&str, &str)]) -> bool {
+        d(false, status, minor, fields).unwrap().keep_alive
+    }
+
+    /// RFC 9112 §6.3 rule 1: HEAD, 1xx, 204 and 304 end at the head, whatever the fields say.
     #[test]
-    fn no_body_for_head_1xx_204_304_whatever_the_headers() {
+    fn rfc9112_6_3_rule1_no_body_whatever_the_framing_fields() {
         let h = [("Content-Length", "10"), ("Transfer-Encoding", "chunked")];
         assert_eq!(d(true, 200, 1, &h).unwrap().framing, Framing::Empty);
         for status in [100, 102, 103, 199, 204, 304] {
             assert_eq!(f(status, &h), Ok(Framing::Empty), "{status}");
             assert_eq!(f(status, &[]), Ok(Framing::Empty), "{status}");
         }
+        // A HEAD response with the GET body's length keeps the connection.
+        assert!(
+            d(true, 200, 1, &[("Content-Length", "1234")])
+                .unwrap()
+                .keep_alive
+        );
+        // Invalid or conflicting Content-Length on a response without a body: success, empty
+        // body, and the connection is not reused (its framing cannot be trusted).
+        for bad in [
+            &[("Content-Length", "3"), ("Content-Length", "4")][..],
+            &[("Content-Length", "3, 4")],
+            &[("Content-Length", "garbage")],
+            &[("Content-Length", "")],
+            &h,
+        ] {
+            for status in [204, 304] {
+                let dec = d(false, status, 1, bad).unwrap();
+                assert_eq!(dec.framing, Framing::Empty, "{status} {bad:?}");
+                assert!(!dec.keep_alive, "{status} {bad:?}");
+            }
+            let dec = d(true, 200, 1, bad).unwrap();
+            assert_eq!(
+                dec,
+                Decision {
+                    framing: Framing::Empty,
+                    keep_alive: false
+                }
+            );
+        }
         assert!(d(true, 200, 1, &[]).unwrap().keep_alive);
+        assert!(
+            d(false, 204, 1, &[("Content-Length", "0")])
+                .unwrap()
+                .keep_alive
+        );
     }
 
+    /// RFC 9112 §6.3 rules 3 and 4, §6.1: Transfer-Encoding.
     #[test]
-    fn transfer_encoding() {
+    fn rfc9112_6_3_rule4_transfer_encoding() {
         assert_eq!(
             f(200, &[("Transfer-Encoding", "chunked")]),
             Ok(Framing::Chunked)
@@ -191,24 +264,18 @@ mod tests {
             ),
             Ok(Framing::Chunked)
         );
-        assert_eq!(
-            f(200, &[("Transfer-Encoding", "gzip")]),
-            Ok(Framing::UntilClose)
-        );
-        assert_eq!(
-            f(200, &[("Transfer-Encoding", "chunked, gzip")]),
-            Ok(Framing::UntilClose)
-        );
+        // Final coding not chunked, or no coding at all: read until the close.
+        for value in ["gzip", "chunked, gzip", "", " , ", "gzip;q=1"] {
+            assert_eq!(
+                f(200, &[("Transfer-Encoding", value)]),
+                Ok(Framing::UntilClose),
+                "{value:?}"
+            );
+            assert!(!keep(1, 200, &[("Transfer-Encoding", value)]), "{value:?}");
+        }
+        // chunked applied twice (§6.1: a sender MUST NOT).
         assert_eq!(
             f(200, &[("Transfer-Encoding", "chunked, chunked")]),
-            Err(InvalidTransferEncoding)
-        );
-        assert_eq!(
-            f(200, &[("Transfer-Encoding", "")]),
-            Err(InvalidTransferEncoding)
-        );
-        assert_eq!(
-            f(200, &[("Transfer-Encoding", " , ")]),
             Err(InvalidTransferEncoding)
         );
         assert_eq!(
@@ -221,6 +288,7 @@ mod tests {
             ),
             Err(InvalidTransferEncoding)
         );
+        // Rule 3: with Content-Length, an error.
         assert_eq!(
             f(
                 200,
@@ -235,26 +303,34 @@ mod tests {
             ),
             Err(ConflictingFraming)
         );
-        // Chunked framing keeps the connection; until-close does not.
-        assert!(
-            d(false, 200, 1, &[("Transfer-Encoding", "chunked")])
-                .unwrap()
-                .keep_alive
-        );
-        assert!(
-            !d(false, 200, 1, &[("Transfer-Encoding", "gzip")])
-                .unwrap()
-                .keep_alive
-        );
-        assert!(
-            !d(false, 200, 0, &[("Transfer-Encoding", "chunked")])
-                .unwrap()
-                .keep_alive
-        );
+        assert!(keep(1, 200, &[("Transfer-Encoding", "chunked")]));
     }
 
+    /// RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 response is faulty framing, even with a
+    /// Content-Length: the body is read until the close and the connection is not reused.
     #[test]
-    fn content_length() {
+    fn rfc9112_6_1_transfer_encoding_in_http10_is_read_until_close() {
+        for fields in [
+            &[("Transfer-Encoding", "chunked")][..],
+            &[("Transfer-Encoding", "chunked"), ("Content-Length", "5")],
+            &[("Transfer-Encoding", "gzip")],
+            &[("Transfer-Encoding", "chunked, chunked")],
+        ] {
+            let dec = d(false, 200, 0, fields).unwrap();
+            assert_eq!(
+                dec,
+                Decision {
+                    framing: Framing::UntilClose,
+                    keep_alive: false
+                },
+                "{fields:?}"
+            );
+        }
+    }
+
+    /// RFC 9112 §6.3 rule 5.
+    #[test]
+    fn rfc9112_6_3_rule5_content_length() {
         assert_eq!(f(200, &[("Content-Length", "0")]), Ok(Framing::Length(0)));
         assert_eq!(f(200, &[("Content-Length", "42")]), Ok(Framing::Length(42)));
         assert_eq!(f(200, &[("Content-Length", "007")]), Ok(Framing::Length(7)));
@@ -295,39 +371,46 @@ mod tests {
             f(200, &[("Content-Length", "42"), ("Content-Length", "43")]),
             Err(InvalidContentLength)
         );
+        assert_eq!(
+            f(200, &[("Content-Length", "x"), ("Content-Length", "43")]),
+            Err(InvalidContentLength)
+        );
     }
 
+    /// RFC 9112 §6.3 rule 7.
     #[test]
-    fn neither_header_reads_until_close() {
+    fn rfc9112_6_3_rule7_neither_field_reads_until_close() {
         let dec = d(false, 200, 1, &[("Content-Type", "text/plain")]).unwrap();
-        assert_eq!(dec.framing, Framing::UntilClose);
-        assert!(!dec.keep_alive);
+        assert_eq!(
+            dec,
+            Decision {
+                framing: Framing::UntilClose,
+                keep_alive: false
+            }
+        );
     }
 
+    /// Status codes outside 100–599 are framed like any response with a body (RFC 9110 §15:
+    /// an invalid code is processed as a 5xx).
     #[test]
-    fn persistence() {
+    fn rfc9110_15_out_of_range_status_codes_have_bodies() {
+        for status in [0, 99, 600, 999] {
+            assert_eq!(
+                f(status, &[("Content-Length", "2")]),
+                Ok(Framing::Length(2))
+            );
+        }
+    }
+
+    /// RFC 9112 §9.3.
+    #[test]
+    fn rfc9112_9_3_persistence() {
         let cl = ("Content-Length", "1");
-        assert!(d(false, 200, 1, &[cl]).unwrap().keep_alive);
-        assert!(!d(false, 200, 0, &[cl]).unwrap().keep_alive);
-        assert!(
-            !d(false, 200, 1, &[cl, ("Connection", "close")])
-                .unwrap()
-                .keep_alive
-        );
-        assert!(
-            !d(false, 200, 1, &[cl, ("Connection", "Keep-Alive, CLOSE")])
-                .unwrap()
-                .keep_alive
-        );
-        assert!(
-            d(false, 200, 1, &[cl, ("Connection", "keep-alive")])
-                .unwrap()
-                .keep_alive
-        );
-        assert!(
-            !d(false, 200, 0, &[cl, ("Connection", "keep-alive")])
-                .unwrap()
-                .keep_alive
-        );
+        assert!(keep(1, 200, &[cl]));
+        assert!(!keep(0, 200, &[cl]));
+        assert!(!keep(1, 200, &[cl, ("Connection", "close")]));
+        assert!(!keep(1, 200, &[cl, ("Connection", "Keep-Alive, CLOSE")]));
+        assert!(keep(1, 200, &[cl, ("Connection", "keep-alive")]));
+        assert!(!keep(0, 200, &[cl, ("Connection", "keep-alive")]));
     }
 }

@@ -2,7 +2,8 @@
 //! header fields back out of the buffer.
 //!
 //! Nothing here panics on peer input: every index is checked, every malformed byte is a
-//! [`ResponseError`].
+//! [`ResponseError`]. No offset depends on where httparse's `&str`s point: the status line and
+//! the fields are located in the bytes themselves.
 
 use crate::error::ResponseError;
 use crate::proto::framing::{self, Framing};
@@ -10,17 +11,22 @@ use crate::proto::framing::{self, Framing};
 /// The most header fields a response head (or trailer section) may have.
 pub const MAX_HEADERS: usize = 48;
 
-/// Finds the end of a head (the empty line) across many reads without rescanning.
+/// Finds the end of a head (the empty line) across many reads without rescanning, and notes
+/// whether any line is an obsolete line folding, so that unfolding is done only when needed.
 ///
-/// Feed it the whole head-so-far each time; it resumes where it stopped, so a head that arrives
-/// one byte per read costs one pass in total. A line ends with LF (an optional CR before it is
-/// skipped), as httparse accepts.
+/// Feed it the whole head-so-far each time; it resumes where it stopped and jumps from line
+/// feed to line feed. A line ends with LF (an optional CR before it is part of the line end),
+/// as httparse accepts. Empty lines before a status line are skipped, as httparse does.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct HeadScanner {
     pos: usize,
-    /// Line feeds seen since the last byte that was neither CR nor LF.
-    newlines: u8,
+    /// `pos` is the first byte of a line.
+    line_start: bool,
+    /// No non-empty line has been seen yet (a head, not a trailer section).
+    before_start: bool,
+    /// A line after the first starts with SP or HTAB.
+    folded: bool,
 }
 
 impl HeadScanner {
@@ -28,7 +34,9 @@ impl HeadScanner {
     pub const fn new() -> Self {
         Self {
             pos: 0,
-            newlines: 0,
+            line_start: true,
+            before_start: true,
+            folded: false,
         }
     }
 
@@ -36,27 +44,57 @@ impl HeadScanner {
     pub const fn at_line_start() -> Self {
         Self {
             pos: 0,
-            newlines: 1,
+            line_start: true,
+            before_start: false,
+            folded: false,
         }
+    }
+
+    /// Whether a line of the head found so far is an obsolete line folding.
+    pub const fn folded(&self) -> bool {
+        self.folded
     }
 
     /// Scans `buf` (everything received of this head so far) from where the last call stopped.
     /// Returns the head's length, empty line included, once it is complete.
     pub fn scan(&mut self, buf: &[u8]) -> Option<usize> {
-        while let Some(&c) = buf.get(self.pos) {
-            self.pos += 1;
-            match c {
-                b'\n' => {
-                    self.newlines += 1;
-                    if self.newlines == 2 {
-                        return Some(self.pos);
+        loop {
+            if self.line_start {
+                let end = match buf.get(self.pos..)? {
+                    [] => return None,
+                    [b'\n', ..] => Some(self.pos + 1),
+                    [b'\r'] => return None,
+                    [b'\r', b'\n', ..] => Some(self.pos + 2),
+                    [b' ' | b'\t', ..] => {
+                        self.folded |= !self.before_start;
+                        None
                     }
+                    _ => None,
+                };
+                match end {
+                    Some(end) if self.before_start => {
+                        // An empty line before the status line: skipped.
+                        self.pos = end;
+                        continue;
+                    }
+                    Some(end) => return Some(end),
+                    None => {}
                 }
-                b'\r' => {}
-                _ => self.newlines = 0,
+                self.line_start = false;
+                self.before_start = false;
+            }
+            let rest = buf.get(self.pos..)?;
+            match rest.iter().position(|&c| c == b'\n') {
+                Some(i) => {
+                    self.pos += i + 1;
+                    self.line_start = true;
+                }
+                None => {
+                    self.pos = buf.len();
+                    return None;
+                }
             }
         }
-        None
     }
 }
 
@@ -64,6 +102,15 @@ impl HeadScanner {
 /// before it with spaces, in place (RFC 9112 §5.2), so every field is then on one line.
 /// `first_line_is_start` says whether the first line is a status line, which cannot be folded.
 pub fn unfold(head: &mut [u8], first_line_is_start: bool) -> Result<(), ResponseError> {
+    // Empty lines before a status line are not part of it (httparse skips them).
+    let skip = if first_line_is_start {
+        head.iter()
+            .position(|&c| c != b'\r' && c != b'\n')
+            .unwrap_or(head.len())
+    } else {
+        0
+    };
+    let head = &mut head[skip..];
     let mut line_start = 0;
     let mut on_first_line = true;
     for i in 0..head.len() {
@@ -91,75 +138,154 @@ pub fn unfold(head: &mut [u8], first_line_is_start: bool) -> Result<(), Response
 }
 
 /// What the client knows about a parsed response head. Small and `Copy`: the header fields stay
-/// in the buffer and are read back by [`fields`] when asked for.
+/// in the buffer and are read back when asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ResponseHead {
-    /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
-    pub minor_version: u8,
-    /// The status code.
-    pub status: u16,
+    pub(crate) minor_version: u8,
+    pub(crate) status: u16,
     /// The reason phrase, as a range of the head.
-    pub reason: (u16, u16),
+    pub(crate) reason: (u16, u16),
     /// Where the header fields start (after the status line).
-    pub fields_start: u16,
+    pub(crate) fields_start: u16,
     /// The head's length, empty line included.
-    pub len: u16,
-    /// How the body is delimited.
-    pub framing: Framing,
-    /// Whether the connection can carry another exchange after this one (HTTP/1.1 without
-    /// `Connection: close`, and a body not delimited by closing).
-    pub keep_alive: bool,
+    pub(crate) len: u16,
+    pub(crate) framing: Framing,
+    pub(crate) keep_alive: bool,
 }
 
-fn map_httparse(e: httparse::Error, head: &[u8]) -> ResponseError {
+/// The class of a status code (RFC 9110 §15), the first thing a client must understand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum StatusClass {
+    /// `1xx`: interim (rawpost skips these, and returns only the final response).
+    Informational,
+    /// `2xx`
+    Success,
+    /// `3xx`
+    Redirection,
+    /// `4xx`
+    ClientError,
+    /// `5xx`, and every code outside 100–599 (RFC 9110 §15: a client processes an invalid
+    /// status code as a 5xx).
+    ServerError,
+}
+
+impl StatusClass {
+    /// The class of `status`.
+    pub const fn of(status: u16) -> Self {
+        match status {
+            100..=199 => Self::Informational,
+            200..=299 => Self::Success,
+            300..=399 => Self::Redirection,
+            400..=499 => Self::ClientError,
+            _ => Self::ServerError,
+        }
+    }
+}
+
+impl ResponseHead {
+    /// The status code as the server sent it: three digits, `000` to `999` (see
+    /// [`ResponseHead::status_class`] for codes outside 100–599).
+    pub const fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The class of the status code; codes outside 100–599 are [`StatusClass::ServerError`].
+    pub const fn status_class(&self) -> StatusClass {
+        StatusClass::of(self.status)
+    }
+
+    /// The minor HTTP version: 0 for HTTP/1.0, 1 for HTTP/1.1 (and for any higher `HTTP/1.x`,
+    /// which is read as HTTP/1.1, RFC 9110 §2.5).
+    pub const fn minor_version(&self) -> u8 {
+        self.minor_version
+    }
+
+    /// How the body is delimited.
+    pub const fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// Whether the connection can carry another request once this body has been read.
+    pub const fn keeps_connection(&self) -> bool {
+        self.keep_alive
+    }
+}
+
+fn map_httparse(e: httparse::Error) -> ResponseError {
     match e {
         httparse::Error::HeaderName | httparse::Error::HeaderValue | httparse::Error::NewLine => {
             ResponseError::InvalidHeader
         }
         httparse::Error::TooManyHeaders => ResponseError::TooManyHeaders,
-        httparse::Error::Version
-            if matches!(head, [b'H', b'T', b'T', b'P', b'/', d, b'.', m, b' ', ..]
-                if d.is_ascii_digit() && m.is_ascii_digit()) =>
-        {
-            ResponseError::UnsupportedVersion
-        }
         _ => ResponseError::MalformedStatusLine,
     }
 }
 
-fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
-    (inner.as_ptr() as usize).saturating_sub(outer.as_ptr() as usize)
+/// The range of the status line (without its line end) and where the next line starts.
+fn status_line(head: &[u8]) -> (usize, usize, usize) {
+    let start = head
+        .iter()
+        .position(|&c| c != b'\r' && c != b'\n')
+        .unwrap_or(head.len());
+    let next = head[start..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(head.len(), |i| start + i + 1);
+    let mut end = next.saturating_sub(1).max(start);
+    if end > start && head[end - 1] == b'\r' {
+        end -= 1;
+    }
+    (start, end, next)
 }
 
 /// Parses a complete head (as found by [`HeadScanner`]) in place: unfolds obsolete line
-/// folding, checks it with httparse and decides the body framing.
+/// folding when the scanner saw some, checks the head with httparse and decides the body
+/// framing.
 ///
 /// `head` must be exactly the head, empty line included, and at most `u16::MAX` bytes.
-pub fn parse(head: &mut [u8], request_was_head: bool) -> Result<ResponseHead, ResponseError> {
+pub fn parse(
+    head: &mut [u8],
+    folded: bool,
+    request_was_head: bool,
+) -> Result<ResponseHead, ResponseError> {
     if head.len() > usize::from(u16::MAX) {
         return Err(ResponseError::HeadTooLarge);
     }
-    unfold(head, true)?;
+    if folded {
+        unfold(head, true)?;
+    }
+    let (line, line_end, fields_start) = status_line(head);
+    // RFC 9110 §2.5: a higher minor version of HTTP/1 is processed as HTTP/1.1 (httparse knows
+    // only 1.0 and 1.1, so the digit is read as 1).
+    let version = head.get(line..line + 9);
+    match version {
+        Some([b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9', b' ']) => {
+            head[line + 7] = b'1'
+        }
+        Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor, b' '])
+            if major.is_ascii_digit() && minor.is_ascii_digit() && *major != b'1' =>
+        {
+            return Err(ResponseError::UnsupportedVersion)
+        }
+        _ => {}
+    }
+    crate::trace::response(head);
     let head: &[u8] = head;
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut fields);
     let len = match resp.parse(head) {
         Ok(httparse::Status::Complete(n)) if n == head.len() => n,
         Ok(_) => return Err(ResponseError::MalformedStatusLine),
-        Err(e) => return Err(map_httparse(e, head)),
+        Err(e) => return Err(map_httparse(e)),
     };
     let (Some(minor_version), Some(status)) = (resp.version, resp.code) else {
         return Err(ResponseError::MalformedStatusLine);
     };
-    let reason = resp.reason.unwrap_or("").as_bytes();
-    let reason_start = offset_in(head, reason);
-    let reason_end = reason_start + reason.len();
-    // httparse skips empty lines before the status line; the fields start after it.
-    let fields_start = head[reason_end..]
-        .iter()
-        .position(|&c| c == b'\n')
-        .map_or(len, |p| reason_end + p + 1);
+    // "HTTP/1.1 200 " is 13 bytes; the reason phrase is the rest of the line (httparse checked
+    // it).
+    let reason_start = (line + 13).min(line_end);
     let decision = framing::decide(
         request_was_head,
         status,
@@ -170,7 +296,7 @@ pub fn parse(head: &mut [u8], request_was_head: bool) -> Result<ResponseHead, Re
     Ok(ResponseHead {
         minor_version,
         status,
-        reason: (reason_start as u16, reason_end as u16),
+        reason: (reason_start as u16, line_end as u16),
         fields_start: fields_start as u16,
         len: len as u16,
         framing: decision.framing,
@@ -179,8 +305,10 @@ pub fn parse(head: &mut [u8], request_was_head: bool) -> Result<ResponseHead, Re
 }
 
 /// Checks a trailer section (as found by [`HeadScanner::at_line_start`]) in place.
-pub fn parse_trailers(section: &mut [u8]) -> Result<(), ResponseError> {
-    unfold(section, false).map_err(|_| ResponseError::InvalidTrailers)?;
+pub fn parse_trailers(section: &mut [u8], folded: bool) -> Result<(), ResponseError> {
+    if folded {
+        unfold(section, false).map_err(|_| ResponseError::InvalidTrailers)?;
+    }
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     match httparse::parse_headers(section, &mut fields) {
         Ok(httparse::Status::Complete((n, _))) if n == section.len() => Ok(()),
@@ -188,7 +316,7 @@ pub fn parse_trailers(section: &mut [u8]) -> Result<(), ResponseError> {
     }
 }
 
-/// Iterates the header fields of a head (from `fields_start`) or a trailer section that was
+/// Iterates the header fields of a head (from its fields' start) or a trailer section that was
 /// checked by [`parse`] or [`parse_trailers`], in wire order.
 pub fn fields(section: &[u8]) -> Fields<'_> {
     Fields { rest: section }
@@ -216,7 +344,7 @@ impl<'a> Header<'a> {
     }
 }
 
-/// The iterator returned by [`fields`] and by the response's `headers()` and `trailers()`.
+/// The iterator over a response's header (or trailer) fields, in wire order.
 #[derive(Debug, Clone)]
 pub struct Fields<'a> {
     rest: &'a [u8],
@@ -245,21 +373,10 @@ impl<'a> Iterator for Fields<'a> {
             };
             return Some(Header {
                 name,
-                value: trim_ows(&line[colon + 1..]),
+                value: crate::proto::text::trim_ows(&line[colon + 1..]),
             });
         }
     }
-}
-
-/// Trims optional white space (SP, HTAB) from both ends.
-pub fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 #[cfg(test)]
@@ -270,21 +387,26 @@ mod tests {
         fields(section).map(|h| (h.name.as_bytes(), h.value))
     }
 
-    fn scan_whole(bytes: &[u8]) -> Option<usize> {
-        HeadScanner::new().scan(bytes)
-    }
-
     #[test]
     fn scanner_finds_the_end_whole_and_byte_by_byte() {
-        let cases: &[(&[u8], Option<usize>)] = &[
-            (b"HTTP/1.1 200 OK\r\n\r\nbody", Some(19)),
-            (b"HTTP/1.1 200 OK\nA: b\n\nbody", Some(22)),
-            (b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n", Some(25)),
-            (b"HTTP/1.1 200 OK\r\nA: b\r\n", None),
-            (b"HTTP/1.1 200 OK\r\nA: b\r\n\r", None),
+        let cases: &[(&[u8], Option<usize>, bool)] = &[
+            (b"HTTP/1.1 200 OK\r\n\r\nbody", Some(19), false),
+            (b"HTTP/1.1 200 OK\nA: b\n\nbody", Some(22), false),
+            (b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n", Some(25), false),
+            (b"HTTP/1.1 200 OK\r\nA: b\r\n", None, false),
+            (b"HTTP/1.1 200 OK\r\nA: b\r\n\r", None, false),
+            (b"\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", Some(23), false),
+            (b"\nHTTP/1.1 200 OK\n\n", Some(18), false),
+            (b"HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", Some(29), true),
+            (b"HTTP/1.1 200 OK\r\nA: b\r\n\tc\r\n\r\n", Some(29), true),
+            (b"HTTP/1.1 200 OK\r\nA: b c\r\n\r\n", Some(27), false),
         ];
-        for &(bytes, want) in cases {
-            assert_eq!(scan_whole(bytes), want);
+        for &(bytes, want, folded) in cases {
+            let mut s = HeadScanner::new();
+            assert_eq!(s.scan(bytes), want, "{:?}", String::from_utf8_lossy(bytes));
+            if want.is_some() {
+                assert_eq!(s.folded(), folded, "{:?}", String::from_utf8_lossy(bytes));
+            }
             let mut s = HeadScanner::new();
             let mut got = None;
             for n in 1..=bytes.len() {
@@ -293,9 +415,18 @@ mod tests {
                     break;
                 }
             }
-            assert_eq!(got, want, "{:?}", core::str::from_utf8(bytes));
+            assert_eq!(
+                got,
+                want,
+                "byte by byte {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+            if want.is_some() {
+                assert_eq!(s.folded(), folded);
+            }
         }
         assert_eq!(HeadScanner::at_line_start().scan(b"\r\nnext"), Some(2));
+        assert_eq!(HeadScanner::at_line_start().scan(b"X: 1\r\n\r\n"), Some(8));
     }
 
     #[test]
@@ -306,24 +437,27 @@ mod tests {
         assert_eq!(s.scan(b"HTTP/1.1 200 OK\r\n\r\n"), Some(19));
     }
 
-    fn parse_str(s: &str) -> Result<(ResponseHead, Vec<u8>), ResponseError> {
-        let mut v = s.as_bytes().to_vec();
-        parse(&mut v, false).map(|h| (h, v))
+    fn parse_str(s: &[u8]) -> Result<(ResponseHead, Vec<u8>), ResponseError> {
+        let mut v = s.to_vec();
+        let mut scanner = HeadScanner::new();
+        let len = scanner.scan(&v).expect("a complete head");
+        parse(&mut v[..len], scanner.folded(), false).map(|h| (h, v))
+    }
+
+    fn reason(h: &ResponseHead, buf: &[u8]) -> Vec<u8> {
+        buf[h.reason.0 as usize..h.reason.1 as usize].to_vec()
     }
 
     #[test]
     fn parses_status_reason_and_fields() {
         let (h, buf) =
-            parse_str("HTTP/1.1 201 Created Now\r\nContent-Length: 5\r\nX-A:  v a  \r\n\r\n")
+            parse_str(b"HTTP/1.1 201 Created Now\r\nContent-Length: 5\r\nX-A:  v a  \r\n\r\n")
                 .unwrap();
-        assert_eq!(h.status, 201);
-        assert_eq!(h.minor_version, 1);
-        assert_eq!(
-            &buf[h.reason.0 as usize..h.reason.1 as usize],
-            b"Created Now"
-        );
-        assert_eq!(h.framing, Framing::Length(5));
-        assert!(h.keep_alive);
+        assert_eq!(h.status(), 201);
+        assert_eq!(h.minor_version(), 1);
+        assert_eq!(reason(&h, &buf), b"Created Now");
+        assert_eq!(h.framing(), Framing::Length(5));
+        assert!(h.keeps_connection());
         let f: Vec<_> = fields_pairs(&buf[h.fields_start as usize..]).collect();
         assert_eq!(
             f,
@@ -331,10 +465,32 @@ mod tests {
         );
     }
 
+    /// httparse gives a `&'static str` for a missing or non-UTF-8 reason; offsets never come
+    /// from it, so the status line is never a header field.
+    #[test]
+    fn missing_or_binary_reason_never_makes_the_status_line_a_field() {
+        for (head, want_reason) in [
+            (
+                &b"\r\nHTTP/1.1 200 a:\xff\r\nX: 1\r\nContent-Length: 0\r\n\r\n"[..],
+                &b"a:\xff"[..],
+            ),
+            (b"HTTP/1.1 200\r\nX: 1\r\nContent-Length: 0\r\n\r\n", b""),
+            (b"HTTP/1.1 200 \r\nX: 1\r\nContent-Length: 0\r\n\r\n", b""),
+            (b"\n\nHTTP/1.1 204 No: Content\nX: 1\n\n", b"No: Content"),
+        ] {
+            let (h, buf) = parse_str(head).unwrap();
+            assert_eq!(reason(&h, &buf), want_reason, "{head:?}");
+            let names: Vec<_> = fields(&buf[h.fields_start as usize..h.len as usize])
+                .map(|f| f.name)
+                .collect();
+            assert_eq!(names[0], "X", "{head:?}");
+        }
+    }
+
     #[test]
     fn obsolete_folding_is_unfolded() {
         let (h, buf) = parse_str(
-            "HTTP/1.1 200 OK\r\nX-Long: one\r\n two\r\n\tthree\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX-Long: one\r\n two\r\n\tthree\r\nContent-Length: 0\r\n\r\n",
         )
         .unwrap();
         let f: Vec<_> = fields_pairs(&buf[h.fields_start as usize..]).collect();
@@ -343,33 +499,88 @@ mod tests {
         assert_eq!(f.len(), 2);
         // A fold right after the status line is not a field continuation.
         assert_eq!(
-            parse_str("HTTP/1.1 200 OK\r\n folded\r\n\r\n").unwrap_err(),
+            parse_str(b"HTTP/1.1 200 OK\r\n folded\r\n\r\n").unwrap_err(),
             ResponseError::MalformedStatusLine
         );
+        // Leading empty lines do not make the status line foldable.
+        let (_, buf) =
+            parse_str(b"\r\nHTTP/1.1 200 OK\r\nA: 1\r\n 2\r\nContent-Length: 0\r\n\r\n").unwrap();
+        assert!(buf.starts_with(b"\r\nHTTP/1.1 200 OK\r\nA: 1   2\r\n"));
+    }
+
+    /// RFC 9110 §2.5: a higher minor version of HTTP/1 is processed as HTTP/1.1.
+    #[test]
+    fn rfc9110_2_5_higher_minor_versions_are_http11() {
+        for v in b'2'..=b'9' {
+            let mut head = b"HTTP/1.x 200 OK\r\nContent-Length: 2\r\n\r\n".to_vec();
+            head[7] = v;
+            let (h, _) = parse_str(&head).unwrap();
+            assert_eq!(h.minor_version(), 1);
+            assert_eq!(h.framing(), Framing::Length(2));
+            assert!(h.keeps_connection());
+        }
+        let (h, _) = parse_str(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n").unwrap();
+        assert_eq!(h.minor_version(), 0);
+        for other in [
+            &b"HTTP/2.0 200 OK\r\n\r\n"[..],
+            b"HTTP/0.9 200 OK\r\n\r\n",
+            b"HTTP/3.1 200 OK\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse_str(other).unwrap_err(),
+                ResponseError::UnsupportedVersion
+            );
+        }
+    }
+
+    /// RFC 9110 §15: the code is reported as sent; outside 100–599 its class is a server error.
+    #[test]
+    fn rfc9110_15_status_codes_and_classes() {
+        for (code, class) in [
+            (0u16, StatusClass::ServerError),
+            (99, StatusClass::ServerError),
+            (100, StatusClass::Informational),
+            (299, StatusClass::Success),
+            (301, StatusClass::Redirection),
+            (404, StatusClass::ClientError),
+            (599, StatusClass::ServerError),
+            (600, StatusClass::ServerError),
+            (999, StatusClass::ServerError),
+        ] {
+            let head = format!("HTTP/1.1 {code:03} X\r\nContent-Length: 1\r\n\r\n");
+            let (h, _) = parse_str(head.as_bytes()).unwrap();
+            assert_eq!(h.status(), code);
+            assert_eq!(h.status_class(), class, "{code}");
+        }
     }
 
     #[test]
     fn malformed_heads_are_typed_errors() {
         use ResponseError::*;
-        let cases = [
-            ("HTTP/1.1 2000 OK\r\n\r\n", MalformedStatusLine),
-            ("HTTP/1.1 20 OK\r\n\r\n", MalformedStatusLine),
-            ("HTTX/1.1 200 OK\r\n\r\n", MalformedStatusLine),
-            ("HTTP/2.0 200 OK\r\n\r\n", UnsupportedVersion),
-            ("HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", InvalidHeader),
-            ("HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", InvalidHeader),
-            ("HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n", InvalidHeader),
+        let cases: [(&[u8], ResponseError); 9] = [
+            (b"HTTP/1.1 2000 OK\r\n\r\n", MalformedStatusLine),
+            (b"HTTP/1.1 20 OK\r\n\r\n", MalformedStatusLine),
+            (b"HTTX/1.1 200 OK\r\n\r\n", MalformedStatusLine),
+            (b"HTTP/2.0 200 OK\r\n\r\n", UnsupportedVersion),
+            (b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", InvalidHeader),
+            (b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", InvalidHeader),
+            (b"HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n", InvalidHeader),
             (
-                "HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\n",
                 InvalidContentLength,
             ),
             (
-                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
                 ConflictingFraming,
             ),
         ];
         for (s, want) in cases {
-            assert_eq!(parse_str(s).unwrap_err(), want, "{s:?}");
+            assert_eq!(
+                parse_str(s).unwrap_err(),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(s)
+            );
         }
     }
 
@@ -380,24 +591,33 @@ mod tests {
             s.push_str(&format!("X-{i}: v\r\n"));
         }
         s.push_str("\r\n");
-        assert!(parse_str(&s).is_ok());
+        assert!(parse_str(s.as_bytes()).is_ok());
         let s = s.replacen("X-0: v\r\n", "X-0: v\r\nX-extra: v\r\n", 1);
-        assert_eq!(parse_str(&s).unwrap_err(), ResponseError::TooManyHeaders);
+        assert_eq!(
+            parse_str(s.as_bytes()).unwrap_err(),
+            ResponseError::TooManyHeaders
+        );
     }
 
     #[test]
     fn trailers_are_checked() {
         let mut ok = b"Expires: never\r\nX-Sum: 1\r\n\r\n".to_vec();
-        assert_eq!(parse_trailers(&mut ok), Ok(()));
+        assert_eq!(parse_trailers(&mut ok, false), Ok(()));
         let f: Vec<_> = fields_pairs(&ok).collect();
         assert_eq!(f, vec![(&b"Expires"[..], &b"never"[..]), (b"X-Sum", b"1")]);
         let mut empty = b"\r\n".to_vec();
-        assert_eq!(parse_trailers(&mut empty), Ok(()));
+        assert_eq!(parse_trailers(&mut empty, false), Ok(()));
         assert_eq!(fields(&empty).count(), 0);
         let mut bad = b"Bad Name: 1\r\n\r\n".to_vec();
         assert_eq!(
-            parse_trailers(&mut bad),
+            parse_trailers(&mut bad, false),
             Err(ResponseError::InvalidTrailers)
+        );
+        let mut folded = b"X: 1\r\n 2\r\n\r\n".to_vec();
+        assert_eq!(parse_trailers(&mut folded, true), Ok(()));
+        assert_eq!(
+            fields_pairs(&folded).next(),
+            Some((&b"X"[..], &b"1   2"[..]))
         );
     }
 }

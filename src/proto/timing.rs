@@ -1,5 +1,8 @@
 //! Deadlines for one exchange, computed from a clock reading: time is a parameter here, never a
-//! global, so the rules are tested without waiting.
+//! global, so the rules are tested without waiting. Which wait a step is ([`Wait`]) is decided
+//! by the connection's state machine; the shell reads the clock and races the stream.
+
+use crate::error::TimeoutPhase;
 
 /// How long each wait of an exchange may last, in milliseconds. `None` leaves that wait
 /// unbounded.
@@ -44,39 +47,16 @@ impl Timeouts {
     }
 }
 
-/// The wait that ran out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum TimeoutPhase {
-    /// Writing the request: the stream accepted nothing for the idle time.
-    Send,
-    /// Waiting for the first byte of the response.
-    FirstByte,
-    /// Waiting for more of the response after it had started.
-    Idle,
-    /// The whole exchange took longer than allowed.
-    Exchange,
-}
-
-impl TimeoutPhase {
-    /// The phase's name, e.g. `"FirstByte"`.
-    pub const fn name(&self) -> &'static str {
-        match self {
-            Self::Send => "Send",
-            Self::FirstByte => "FirstByte",
-            Self::Idle => "Idle",
-            Self::Exchange => "Exchange",
-        }
-    }
-}
-
 /// What the I/O shell is about to wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Wait {
-    /// A write of the request.
+    /// A write (or flush) of the request.
     Write,
-    /// A read of the response.
-    Read,
+    /// The first byte of the response.
+    FirstByte,
+    /// More of the response, after it had started.
+    Idle,
     /// A read while waiting for `100 Continue`.
     Continue,
 }
@@ -87,7 +67,6 @@ pub enum Wait {
 pub struct Deadlines {
     timeouts: Timeouts,
     exchange_end: Option<u64>,
-    response_started: bool,
 }
 
 fn after(now: u64, ms: Option<u32>) -> Option<u64> {
@@ -100,13 +79,7 @@ impl Deadlines {
         Self {
             timeouts,
             exchange_end: after(now, timeouts.exchange_ms),
-            response_started: false,
         }
-    }
-
-    /// Records that response bytes arrived: later reads are bounded by the idle time.
-    pub fn on_response_bytes(&mut self) {
-        self.response_started = true;
     }
 
     /// The deadline for a wait starting at `now`, and the phase to report when it passes.
@@ -114,10 +87,8 @@ impl Deadlines {
     pub fn next(&self, wait: Wait, now: u64) -> Option<(u64, Option<TimeoutPhase>)> {
         let own = match wait {
             Wait::Write => after(now, self.timeouts.idle_ms).map(|t| (t, Some(TimeoutPhase::Send))),
-            Wait::Read if self.response_started => {
-                after(now, self.timeouts.idle_ms).map(|t| (t, Some(TimeoutPhase::Idle)))
-            }
-            Wait::Read => {
+            Wait::Idle => after(now, self.timeouts.idle_ms).map(|t| (t, Some(TimeoutPhase::Idle))),
+            Wait::FirstByte => {
                 after(now, self.timeouts.first_byte_ms).map(|t| (t, Some(TimeoutPhase::FirstByte)))
             }
             Wait::Continue => after(now, Some(self.timeouts.continue_ms)).map(|t| (t, None)),
@@ -136,24 +107,23 @@ mod tests {
 
     #[test]
     fn first_byte_then_idle_capped_by_the_exchange() {
-        let mut d = Deadlines::start(Timeouts::default(), 1_000);
+        let d = Deadlines::start(Timeouts::default(), 1_000);
         assert_eq!(
             d.next(Wait::Write, 1_000),
             Some((6_000, Some(TimeoutPhase::Send)))
         );
         assert_eq!(
-            d.next(Wait::Read, 2_000),
+            d.next(Wait::FirstByte, 2_000),
             Some((12_000, Some(TimeoutPhase::FirstByte)))
         );
         assert_eq!(d.next(Wait::Continue, 2_000), Some((3_000, None)));
-        d.on_response_bytes();
         assert_eq!(
-            d.next(Wait::Read, 3_000),
+            d.next(Wait::Idle, 3_000),
             Some((8_000, Some(TimeoutPhase::Idle)))
         );
         // 31 s is the end of the exchange: it wins over an idle deadline past it.
         assert_eq!(
-            d.next(Wait::Read, 29_000),
+            d.next(Wait::Idle, 29_000),
             Some((31_000, Some(TimeoutPhase::Exchange)))
         );
     }
@@ -161,7 +131,7 @@ mod tests {
     #[test]
     fn unbounded_waits() {
         let d = Deadlines::start(Timeouts::none(), 0);
-        assert_eq!(d.next(Wait::Read, 5), None);
+        assert_eq!(d.next(Wait::FirstByte, 5), None);
         assert_eq!(d.next(Wait::Write, 5), None);
         let only_total = Timeouts {
             exchange_ms: Some(100),
@@ -169,13 +139,13 @@ mod tests {
         };
         let d = Deadlines::start(only_total, 0);
         assert_eq!(
-            d.next(Wait::Read, 5),
+            d.next(Wait::Idle, 5),
             Some((100, Some(TimeoutPhase::Exchange)))
         );
         // Overflow saturates instead of wrapping.
         let d = Deadlines::start(Timeouts::default(), u64::MAX - 1);
         assert_eq!(
-            d.next(Wait::Read, u64::MAX - 1),
+            d.next(Wait::FirstByte, u64::MAX - 1),
             Some((u64::MAX, Some(TimeoutPhase::Exchange)))
         );
     }

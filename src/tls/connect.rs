@@ -88,7 +88,7 @@ where
     let config = config.enable_rsa_signatures();
     let opened = tls.open(TlsContext::new(&config, &mut *provider)).await;
     if let Err(e) = opened {
-        crate::fmt::debug!("rawpost: TLS handshake with {} failed", host.name());
+        crate::log::debug!("rawpost: TLS handshake with {} failed", host.name());
         return Err(match provider.last_error() {
             Some(cert) => OpenError::Certificate(cert),
             None => OpenError::Handshake(e),

@@ -7,7 +7,8 @@ use core::future::Future;
 use core::pin::pin;
 use core::task::{Context, Poll, Waker};
 
-/// The stream's error: an injected fault.
+/// The stream's error: an injected fault. Its kind is `Other`, a failure that says nothing
+/// about the connection having ended (see [`Resets`] for one that does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Injected;
 
@@ -21,7 +22,7 @@ impl core::error::Error for Injected {}
 
 impl embedded_io::Error for Injected {
     fn kind(&self) -> embedded_io::ErrorKind {
-        embedded_io::ErrorKind::ConnectionReset
+        embedded_io::ErrorKind::Other
     }
 }
 
@@ -282,5 +283,64 @@ pub fn poll_once<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {
     match core::pin::Pin::new(f).poll(&mut cx) {
         Poll::Ready(v) => Some(v),
         Poll::Pending => None,
+    }
+}
+
+/// An injected fault that ends the connection: a reset (kind `ConnectionReset`), as a TCP RST
+/// or a TLS session that ends without `close_notify` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reset;
+
+impl core::fmt::Display for Reset {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("connection reset")
+    }
+}
+
+impl core::error::Error for Reset {}
+
+impl embedded_io::Error for Reset {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        embedded_io::ErrorKind::ConnectionReset
+    }
+}
+
+/// A [`Peer`] whose injected faults are resets.
+#[derive(Debug)]
+pub struct Resets(pub Peer);
+
+impl embedded_io::ErrorType for Resets {
+    type Error = Reset;
+}
+
+impl embedded_io_async::Read for Resets {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Reset> {
+        self.0.read_now(buf).map_err(|_| Reset)
+    }
+}
+
+impl embedded_io_async::Write for Resets {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Reset> {
+        self.0.write_now(buf).map_err(|_| Reset)
+    }
+
+    async fn flush(&mut self) -> Result<(), Reset> {
+        Ok(())
+    }
+}
+
+impl embedded_io::Read for Resets {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Reset> {
+        self.0.read_now(buf).map_err(|_| Reset)
+    }
+}
+
+impl embedded_io::Write for Resets {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Reset> {
+        self.0.write_now(buf).map_err(|_| Reset)
+    }
+
+    fn flush(&mut self) -> Result<(), Reset> {
+        Ok(())
     }
 }

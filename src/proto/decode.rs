@@ -1,5 +1,12 @@
 //! Response body decoding: fixed length, chunked, until close.
 //!
+//! Chunk-size lines follow RFC 9112 §7.1 with two deliberate leniencies, the same as hyper's
+//! and httparse's: white space after the size that is not followed by an extension
+//! (`Ff   CRLF`), and empty or malformed extensions (`1;;`). Extensions carry nothing a client
+//! uses and §7.1.1 says a recipient MUST ignore unrecognized ones, so their bytes are skipped
+//! (bounded by [`MAX_CHUNK_LINE`], control characters refused); neither leniency can change
+//! where a chunk ends, which is what the size and the CRLFs decide, strictly.
+//!
 //! A decoder is fed bytes from the connection buffer and writes body bytes to the caller's
 //! slice. When no bytes are buffered, [`BodyDecoder::direct_limit`] says how many raw body bytes
 //! the next read may put straight into the caller's slice, so the common case costs no copy.
@@ -226,6 +233,12 @@ impl BodyDecoder {
         matches!(self, Self::Done)
     }
 
+    /// Whether only chunk framing (no body data) is left before the body ends: a chunked body
+    /// between chunks, or at its trailer section.
+    pub fn is_framing_only(&self) -> bool {
+        matches!(self, Self::Chunked(c) if c.data_remaining().is_none())
+    }
+
     /// Whether the chunked body's last chunk was read and its trailer section comes next.
     pub fn at_trailers(&self) -> bool {
         matches!(self, Self::Chunked(c) if c.at_trailers())
@@ -351,6 +364,16 @@ mod tests {
         (b"0x5\r\n", Err(InvalidChunk)),
         (b"10000000000000000\r\n", Err(ChunkSizeOverflow)),
         (b"5\r\nhel", Err(TruncatedBody)),
+        // RFC 9112 §7.1 leniencies (see the module documentation): BWS after the size without
+        // an extension, and empty extensions.
+        (b"Ff   \r\n", Err(TruncatedBody)),
+        (b"1   \r\na\r\n0\t\r\n", Ok((b"a", 13))),
+        (b"1;;\r\na\r\n0;\r\n", Ok((b"a", 12))),
+        (b"1 ; a = \"b\" ;\r\na\r\n0\r\n", Ok((b"a", 21))),
+        // Still strict: a bare LF, white space inside the digits, nothing after `;` but LF.
+        (b"1 1\r\na\r\n", Err(InvalidChunk)),
+        (b"1\r\na\n0\r\n", Err(InvalidChunk)),
+        (b"1;\n", Err(InvalidChunk)),
     ];
 
     #[test]

@@ -1,0 +1,924 @@
+//! Request encoding: the head (validated while it is copied, in one pass) and the chunk frames
+//! of a streamed body.
+//!
+//! [`encode`] never produces a head that would be rejected: every byte of the path, host, names
+//! and values is checked against the RFC 9110/9112 grammar as it is copied (one table lookup a
+//! byte, [`CLASS`]). On an error the output buffer holds scratch bytes and nothing may be sent.
+//! Only `Host` and `Content-Length` (or `Transfer-Encoding: chunked` for a streamed body) are
+//! added; nothing else.
+
+use core::ops::Range;
+
+use crate::error::RequestError;
+
+/// An HTTP request method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `HEAD`: the response never has a body.
+    Head,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `PATCH`
+    Patch,
+    /// `DELETE`
+    Delete,
+    /// `OPTIONS`
+    Options,
+}
+
+impl Method {
+    /// The method's token as sent on the wire, e.g. `"POST"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+            Self::Options => "OPTIONS",
+        }
+    }
+
+    /// Whether the method is idempotent (RFC 9110 §9.2.2): sending it twice has the effect of
+    /// sending it once, so it may be retried automatically (RFC 9112 §9.3.1). `POST` and
+    /// `PATCH` are not.
+    pub const fn is_idempotent(self) -> bool {
+        !matches!(self, Self::Post | Self::Patch)
+    }
+
+    /// Whether the method's semantics anticipate a body, so that an empty body is still sent
+    /// with `Content-Length: 0` (RFC 9110 §8.6).
+    pub(crate) const fn anticipates_body(self) -> bool {
+        matches!(self, Self::Post | Self::Put | Self::Patch)
+    }
+}
+
+/// The server's host: the one value from which both the `Host` header and (with TLS) the server
+/// name (SNI) are taken, so the two can never disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Host<'a> {
+    name: &'a str,
+    port: Option<u16>,
+}
+
+impl<'a> Host<'a> {
+    /// A host name (or IPv4 address, or bracketed IPv6 literal) without a port. It is checked
+    /// when the first request is encoded; see [`Host::validate`].
+    pub const fn new(name: &'a str) -> Self {
+        Self { name, port: None }
+    }
+
+    /// Adds a port to the `Host` header (`name:port`). Leave it out for the scheme's default
+    /// port (80 or 443), as browsers do.
+    pub const fn with_port(self, port: u16) -> Self {
+        Self {
+            name: self.name,
+            port: Some(port),
+        }
+    }
+
+    /// The host name without the port: what TLS sends as the server name.
+    pub const fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The port given with [`Host::with_port`], if any.
+    pub const fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Checks that the name is a URI host (RFC 3986 §3.2.2): a non-empty registered name or
+    /// IPv4 address made of unreserved, sub-delimiter and `%` characters, or an IP literal in
+    /// brackets.
+    pub fn validate(&self) -> Result<(), RequestError> {
+        let ok = match self.name.as_bytes() {
+            [] => false,
+            [b'[', inner @ .., b']'] => !inner.is_empty() && all_in(inner, IP_LITERAL),
+            name => all_in(name, REG_NAME),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(RequestError::InvalidHost)
+        }
+    }
+
+    /// Whether a caller-supplied `Host` header value names this host (case-insensitively).
+    fn matches_header(&self, value: &[u8]) -> bool {
+        let value = crate::proto::text::trim_ows(value);
+        let name = self.name.as_bytes();
+        let Some((head, rest)) = value.split_at_checked(name.len()) else {
+            return false;
+        };
+        if !head.eq_ignore_ascii_case(name) {
+            return false;
+        }
+        match (self.port, rest) {
+            (None, []) => true,
+            (Some(p), [b':', digits @ ..]) => Digits::dec(u64::from(p)).as_bytes() == digits,
+            _ => false,
+        }
+    }
+}
+
+/// How the request body is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BodyFraming {
+    /// `Content-Length: n` (left out for an empty body of a method that does not anticipate
+    /// one, such as `GET`).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`: the length is not known when the head is sent.
+    Chunked,
+}
+
+/// The parts of a request head, borrowed from the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'r> {
+    /// The method.
+    pub method: Method,
+    /// The origin-form target: a path starting with `/`, with an optional `?query`.
+    pub path: &'r str,
+    /// Header fields in the order they are written, after `Host`.
+    pub headers: &'r [(&'r str, &'r str)],
+}
+
+/// Byte classes of the request grammar, one bit each; see [`CLASS`].
+pub const TCHAR: u8 = 1;
+/// A byte allowed in a field value: VCHAR, SP, HTAB and obs-text (RFC 9110 §5.5).
+pub const FIELD_VALUE: u8 = 2;
+/// A byte allowed in an origin-form target: visible ASCII except `#` (RFC 9112 §3.2.1;
+/// non-ASCII must be percent-encoded).
+pub const TARGET: u8 = 4;
+/// A byte allowed in a registered name or IPv4 address (RFC 3986 §3.2.2: unreserved,
+/// sub-delims and `%`).
+pub const REG_NAME: u8 = 8;
+/// A byte allowed inside the brackets of an IP literal (hex digits, `:` and `.`).
+pub const IP_LITERAL: u8 = 16;
+
+const fn class_of(c: u8) -> u8 {
+    let alnum = c.is_ascii_alphanumeric();
+    let mut class = 0;
+    if alnum
+        || matches!(
+            c,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+    {
+        class |= TCHAR;
+    }
+    if c == b'\t' || (c >= 0x20 && c != 0x7f) {
+        class |= FIELD_VALUE;
+    }
+    if c.is_ascii_graphic() && c != b'#' {
+        class |= TARGET;
+    }
+    if alnum
+        || matches!(
+            c,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'%'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+        )
+    {
+        class |= REG_NAME;
+    }
+    if c.is_ascii_hexdigit() || c == b':' || c == b'.' {
+        class |= IP_LITERAL;
+    }
+    class
+}
+
+/// The class bits of every byte value, so that validating a byte is one lookup. Built from the
+/// grammar at compile time by `class_of`; a test compares it with the RFC definitions for all
+/// 256 values.
+pub static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = class_of(i as u8);
+        i += 1;
+    }
+    table
+};
+
+fn all_in(bytes: &[u8], class: u8) -> bool {
+    bytes
+        .iter()
+        .fold(true, |ok, &c| ok & (CLASS[usize::from(c)] & class != 0))
+}
+
+/// Decimal or hexadecimal digits of a `u64`, formatted without allocation or a runtime base.
+pub(crate) struct Digits {
+    buf: [u8; 20],
+    start: u8,
+}
+
+impl Digits {
+    /// Decimal digits.
+    pub(crate) fn dec(mut n: u64) -> Self {
+        let mut buf = [0u8; 20];
+        let mut start = buf.len();
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Self {
+            buf,
+            start: start as u8,
+        }
+    }
+
+    /// Lower-case hexadecimal digits.
+    pub(crate) fn hex(mut n: u64) -> Self {
+        let mut buf = [0u8; 20];
+        let mut start = buf.len();
+        loop {
+            start -= 1;
+            buf[start] = b"0123456789abcdef"[(n & 0xf) as usize];
+            n >>= 4;
+            if n == 0 {
+                break;
+            }
+        }
+        Self {
+            buf,
+            start: start as u8,
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[usize::from(self.start)..]
+    }
+}
+
+/// Where encoded bytes go: the window `skip..skip + buf.len()` of the whole head is copied into
+/// `buf`; bytes outside it are only counted. `skip == 0` with a buffer large enough is the
+/// common case: one pass that copies everything.
+struct Window<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+    skip: usize,
+    /// Whether every byte checked so far was in its class.
+    valid: bool,
+}
+
+impl Window<'_> {
+    /// Copies `bytes` (its part inside the window) and checks each byte against `class`
+    /// (`0`: no check) in the same pass.
+    fn put(&mut self, bytes: &[u8], class: u8) {
+        let start = self.pos;
+        self.pos += bytes.len();
+        let lo = start.max(self.skip);
+        let hi = self.pos.min(self.skip + self.buf.len());
+        let mut valid = true;
+        if lo < hi {
+            let dst = &mut self.buf[lo - self.skip..hi - self.skip];
+            let src = &bytes[lo - start..hi - start];
+            if class == 0 {
+                dst.copy_from_slice(src);
+            } else {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = s;
+                    valid &= CLASS[usize::from(s)] & class != 0;
+                }
+            }
+        }
+        if class != 0 && (lo > start || hi < self.pos) {
+            // Bytes outside the window are checked too, so that validity never depends on it.
+            valid &= all_in(&bytes[..lo.saturating_sub(start).min(bytes.len())], class)
+                & all_in(&bytes[hi.saturating_sub(start).min(bytes.len())..], class);
+        }
+        self.valid &= valid;
+    }
+}
+
+/// What a caller's header field means to the encoder: most are copied as they are; `Host` and
+/// `Content-Length` are checked against the automatic ones and written once, in their place;
+/// `Transfer-Encoding` is refused. Names are compared only when their length matches.
+fn special(name: &[u8]) -> Option<Special> {
+    match name.len() {
+        4 if name.eq_ignore_ascii_case(b"host") => Some(Special::Host),
+        14 if name.eq_ignore_ascii_case(b"content-length") => Some(Special::ContentLength),
+        17 if name.eq_ignore_ascii_case(b"transfer-encoding") => Some(Special::TransferEncoding),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Special {
+    Host,
+    ContentLength,
+    TransferEncoding,
+}
+
+/// Writes the window of the head into `w`; with `CHECK`, validates every part on the way and
+/// returns the first fault.
+fn emit<const CHECK: bool>(
+    head: &RequestHead<'_>,
+    host: &Host<'_>,
+    body: BodyFraming,
+    w: &mut Window<'_>,
+) -> Result<(), RequestError> {
+    let check = |class: u8| if CHECK { class } else { 0 };
+    w.put(head.method.as_str().as_bytes(), 0);
+    w.put(b" ", 0);
+    let path = head.path.as_bytes();
+    w.put(path, check(TARGET));
+    if CHECK && (!w.valid || path.first() != Some(&b'/')) {
+        return Err(RequestError::InvalidPath);
+    }
+    w.put(b" HTTP/1.1\r\nHost: ", 0);
+    if CHECK {
+        host.validate()?;
+    }
+    w.put(host.name.as_bytes(), 0);
+    if let Some(port) = host.port {
+        w.put(b":", 0);
+        w.put(Digits::dec(u64::from(port)).as_bytes(), 0);
+    }
+    w.put(b"\r\n", 0);
+    for &(name, value) in head.headers {
+        let (name, value) = (name.as_bytes(), value.as_bytes());
+        match special(name) {
+            None => {
+                w.put(name, check(TCHAR));
+                if CHECK && (!w.valid || name.is_empty()) {
+                    return Err(RequestError::InvalidHeaderName);
+                }
+                w.put(b": ", 0);
+                w.put(value, check(FIELD_VALUE));
+                if CHECK && !w.valid {
+                    return Err(RequestError::InvalidHeaderValue);
+                }
+                w.put(b"\r\n", 0);
+            }
+            Some(_) if !CHECK => {}
+            Some(which) => {
+                if !all_in(value, FIELD_VALUE) {
+                    return Err(RequestError::InvalidHeaderValue);
+                }
+                match which {
+                    Special::Host if !host.matches_header(value) => {
+                        return Err(RequestError::ConflictingHost)
+                    }
+                    Special::ContentLength => match body {
+                        BodyFraming::Length(n)
+                            if crate::proto::text::trim_ows(value) == Digits::dec(n).as_bytes() => {
+                        }
+                        _ => return Err(RequestError::ConflictingContentLength),
+                    },
+                    Special::TransferEncoding => {
+                        return Err(RequestError::TransferEncodingNotAllowed)
+                    }
+                    Special::Host => {}
+                }
+            }
+        }
+    }
+    match body {
+        BodyFraming::Length(0) if !head.method.anticipates_body() => {}
+        BodyFraming::Length(n) => {
+            w.put(b"Content-Length: ", 0);
+            w.put(Digits::dec(n).as_bytes(), 0);
+            w.put(b"\r\n", 0);
+        }
+        BodyFraming::Chunked => w.put(b"Transfer-Encoding: chunked\r\n", 0),
+    }
+    w.put(b"\r\n", 0);
+    Ok(())
+}
+
+/// Checks a request head and the caller's headers against the automatic ones, and returns the
+/// length of its encoding. Nothing is written.
+pub fn validate(
+    head: &RequestHead<'_>,
+    host: &Host<'_>,
+    body: BodyFraming,
+) -> Result<usize, RequestError> {
+    let mut w = Window {
+        buf: &mut [],
+        pos: 0,
+        skip: 0,
+        valid: true,
+    };
+    emit::<true>(head, host, body, &mut w)?;
+    Ok(w.pos)
+}
+
+/// The length of a head's encoding, without checking it (see [`validate`]).
+pub fn encoded_len(head: &RequestHead<'_>, host: &Host<'_>, body: BodyFraming) -> usize {
+    let mut w = Window {
+        buf: &mut [],
+        pos: 0,
+        skip: 0,
+        valid: true,
+    };
+    // Without checks `emit` cannot fail.
+    let _ = emit::<false>(head, host, body, &mut w);
+    w.pos
+}
+
+/// Validates a request head and encodes it into `out` in one pass.
+///
+/// Returns the head's length, or the first fault; when the head does not fit,
+/// [`RequestError::BufferTooSmall`] with the number of bytes needed. On an error, `out` holds
+/// scratch bytes that must not be sent. A caller's `Host` or `Content-Length` that equals the
+/// automatic one is written once, in the automatic place (`Host` first, `Content-Length`
+/// last).
+pub fn encode(
+    head: &RequestHead<'_>,
+    host: &Host<'_>,
+    body: BodyFraming,
+    out: &mut [u8],
+) -> Result<usize, RequestError> {
+    let room = out.len();
+    let mut w = Window {
+        buf: out,
+        pos: 0,
+        skip: 0,
+        valid: true,
+    };
+    emit::<true>(head, host, body, &mut w)?;
+    if w.pos > room {
+        return Err(RequestError::BufferTooSmall { needed: w.pos });
+    }
+    Ok(w.pos)
+}
+
+/// Encodes the bytes `skip..skip + out.len()` of a head that [`validate`] accepted into `out`
+/// (fewer at the end of the head) and returns how many it wrote. Used to send a head in parts
+/// when the free part of the buffer is smaller than the head.
+pub fn encode_part(
+    head: &RequestHead<'_>,
+    host: &Host<'_>,
+    body: BodyFraming,
+    out: &mut [u8],
+    skip: usize,
+) -> usize {
+    let room = out.len();
+    let mut w = Window {
+        buf: out,
+        pos: 0,
+        skip,
+        valid: true,
+    };
+    // Without checks `emit` cannot fail.
+    let _ = emit::<false>(head, host, body, &mut w);
+    w.pos.saturating_sub(skip).min(room)
+}
+
+/// The last chunk and the empty trailer section that end a chunked request body.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// The most framing bytes a chunk needs: 16 hex digits, CRLF, and CRLF after the data.
+pub const CHUNK_OVERHEAD: usize = 16 + 2 + 2;
+
+/// Frames as much of `data` as fits in `buf[space]` as one chunk (`size CRLF data CRLF`).
+/// Returns the frame's range in `buf` and how many bytes of `data` it carries.
+///
+/// `data` must not be empty (an empty chunk would end the body).
+pub fn frame_chunk(
+    buf: &mut [u8],
+    space: Range<usize>,
+    data: &[u8],
+) -> Result<(Range<usize>, usize), RequestError> {
+    let start = space.start;
+    let frame = buf.get_mut(space).unwrap_or(&mut []);
+    let room = frame.len().saturating_sub(CHUNK_OVERHEAD);
+    if room == 0 || data.is_empty() {
+        return Err(RequestError::BufferTooSmall {
+            needed: start + CHUNK_OVERHEAD + 1,
+        });
+    }
+    let n = data.len().min(room);
+    let digits = Digits::hex(n as u64);
+    let d = digits.as_bytes().len();
+    frame[..d].copy_from_slice(digits.as_bytes());
+    frame[d..d + 2].copy_from_slice(b"\r\n");
+    frame[d + 2..d + 2 + n].copy_from_slice(&data[..n]);
+    frame[d + 2 + n..d + 4 + n].copy_from_slice(b"\r\n");
+    Ok((start..start + d + 4 + n, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOST: Host<'static> = Host::new("api.example.com");
+
+    fn roundtrip(head: &RequestHead<'_>, host: &Host<'_>, body: BodyFraming) -> usize {
+        let len = validate(head, host, body).unwrap();
+        let mut buf = [0u8; 512];
+        let n = encode(head, host, body, &mut buf).unwrap();
+        assert_eq!(n, len);
+        let mut hdrs = [httparse::EMPTY_HEADER; 16];
+        let mut req = httparse::Request::new(&mut hdrs);
+        assert_eq!(req.parse(&buf[..n]).unwrap(), httparse::Status::Complete(n));
+        assert_eq!(req.method, Some(head.method.as_str()));
+        assert_eq!(req.path, Some(head.path));
+        assert_eq!(req.version, Some(1));
+        let mut host_value = heapless::String::<64>::new();
+        host_value.push_str(host.name).unwrap();
+        if let Some(p) = host.port {
+            core::fmt::write(&mut host_value, format_args!(":{p}")).unwrap();
+        }
+        assert_eq!(req.headers[0].name, "Host");
+        assert_eq!(req.headers[0].value, host_value.as_bytes());
+        let caller: heapless::Vec<_, 16> = head
+            .headers
+            .iter()
+            .filter(|(k, _)| {
+                !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("content-length")
+            })
+            .collect();
+        for (i, (k, v)) in caller.iter().enumerate() {
+            assert_eq!(req.headers[1 + i].name, *k);
+            assert_eq!(req.headers[1 + i].value, v.as_bytes());
+        }
+        let rest = &req.headers[1 + caller.len()..];
+        match body {
+            BodyFraming::Length(0) if !head.method.anticipates_body() => assert!(rest.is_empty()),
+            BodyFraming::Length(len) => {
+                assert_eq!(rest.len(), 1);
+                assert_eq!(rest[0].name, "Content-Length");
+                assert_eq!(rest[0].value, Digits::dec(len).as_bytes());
+            }
+            BodyFraming::Chunked => {
+                assert_eq!(rest.len(), 1);
+                assert_eq!(rest[0].name, "Transfer-Encoding");
+                assert_eq!(rest[0].value, b"chunked");
+            }
+        }
+        n
+    }
+
+    const METHODS: [Method; 7] = [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Options,
+    ];
+
+    #[test]
+    fn every_method_round_trips_through_httparse() {
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("User-Agent", "rawpost-test/1"),
+            ("Accept", "*/*"),
+            ("Connection", "keep-alive"),
+        ];
+        for method in METHODS {
+            for body in [
+                BodyFraming::Length(0),
+                BodyFraming::Length(17),
+                BodyFraming::Chunked,
+            ] {
+                for host in [HOST, HOST.with_port(8443), Host::new("[::1]").with_port(80)] {
+                    let head = RequestHead {
+                        method,
+                        path: "/oauth/token?scope=a%20b&x=1",
+                        headers: &headers,
+                    };
+                    roundtrip(&head, &host, body);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn idempotent_methods() {
+        let idempotent: Vec<_> = METHODS.iter().filter(|m| m.is_idempotent()).collect();
+        assert_eq!(
+            idempotent,
+            [
+                &Method::Get,
+                &Method::Head,
+                &Method::Put,
+                &Method::Delete,
+                &Method::Options
+            ]
+        );
+    }
+
+    #[test]
+    fn exact_bytes_of_a_post() {
+        let head = RequestHead {
+            method: Method::Post,
+            path: "/oauth/token",
+            headers: &[("Content-Type", "application/json")],
+        };
+        let mut buf = [0u8; 128];
+        let n = encode(&head, &HOST, BodyFraming::Length(42), &mut buf).unwrap();
+        assert_eq!(
+            &buf[..n],
+            b"POST /oauth/token HTTP/1.1\r\nHost: api.example.com\r\nContent-Type: application/json\r\nContent-Length: 42\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn empty_post_sends_content_length_zero_but_get_does_not() {
+        let mut buf = [0u8; 128];
+        let post = RequestHead {
+            method: Method::Post,
+            path: "/",
+            headers: &[],
+        };
+        let n = encode(&post, &HOST, BodyFraming::Length(0), &mut buf).unwrap();
+        assert!(buf[..n].ends_with(b"Content-Length: 0\r\n\r\n"));
+        let get = RequestHead {
+            method: Method::Get,
+            ..post
+        };
+        let n = encode(&get, &HOST, BodyFraming::Length(0), &mut buf).unwrap();
+        assert_eq!(
+            &buf[..n],
+            b"GET / HTTP/1.1\r\nHost: api.example.com\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn matching_caller_host_and_length_are_written_once() {
+        let head = RequestHead {
+            method: Method::Post,
+            path: "/",
+            headers: &[("host", "API.example.com:8080"), ("content-length", "3")],
+        };
+        let host = HOST.with_port(8080);
+        let n = roundtrip(&head, &host, BodyFraming::Length(3));
+        let mut buf = [0u8; 128];
+        encode(&head, &host, BodyFraming::Length(3), &mut buf).unwrap();
+        assert_eq!(
+            &buf[..n],
+            b"POST / HTTP/1.1\r\nHost: api.example.com:8080\r\nContent-Length: 3\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn buffer_too_small_says_how_much_is_needed() {
+        let head = RequestHead {
+            method: Method::Post,
+            path: "/oauth/token",
+            headers: &[("Accept", "*/*")],
+        };
+        let needed = validate(&head, &HOST, BodyFraming::Length(5)).unwrap();
+        let mut buf = [0u8; 512];
+        for len in 0..needed {
+            assert_eq!(
+                encode(&head, &HOST, BodyFraming::Length(5), &mut buf[..len]),
+                Err(RequestError::BufferTooSmall { needed })
+            );
+        }
+        assert_eq!(
+            encode(&head, &HOST, BodyFraming::Length(5), &mut buf[..needed]),
+            Ok(needed)
+        );
+    }
+
+    fn check(
+        path: &str,
+        host: Host<'_>,
+        headers: &[(&str, &str)],
+        body: BodyFraming,
+    ) -> Result<(), RequestError> {
+        let head = RequestHead {
+            method: Method::Post,
+            path,
+            headers,
+        };
+        let validated = validate(&head, &host, body).map(|_| ());
+        // Encoding into any buffer, even one too small to hold the fault, finds the same fault.
+        for room in [0, 3, 512] {
+            let mut buf = vec![0u8; room];
+            let encoded = match encode(&head, &host, body, &mut buf) {
+                Err(RequestError::BufferTooSmall { .. }) | Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            assert_eq!(encoded, validated, "{path:?} {headers:?} room {room}");
+        }
+        validated
+    }
+
+    #[test]
+    fn injection_attempts_are_rejected() {
+        let l = BodyFraming::Length(0);
+        use RequestError::*;
+        for path in [
+            "",
+            "x",
+            "/a b",
+            "/a\r\nX: y",
+            "/a\nb",
+            "/a\0",
+            "/a#frag",
+            "/caf\u{e9}",
+            "/\t",
+        ] {
+            assert_eq!(check(path, HOST, &[], l), Err(InvalidPath), "{path:?}");
+        }
+        for host in [
+            "",
+            "a b",
+            "evil.com\r\nX: y",
+            "a/b",
+            "user@host",
+            "a\0",
+            "[]",
+            "[::1",
+            "h:80",
+        ] {
+            assert_eq!(
+                check("/", Host::new(host), &[], l),
+                Err(InvalidHost),
+                "{host:?}"
+            );
+        }
+        for name in ["", "X Y", "X:Y", "X\r\nY", "X\0", "(X)", "X\u{e9}"] {
+            assert_eq!(
+                check("/", HOST, &[(name, "v")], l),
+                Err(InvalidHeaderName),
+                "{name:?}"
+            );
+        }
+        for value in [
+            "a\r\nX-Evil: 1",
+            "a\rb",
+            "a\nb",
+            "a\0b",
+            "a\x7fb",
+            "\x1b[31m",
+        ] {
+            assert_eq!(
+                check("/", HOST, &[("X", value)], l),
+                Err(InvalidHeaderValue),
+                "{value:?}"
+            );
+            // Also in the fields rawpost compares with its own.
+            assert_eq!(
+                check("/", HOST, &[("Host", value)], l),
+                Err(InvalidHeaderValue),
+                "{value:?}"
+            );
+        }
+        // Tabs and non-ASCII (obs-text) are valid in values.
+        assert_eq!(check("/", HOST, &[("X", "a\tb caf\u{e9}")], l), Ok(()));
+        assert_eq!(
+            check("/", HOST, &[("Host", "other.example.com")], l),
+            Err(ConflictingHost)
+        );
+        assert_eq!(
+            check("/", HOST, &[("Host", "api.example.com:443")], l),
+            Err(ConflictingHost)
+        );
+        assert_eq!(
+            check(
+                "/",
+                HOST.with_port(8080),
+                &[("Host", "api.example.com:80")],
+                l
+            ),
+            Err(ConflictingHost)
+        );
+        assert_eq!(
+            check("/", HOST, &[("Content-Length", "1")], l),
+            Err(ConflictingContentLength)
+        );
+        assert_eq!(
+            check("/", HOST, &[("Content-Length", "0")], BodyFraming::Chunked),
+            Err(ConflictingContentLength)
+        );
+        assert_eq!(
+            check("/", HOST, &[("Transfer-Encoding", "chunked")], l),
+            Err(TransferEncodingNotAllowed)
+        );
+    }
+
+    /// The class table against the RFC grammar, written out independently, for all 256 bytes.
+    #[test]
+    fn class_table_is_the_grammar() {
+        for c in 0..=255u8 {
+            let tchar = c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+            // field-vchar = VCHAR / obs-text, plus SP and HTAB between them.
+            let value = (0x21..=0x7e).contains(&c) || c >= 0x80 || c == b' ' || c == b'\t';
+            let target = (0x21..=0x7e).contains(&c) && c != b'#';
+            let reg_name = c.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&c);
+            let ip = c.is_ascii_hexdigit() || c == b':' || c == b'.';
+            let class = CLASS[usize::from(c)];
+            assert_eq!(class & TCHAR != 0, tchar, "tchar {c:#x}");
+            assert_eq!(class & FIELD_VALUE != 0, value, "value {c:#x}");
+            assert_eq!(class & TARGET != 0, target, "target {c:#x}");
+            assert_eq!(class & REG_NAME != 0, reg_name, "reg-name {c:#x}");
+            assert_eq!(class & IP_LITERAL != 0, ip, "ip-literal {c:#x}");
+        }
+    }
+
+    #[test]
+    fn a_head_encoded_in_parts_is_the_same_head() {
+        let head = RequestHead {
+            method: Method::Post,
+            path: "/oauth/token?x=1",
+            headers: &[
+                ("Content-Type", "application/json"),
+                ("host", "api.example.com"),
+                ("Accept", "*/*"),
+            ],
+        };
+        let body = BodyFraming::Length(123);
+        let mut whole = [0u8; 256];
+        let n = encode(&head, &HOST, body, &mut whole).unwrap();
+        for window in 1..=n {
+            let mut parts = Vec::new();
+            let mut offset = 0;
+            while offset < n {
+                let mut out = vec![0u8; window];
+                let got = encode_part(&head, &HOST, body, &mut out, offset);
+                assert_eq!(got, window.min(n - offset));
+                parts.extend_from_slice(&out[..got]);
+                offset += got;
+            }
+            assert_eq!(parts, &whole[..n], "window {window}");
+        }
+    }
+
+    #[test]
+    fn digits() {
+        for n in [0u64, 7, 10, 15, 16, 99, 255, 1000, 65535, u64::MAX] {
+            assert_eq!(Digits::dec(n).as_bytes(), format!("{n}").as_bytes());
+            assert_eq!(Digits::hex(n).as_bytes(), format!("{n:x}").as_bytes());
+        }
+    }
+
+    #[test]
+    fn chunks_decode_back() {
+        use crate::proto::decode::ChunkedDecoder;
+        let mut buf = [0u8; 64];
+        let data: Vec<u8> = (0..100u8).collect();
+        let mut wire = Vec::new();
+        let mut sent = 0;
+        while sent < data.len() {
+            let (range, n) = frame_chunk(&mut buf, 10..64, &data[sent..]).unwrap();
+            assert_eq!(n, (data.len() - sent).min(64 - 10 - CHUNK_OVERHEAD));
+            wire.extend_from_slice(&buf[range]);
+            sent += n;
+        }
+        wire.extend_from_slice(LAST_CHUNK);
+        assert!(wire.starts_with(b"22\r\n\0\x01"));
+        let mut d = ChunkedDecoder::new();
+        let mut out = vec![0u8; 200];
+        let (used, produced) = d.decode(&wire, &mut out).unwrap();
+        assert!(d.at_trailers());
+        assert_eq!(&out[..produced], &data[..]);
+        assert_eq!(&wire[used..], b"\r\n");
+    }
+
+    #[test]
+    fn chunk_buffer_too_small() {
+        let mut buf = [0u8; 21];
+        assert_eq!(frame_chunk(&mut buf, 0..21, b"ab"), Ok((0..6, 1)));
+        assert_eq!(&buf[..6], b"1\r\na\r\n");
+        assert_eq!(
+            frame_chunk(&mut buf, 1..21, b"ab"),
+            Err(RequestError::BufferTooSmall { needed: 22 })
+        );
+    }
+}

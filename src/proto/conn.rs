@@ -97,6 +97,8 @@ enum BodySrc {
     Slice(usize),
     /// Streamed by the caller: bytes still to send for a known length, `None` for chunked.
     Stream(Option<u64>),
+    /// In the buffer at this range, to be written after a head sent in parts behind it.
+    Held(usize, usize),
 }
 
 /// The stages of writing a request.
@@ -463,10 +465,12 @@ impl Core {
         Ok(())
     }
 
-    /// Starts sending a request whose body `write_body` produces straight into the buffer,
-    /// behind the room reserved for the head (it returns the body's length). Head and body are
-    /// one range; an `Expect: 100-continue` header is sent as given but not waited for (the
-    /// body is already in the buffer). On any error nothing is to be written.
+    /// Starts sending a request whose body `write_body` produces straight into the buffer (it
+    /// is given all the free space and returns the body's length). The head is then encoded
+    /// in front of the body, so head and body go out in one write; when the buffer is crowded by
+    /// bytes kept for the next response, the head goes out in parts from the space behind the
+    /// body, then the body. An `Expect: 100-continue` header is sent as given but not waited for
+    /// (the body is already in the buffer). On any error nothing is to be written.
     pub fn begin_send_with<F, BE, E>(
         &mut self,
         buf: &mut [u8],
@@ -479,32 +483,36 @@ impl Core {
         F: FnOnce(&mut [u8]) -> Result<usize, BE>,
     {
         let at = self.ready(buf)?;
-        let space = (buf.len() - at) as u64;
-        // Room for the head with the longest Content-Length the space allows; the head is
-        // encoded (and validated) once the body's length is known.
-        let reserve = encode::encoded_len(req, host, BodyFraming::Length(space));
-        let Some(body_area) = buf.get_mut(at + reserve..) else {
-            let needed = encode::encoded_len(req, host, BodyFraming::Length(0));
-            return Err(RequestError::BufferTooSmall {
-                needed: at + needed,
-            }
-            .into());
-        };
-        let room = body_area.len();
-        let len = match write_body(body_area) {
+        let room = buf.len() - at;
+        let len = match write_body(&mut buf[at..]) {
             Ok(n) if n <= room => n,
             _ => return Err(RequestError::BodyWriter.into()),
         };
         let framing = BodyFraming::Length(len as u64);
-        let n = encode::encode(req, host, framing, &mut buf[at..at + reserve])?;
-        buf.copy_within(at + reserve..at + reserve + len, at + n);
-        crate::trace::request(&buf[at..at + n]);
+        let head_len = encode::validate(req, host, framing)?;
+        let body_end = at + len;
+        let first = if body_end + head_len <= buf.len() {
+            buf.copy_within(at..body_end, at + head_len);
+            encode::encode(req, host, framing, &mut buf[at..at + head_len])?;
+            crate::trace::request(&buf[at..at + head_len]);
+            self.body = BodySrc::Buffer;
+            self.head_done = head_len;
+            at..at + head_len + len
+        } else if body_end < buf.len() {
+            let part = encode::encode_part(req, host, framing, &mut buf[body_end..], 0);
+            self.body = BodySrc::Held(at, body_end);
+            self.head_done = part;
+            body_end..body_end + part
+        } else {
+            return Err(RequestError::BufferTooSmall {
+                needed: body_end + head_len,
+            }
+            .into());
+        };
         self.framing = framing;
-        self.head_len = n;
-        self.head_done = n;
+        self.head_len = head_len;
         self.expect = false;
-        self.body = BodySrc::Buffer;
-        self.start(req, idempotent, at..at + n + len, Goal::Response);
+        self.start(req, idempotent, first, Goal::Response);
         Ok(())
     }
 
@@ -633,7 +641,11 @@ impl Core {
     /// The part of the buffer free while a request is being sent (after any bytes kept for the
     /// next response): where the rest of a head and chunk frames are encoded.
     fn send_space(&self, buf_len: usize) -> Range<usize> {
-        self.rx_end.min(buf_len)..buf_len
+        let start = match self.body {
+            BodySrc::Held(_, end) => end.max(self.rx_end),
+            _ => self.rx_end,
+        };
+        start.min(buf_len)..buf_len
     }
 
     // ---- the driver ----------------------------------------------------------------------
@@ -716,6 +728,10 @@ impl Core {
             Stage::Buf { .. } if self.expect => Stage::FlushHead,
             Stage::Buf { .. } => match self.body {
                 BodySrc::Slice(len) if len > 0 => Stage::Src { at: 0 },
+                BodySrc::Held(at, end) => {
+                    self.body = BodySrc::Buffer;
+                    Stage::Buf { at, end }
+                }
                 BodySrc::Stream(_) => {
                     self.state = State::Streaming { piece: None };
                     return Ok(None);

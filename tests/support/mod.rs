@@ -344,3 +344,45 @@ impl embedded_io::Write for Resets {
         Ok(())
     }
 }
+
+/// A closing peer is always ready to read: bytes, or the end of the stream once its script is
+/// delivered.
+impl embedded_io::ReadReady for Peer {
+    fn read_ready(&mut self) -> Result<bool, Injected> {
+        Ok(true)
+    }
+}
+
+/// A peer that keeps the connection open after its script: ready only while bytes are left
+/// (a read past them would wait).
+pub struct Open<'p>(pub &'p mut Peer);
+
+impl embedded_io::ErrorType for Open<'_> {
+    type Error = Injected;
+}
+
+impl embedded_io::ReadReady for Open<'_> {
+    fn read_ready(&mut self) -> Result<bool, Injected> {
+        Ok(self.0.pos < self.0.script.len())
+    }
+}
+
+impl embedded_io::Read for Open<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Injected> {
+        assert!(
+            self.0.pos < self.0.script.len(),
+            "a read that would wait forever"
+        );
+        self.0.read_now(buf)
+    }
+}
+
+impl embedded_io::Write for Open<'_> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Injected> {
+        self.0.write_now(buf)
+    }
+
+    fn flush(&mut self) -> Result<(), Injected> {
+        Ok(())
+    }
+}

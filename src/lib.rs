@@ -57,6 +57,7 @@ mod client;
 mod error;
 #[doc(hidden)]
 pub mod proto;
+mod reconnect;
 mod request;
 mod timer;
 #[cfg(feature = "embedded-tls")]
@@ -72,6 +73,7 @@ pub use proto::encode::{Host, Method};
 pub use proto::framing::Framing;
 pub use proto::response::{Fields, Header, ResponseHead, StatusClass, MAX_HEADERS};
 pub use proto::timing::Timeouts;
+pub use reconnect::{Attempt, Client, ClientError, Connect, Exchange};
 pub use request::Request;
 #[cfg(feature = "embassy-time")]
 pub use timer::EmbassyTimer;

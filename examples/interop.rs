@@ -1,0 +1,402 @@
+//! rawpost against a real server: the scenarios of `.ci/interop`, run against nginx on loopback
+//! over plain TCP and over TLS 1.3.
+//!
+//! ```text
+//! cargo run --example interop -- --plain PORT --plain-idle PORT [--tls PORT --tls-idle PORT --ca ROOT.pem]
+//! ```
+//!
+//! `--plain`/`--tls` serve the locations below with a long keep-alive timeout; `--plain-idle`
+//! and `--tls-idle` the same with `keepalive_timeout 1s`, to see a server close an idle
+//! connection. The server is `api.example.test` on 127.0.0.1; `--ca` is the root to pin.
+//!
+//! | location | what nginx does |
+//! |---|---|
+//! | `/echo` | echoes the request body (chunked response) |
+//! | `/close` | echoes it with `chunked_transfer_encoding off`: delimited by closing the connection |
+//! | `/small` | `client_max_body_size 1k`: a larger body is refused with 413 |
+//! | `/hello` | `hello` and a Content-Length |
+//!
+//! It prints one line per scenario (`ok <transport> <scenario>: <detail>` or `FAIL …`) and exits
+//! with 1 if any failed. `.ci/interop` also checks nginx's access log (one connection for the
+//! 20 keep-alive POSTs).
+
+use std::cell::Cell;
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use embedded_io_adapters::tokio_1::FromTokio;
+use embedded_io_async::{ErrorType, Read, Write};
+use rawpost::{
+    Attempt, Client, ClientError, Connect, Connection, ConnectionError, Error, Exchange, Framing,
+    Host, Request, Response, Timeouts, Timer,
+};
+use tokio::net::TcpStream;
+
+const HOST: Host<'static> = Host::new("api.example.test");
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let port = |flag: &str| -> Option<u16> {
+        let i = args.iter().position(|a| a == flag)?;
+        args.get(i + 1)?.parse().ok()
+    };
+    let (Some(plain), Some(plain_idle)) = (port("--plain"), port("--plain-idle")) else {
+        eprintln!("usage: interop --plain PORT --plain-idle PORT [--tls PORT --tls-idle PORT --ca ROOT.pem]");
+        return ExitCode::from(2);
+    };
+    let mut failures = 0;
+    let counter = Counter::default();
+    failures += scenarios(
+        "tcp",
+        &mut Tcp(plain, counter.clone()),
+        &mut Tcp(plain_idle, counter),
+    )
+    .await;
+    if failures > 0 {
+        println!("{failures} scenario(s) failed");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Counts the bytes written to the connections a connector opened last.
+type Counter = Rc<Cell<usize>>;
+
+/// A connector whose streams count what is written to them.
+trait Counts {
+    /// The counter of the last connection opened.
+    fn counter(&self) -> Counter;
+}
+
+/// Opens plain TCP connections to 127.0.0.1:port (with `TCP_NODELAY`, as a device's stack
+/// sends small segments at once).
+struct Tcp(u16, Counter);
+
+impl Connect for Tcp {
+    type StreamError = std::io::Error;
+    type Stream<'c> = Counted<FromTokio<TcpStream>>;
+    type Error = std::io::Error;
+
+    async fn connect(&mut self, _host: Host<'_>) -> Result<Self::Stream<'_>, std::io::Error> {
+        let tcp = TcpStream::connect(("127.0.0.1", self.0)).await?;
+        tcp.set_nodelay(true)?;
+        self.1.set(0);
+        Ok(Counted {
+            inner: FromTokio::new(tcp),
+            written: self.1.clone(),
+        })
+    }
+}
+
+impl Counts for Tcp {
+    fn counter(&self) -> Counter {
+        self.1.clone()
+    }
+}
+
+/// A stream that counts the bytes written through it.
+struct Counted<S> {
+    inner: S,
+    written: Counter,
+}
+
+impl<S: ErrorType> ErrorType for Counted<S> {
+    type Error = S::Error;
+}
+
+impl<S: Read> Read for Counted<S> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, S::Error> {
+        self.inner.read(buf).await
+    }
+}
+
+impl<S: Write> Write for Counted<S> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, S::Error> {
+        let n = self.inner.write(buf).await?;
+        self.written.set(self.written.get() + n);
+        Ok(n)
+    }
+
+    async fn flush(&mut self) -> Result<(), S::Error> {
+        self.inner.flush().await
+    }
+}
+
+/// A `rawpost::Timer` on tokio's clock.
+struct TokioTimer(tokio::time::Instant);
+
+impl Timer for TokioTimer {
+    fn now_ms(&mut self) -> u64 {
+        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn wait_until(&mut self, deadline_ms: u64) -> impl Future<Output = ()> {
+        tokio::time::sleep_until(self.0 + Duration::from_millis(deadline_ms))
+    }
+}
+
+type Outcome = Result<String, String>;
+
+fn report(transport: &str, name: &str, outcome: Outcome) -> usize {
+    match outcome {
+        Ok(detail) => {
+            println!("ok {transport} {name}: {detail}");
+            0
+        }
+        Err(why) => {
+            println!("FAIL {transport} {name}: {why}");
+            1
+        }
+    }
+}
+
+/// A body of `n` bytes that differs at every position, so that a shifted or truncated echo
+/// shows.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| b"0123456789abcdefghijklmnopqrstuvwxyz"[(i * 7 + i / 36) % 36])
+        .collect()
+}
+
+async fn read_all<S: Read + Write, T: Timer>(
+    resp: &mut Response<'_, '_, S, T>,
+) -> Result<Vec<u8>, Error<S::Error>> {
+    let mut body = Vec::new();
+    let mut chunk = [0u8; 1500];
+    loop {
+        match resp.read(&mut chunk).await? {
+            0 => return Ok(body),
+            n => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what())
+    }
+}
+
+fn e<E: core::fmt::Debug>(e: Error<E>) -> String {
+    format!("{} ({e:?})", e.name())
+}
+
+/// Every scenario over the transport `main` opens, and `idle` for the server that closes idle
+/// connections after a second. Returns how many failed.
+async fn scenarios<C: Connect + Counts, I: Connect>(
+    transport: &str,
+    main: &mut C,
+    idle: &mut I,
+) -> usize
+where
+    C::StreamError: core::fmt::Debug,
+{
+    let mut failed = 0;
+    let mut buf = vec![0u8; 2048];
+    let counter = main.counter();
+    macro_rules! scenario {
+        ($name:expr, $conn:ident => $body:expr) => {{
+            let outcome: Outcome = async {
+                let stream = main
+                    .connect(HOST)
+                    .await
+                    .map_err(|e| format!("connect: {e:?}"))?;
+                let mut $conn = Connection::new(stream, &mut buf, HOST).timed(
+                    TokioTimer(tokio::time::Instant::now()),
+                    Timeouts {
+                        continue_ms: 10_000,
+                        ..Timeouts::default()
+                    },
+                );
+                $body
+            }
+            .await;
+            failed += report(transport, $name, outcome);
+        }};
+    }
+
+    scenario!("echo POST, byte-exact", conn => {
+        let json = pattern(100);
+        let req = Request::post("/echo?s=echo")
+            .headers(&[("Content-Type", "application/json")])
+            .body(&json);
+        let mut resp = conn.send(&req).await.map_err(e)?;
+        check(resp.status() == 200, || format!("status {}", resp.status()))?;
+        let framing = resp.framing();
+        let body = read_all(&mut resp).await.map_err(e)?;
+        check(body == json, || format!("echo differs: {} bytes", body.len()))?;
+        check(conn.is_reusable(), || "not reusable".into())?;
+        Ok(format!("{} bytes echoed, framing {framing:?}", body.len()))
+    });
+
+    scenario!("close-delimited response", conn => {
+        let sent = pattern(3000);
+        let mut resp = conn.send(&Request::post("/close?s=close").body(&sent)).await.map_err(e)?;
+        let framing = resp.framing();
+        check(framing == Framing::UntilClose, || format!("framing {framing:?}"))?;
+        let body = read_all(&mut resp).await.map_err(e)?;
+        check(body == sent, || format!("body differs: {} bytes", body.len()))?;
+        check(resp.is_complete() && !conn.is_reusable(), || "state".into())?;
+        Ok(format!("{} bytes, complete at the close", body.len()))
+    });
+
+    scenario!("20 POSTs on one connection", conn => {
+        for i in 0..20 {
+            let sent = pattern(50 + i);
+            let mut resp = conn
+                .send(&Request::post("/echo?s=keepalive").body(&sent))
+                .await
+                .map_err(|x| format!("POST {i}: {}", e(x)))?;
+            let body = read_all(&mut resp).await.map_err(e)?;
+            check(body == sent, || format!("POST {i}: echo differs"))?;
+        }
+        check(conn.is_reusable(), || "not reusable after 20".into())?;
+        Ok("20 echoes, connection still reusable (access log: one connection)".into())
+    });
+
+    scenario!("1 MiB chunked upload", conn => {
+        let sent = pattern(1 << 20);
+        let mut w = conn
+            .send_streaming(&Request::post("/echo?s=upload"), None)
+            .await
+            .map_err(e)?;
+        for piece in sent.chunks(4000) {
+            w.write_all(piece).await.map_err(e)?;
+        }
+        let mut resp = w.finish().await.map_err(e)?;
+        check(resp.status() == 200, || format!("status {}", resp.status()))?;
+        let body = read_all(&mut resp).await.map_err(e)?;
+        check(body == sent, || format!("echo differs: {} bytes", body.len()))?;
+        Ok(format!("{} bytes up and back", body.len()))
+    });
+
+    scenario!("Expect: 100-continue", conn => {
+        let sent = pattern(10_000);
+        let req = Request::post("/echo?s=expect")
+            .headers(&[("Expect", "100-continue")])
+            .body(&sent);
+        let start = Instant::now();
+        let mut resp = conn.send(&req).await.map_err(e)?;
+        let body = read_all(&mut resp).await.map_err(e)?;
+        let took = start.elapsed();
+        check(body == sent, || "echo differs".into())?;
+        // The continue wait is 10 s: the body went after nginx's 100, not after the wait.
+        check(took < Duration::from_secs(5), || format!("took {took:?}: no 100 Continue?"))?;
+        Ok(format!("body sent after 100 Continue, echoed in {} ms", took.as_millis()))
+    });
+
+    scenario!("Expect: 100-continue refused with 413", conn => {
+        let sent = pattern(10_000);
+        let req = Request::post("/small?s=expect413")
+            .headers(&[("Expect", "100-continue")])
+            .body(&sent);
+        let resp = conn.send(&req).await.map_err(e)?;
+        let (status, keeps) = (resp.status(), resp.keeps_connection());
+        drop(resp);
+        check(status == 413, || format!("status {status}"))?;
+        check(!keeps && !conn.is_reusable(), || "reusable after an unsent body".into())?;
+        let written = counter.get();
+        check(written < sent.len(), || format!("{written} bytes written: the body was sent"))?;
+        Ok(format!("413 before the body; {written} bytes written (the head only)"))
+    });
+
+    scenario!("HEAD then POST", conn => {
+        let resp = conn.send(&Request::head("/hello?s=head")).await.map_err(e)?;
+        let len = resp.content_length();
+        check(resp.status() == 200 && resp.is_complete(), || "HEAD".into())?;
+        drop(resp);
+        let sent = pattern(64);
+        let mut resp = conn.send(&Request::post("/echo?s=head").body(&sent)).await.map_err(e)?;
+        let body = read_all(&mut resp).await.map_err(e)?;
+        check(body == sent, || "echo differs".into())?;
+        Ok(format!("HEAD ({len:?}), then an exact echo on the same connection"))
+    });
+
+    // The server closes idle connections after 1 s.
+    let outcome: Outcome = async {
+        let stream = idle
+            .connect(HOST)
+            .await
+            .map_err(|e| format!("connect: {e:?}"))?;
+        let mut conn = Connection::new(stream, &mut buf, HOST);
+        let req = Request::post("/echo?s=idle").body(b"{}");
+        let mut resp = conn.send(&req).await.map_err(e)?;
+        read_all(&mut resp).await.map_err(e)?;
+        check(conn.is_reusable(), || "not reusable".into())?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        match conn.send(&req).await {
+            Err(Error::Connection(ConnectionError::ClosedByServer)) => {}
+            Err(other) => return Err(format!("want ClosedByServer, got {}", e(other))),
+            Ok(_) => return Err("the server did not close the idle connection".into()),
+        }
+        check(!conn.may_resend(), || {
+            "a POST that reached the server may not be resent".into()
+        })?;
+        Ok("ClosedByServer: the server closed the idle connection".into())
+    }
+    .await;
+    failed += report(transport, "idle connection closed by the server", outcome);
+
+    let outcome: Outcome = async {
+        let mut job = IdleThenAgain {
+            sent: pattern(80),
+            done: 0,
+            attempts: Vec::new(),
+        };
+        let mut client = Client::new(&mut *idle, &mut buf, HOST);
+        match client.run(&mut job).await {
+            Ok(()) => {}
+            Err(ClientError::Connect(c)) => return Err(format!("connect: {c:?}")),
+            Err(ClientError::Exchange(x)) => return Err(e(x)),
+        }
+        check(
+            job.attempts == [Attempt::New, Attempt::New, Attempt::Resend],
+            || format!("attempts {:?}", job.attempts),
+        )?;
+        Ok("the reconnect helper resent the idempotent POST on a new connection".into())
+    }
+    .await;
+    failed += report(transport, "idle close through Client", outcome);
+    failed
+}
+
+/// Posts, waits past the server's keep-alive timeout, posts again: the second POST meets the
+/// closed connection and is resent (it is marked idempotent).
+struct IdleThenAgain {
+    sent: Vec<u8>,
+    done: usize,
+    attempts: Vec<Attempt>,
+}
+
+impl<C: Connect, T: Timer> Exchange<C, T> for IdleThenAgain {
+    type Output = ();
+
+    async fn exchange<'s>(
+        &mut self,
+        conn: &mut Connection<'_, C::Stream<'s>, &mut T>,
+        attempt: Attempt,
+    ) -> Result<ControlFlow<()>, Error<C::StreamError>>
+    where
+        C: 's,
+    {
+        self.attempts.push(attempt);
+        let req = Request::post("/echo?s=client")
+            .body(&self.sent)
+            .idempotent();
+        let mut resp = conn.send(&req).await?;
+        let body = read_all(&mut resp).await?;
+        assert_eq!(body, self.sent);
+        self.done += 1;
+        if self.done == 2 {
+            return Ok(ControlFlow::Break(()));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(ControlFlow::Continue(()))
+    }
+}

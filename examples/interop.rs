@@ -298,7 +298,7 @@ where
             .body(&sent);
         let resp = conn.send(&req).await.map_err(e)?;
         let (status, keeps) = (resp.status(), resp.keeps_connection());
-        drop(resp);
+
         check(status == 413, || format!("status {status}"))?;
         check(!keeps && !conn.is_reusable(), || "reusable after an unsent body".into())?;
         let written = counter.get();
@@ -310,7 +310,7 @@ where
         let resp = conn.send(&Request::head("/hello?s=head")).await.map_err(e)?;
         let len = resp.content_length();
         check(resp.status() == 200 && resp.is_complete(), || "HEAD".into())?;
-        drop(resp);
+
         let sent = pattern(64);
         let mut resp = conn.send(&Request::post("/echo?s=head").body(&sent)).await.map_err(e)?;
         let body = read_all(&mut resp).await.map_err(e)?;

@@ -23,7 +23,7 @@
 use embedded_io::{ErrorType, Read, ReadReady, Write};
 
 use crate::error::{ConnectionError, Error};
-use crate::proto::conn::{Core, Ctx, Step};
+use crate::proto::conn::{part, part_mut, Core, Ctx, Step};
 use crate::proto::encode::Host;
 use crate::request::Request;
 use crate::ResponseHead;
@@ -95,11 +95,11 @@ impl<'a, S: Read + Write> Connection<'a, S> {
         loop {
             match core.poll(buf, ctx, out)? {
                 Step::Done(n) => return Ok(n),
-                Step::Write(r) => core.on_write(stream.write(&buf[r]))?,
-                Step::WriteSrc(r) => core.on_write(stream.write(&ctx.src[r]))?,
+                Step::Write(r) => core.on_write(stream.write(part(buf, r)))?,
+                Step::WriteSrc(r) => core.on_write(stream.write(part(ctx.src, r)))?,
                 Step::Flush => core.on_flush(stream.flush())?,
-                Step::Read(r, _) => core.on_read(stream.read(&mut buf[r]))?,
-                Step::ReadOut(n, _) => core.on_read(stream.read(&mut out[..n]))?,
+                Step::Read(r, _) => core.on_read(stream.read(part_mut(buf, r)))?,
+                Step::ReadOut(n, _) => core.on_read(stream.read(part_mut(out, 0..n)))?,
             }
         }
     }
@@ -266,7 +266,7 @@ impl<S: Read + Write> Response<'_, '_, S> {
         let mut filled = 0;
         loop {
             conn.core.begin_read(true);
-            match conn.drive(&ctx, &mut out[filled..])? {
+            match conn.drive(&ctx, part_mut(out, filled..out.len()))? {
                 0 => return Ok(filled),
                 n => filled += n,
             }

@@ -8,7 +8,7 @@ use core::future::Future;
 use embedded_io_async::{ErrorType, Read, ReadReady, Write};
 
 use crate::error::{ConnectionError, Error, TimeoutPhase};
-use crate::proto::conn::{Core, Ctx, Step};
+use crate::proto::conn::{part, part_mut, Core, Ctx, Step};
 use crate::proto::encode::Host;
 use crate::proto::timing::{Deadlines, Timeouts, Wait};
 use crate::request::Request;
@@ -169,22 +169,29 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
         loop {
             let r = match core.poll(buf, ctx, out)? {
                 Step::Done(n) => return Ok(n),
-                Step::Write(r) => bounded(timer, deadlines, Wait::Write, stream.write(&buf[r]))
-                    .await
-                    .map(|r| core.on_write(r)),
-                Step::WriteSrc(r) => {
-                    bounded(timer, deadlines, Wait::Write, stream.write(&ctx.src[r]))
+                Step::Write(r) => {
+                    bounded(timer, deadlines, Wait::Write, stream.write(part(buf, r)))
                         .await
                         .map(|r| core.on_write(r))
                 }
+                Step::WriteSrc(r) => bounded(
+                    timer,
+                    deadlines,
+                    Wait::Write,
+                    stream.write(part(ctx.src, r)),
+                )
+                .await
+                .map(|r| core.on_write(r)),
                 Step::Flush => bounded(timer, deadlines, Wait::Write, stream.flush())
                     .await
                     .map(|r| core.on_flush(r)),
-                Step::Read(r, wait) => bounded(timer, deadlines, wait, stream.read(&mut buf[r]))
-                    .await
-                    .map(|r| core.on_read(r)),
+                Step::Read(r, wait) => {
+                    bounded(timer, deadlines, wait, stream.read(part_mut(buf, r)))
+                        .await
+                        .map(|r| core.on_read(r))
+                }
                 Step::ReadOut(n, wait) => {
-                    bounded(timer, deadlines, wait, stream.read(&mut out[..n]))
+                    bounded(timer, deadlines, wait, stream.read(part_mut(out, 0..n)))
                         .await
                         .map(|r| core.on_read(r))
                 }
@@ -506,7 +513,7 @@ impl<S: Read + Write, T: Timer> Response<'_, '_, S, T> {
         let mut filled = 0;
         loop {
             conn.core.begin_read(true);
-            match conn.drive(&ctx, &mut out[filled..]).await? {
+            match conn.drive(&ctx, part_mut(out, filled..out.len())).await? {
                 0 => return Ok(filled),
                 n => filled += n,
             }

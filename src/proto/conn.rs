@@ -185,6 +185,24 @@ fn widen<E>(e: Error<core::convert::Infallible>) -> Error<E> {
     }
 }
 
+/// `buf[r]`, or nothing when the range is outside it: the core's ranges always fit, and this
+/// way no panic path is compiled in where the optimizer cannot see that.
+pub(crate) fn part(buf: &[u8], r: Range<usize>) -> &[u8] {
+    buf.get(r).unwrap_or(&[])
+}
+
+/// `&mut buf[r]`, or nothing; see [`part`].
+pub(crate) fn part_mut(buf: &mut [u8], r: Range<usize>) -> &mut [u8] {
+    buf.get_mut(r).unwrap_or(&mut [])
+}
+
+/// `buf.copy_within(src, dest)` when both ranges fit (they always do); never panics.
+fn move_within(buf: &mut [u8], src: Range<usize>, dest: usize) {
+    if src.start <= src.end && src.end <= buf.len() && dest <= buf.len() - (src.end - src.start) {
+        buf.copy_within(src, dest);
+    }
+}
+
 /// Whether a request asks for `100 Continue` before its body.
 fn expects_continue(req: &RequestHead<'_>) -> bool {
     req.headers.iter().any(|(name, value)| {
@@ -358,7 +376,7 @@ impl Core {
             }
         }
         let pending = self.rx_end - self.rx_start;
-        buf.copy_within(self.rx_start..self.rx_end, 0);
+        move_within(buf, self.rx_start..self.rx_end, 0);
         self.rx_start = 0;
         self.rx_end = pending;
         Ok(pending)
@@ -375,7 +393,7 @@ impl Core {
         framing: BodyFraming,
     ) -> Result<Range<usize>, RequestError> {
         let free = buf.get_mut(at..).unwrap_or(&mut []);
-        let (len, part) = match encode::encode(req, host, framing, free) {
+        let (len, first) = match encode::encode(req, host, framing, free) {
             Ok(n) => (n, n),
             Err(RequestError::BufferTooSmall { needed }) => {
                 // A head that fits the buffer is always sent: when bytes kept for the next
@@ -389,18 +407,19 @@ impl Core {
                         needed: at + needed,
                     });
                 }
-                let part = encode::encode_part(req, host, framing, &mut buf[at..], 0);
-                (needed, part)
+                let first =
+                    encode::encode_part(req, host, framing, part_mut(buf, at..buf.len()), 0);
+                (needed, first)
             }
             Err(e) => return Err(e),
         };
-        if part == len {
-            crate::trace::request(&buf[at..at + len]);
+        if first == len {
+            crate::trace::request(part(buf, at..at + len));
         }
         self.framing = framing;
         self.head_len = len;
-        self.head_done = part;
-        Ok(at..at + part)
+        self.head_done = first;
+        Ok(at..at + first)
     }
 
     fn start(&mut self, req: &RequestHead<'_>, idempotent: bool, first: Range<usize>, goal: Goal) {
@@ -484,7 +503,7 @@ impl Core {
     {
         let at = self.ready(buf)?;
         let room = buf.len() - at;
-        let len = match write_body(&mut buf[at..]) {
+        let len = match write_body(part_mut(buf, at..buf.len())) {
             Ok(n) if n <= room => n,
             _ => return Err(RequestError::BodyWriter.into()),
         };
@@ -492,17 +511,18 @@ impl Core {
         let head_len = encode::validate(req, host, framing)?;
         let body_end = at + len;
         let first = if body_end + head_len <= buf.len() {
-            buf.copy_within(at..body_end, at + head_len);
-            encode::encode(req, host, framing, &mut buf[at..at + head_len])?;
-            crate::trace::request(&buf[at..at + head_len]);
+            move_within(buf, at..body_end, at + head_len);
+            encode::encode(req, host, framing, part_mut(buf, at..at + head_len))?;
+            crate::trace::request(part(buf, at..at + head_len));
             self.body = BodySrc::Buffer;
             self.head_done = head_len;
             at..at + head_len + len
         } else if body_end < buf.len() {
-            let part = encode::encode_part(req, host, framing, &mut buf[body_end..], 0);
+            let first =
+                encode::encode_part(req, host, framing, part_mut(buf, body_end..buf.len()), 0);
             self.body = BodySrc::Held(at, body_end);
-            self.head_done = part;
-            body_end..body_end + part
+            self.head_done = first;
+            body_end..body_end + first
         } else {
             return Err(RequestError::BufferTooSmall {
                 needed: body_end + head_len,
@@ -748,7 +768,7 @@ impl Core {
                     req,
                     &ctx.host,
                     self.framing,
-                    &mut buf[space.clone()],
+                    part_mut(buf, space.clone()),
                     self.head_done,
                 );
                 self.head_done += n;
@@ -797,7 +817,7 @@ impl Core {
             (false, false) => Wait::FirstByte,
             (false, true) => Wait::Idle,
         };
-        let Some(len) = self.scanner.scan(&buf[..self.rx_end]) else {
+        let Some(len) = self.scanner.scan(part(buf, 0..self.rx_end)) else {
             if self.rx_end >= buf.len() {
                 return Err(self.fail(ResponseError::HeadTooLarge).into());
             }
@@ -805,13 +825,13 @@ impl Core {
             return Ok(Some(Step::Read(self.rx_end..buf.len(), wait)));
         };
         let head = response::parse(
-            &mut buf[..len],
+            part_mut(buf, 0..len),
             self.scanner.folded(),
             self.request_was_head,
         )
         .map_err(|e| self.fail(e))?;
         let consume = |core: &mut Self, buf: &mut [u8]| {
-            buf.copy_within(len..core.rx_end, 0);
+            move_within(buf, len..core.rx_end, 0);
             core.rx_end -= len;
             core.scanner = HeadScanner::new();
         };
@@ -899,7 +919,7 @@ impl Core {
             if self.decoder.at_trailers() {
                 // Keep the trailer section in the buffer, right after the head.
                 let base = self.body_base();
-                buf.copy_within(self.rx_start..self.rx_end, base);
+                move_within(buf, self.rx_start..self.rx_end, base);
                 self.rx_end = base + (self.rx_end - self.rx_start);
                 self.rx_start = base;
                 self.scanner = HeadScanner::at_line_start();
@@ -908,7 +928,7 @@ impl Core {
             }
             let (used, _) = self
                 .decoder
-                .decode(&buf[self.rx_start..self.rx_end], &mut [])
+                .decode(part(buf, self.rx_start..self.rx_end), &mut [])
                 .map_err(|e| self.fail(e))?;
             self.rx_start += used;
             if self.decoder.is_done() || self.decoder.at_trailers() {
@@ -927,9 +947,9 @@ impl Core {
 
     fn trailers_from_buffer(&mut self, buf: &mut [u8]) -> Result<Framed, ResponseError> {
         let base = self.body_base();
-        match self.scanner.scan(&buf[base..self.rx_end]) {
+        match self.scanner.scan(part(buf, base..self.rx_end)) {
             Some(len) => {
-                response::parse_trailers(&mut buf[base..base + len], self.scanner.folded())
+                response::parse_trailers(part_mut(buf, base..base + len), self.scanner.folded())
                     .map_err(|e| self.fail(e))?;
                 self.trailers = (base, base + len);
                 self.rx_start = base + len;
@@ -1016,7 +1036,7 @@ impl Core {
             if self.rx_start < self.rx_end {
                 let (used, produced) = self
                     .decoder
-                    .decode(&buf[self.rx_start..self.rx_end], out)
+                    .decode(part(buf, self.rx_start..self.rx_end), out)
                     .map_err(|e| self.fail(e))?;
                 self.rx_start += used;
                 self.produced = produced;

@@ -285,7 +285,7 @@ impl Digits {
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.buf[usize::from(self.start)..]
+        self.buf.get(usize::from(self.start)..).unwrap_or(&[])
     }
 }
 
@@ -310,21 +310,24 @@ impl Window<'_> {
         let hi = self.pos.min(self.skip + self.buf.len());
         let mut valid = true;
         if lo < hi {
-            let dst = &mut self.buf[lo - self.skip..hi - self.skip];
-            let src = &bytes[lo - start..hi - start];
-            if class == 0 {
-                dst.copy_from_slice(src);
-            } else {
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = s;
-                    valid &= CLASS[usize::from(s)] & class != 0;
+            let dst = self.buf.get_mut(lo - self.skip..hi - self.skip);
+            let src = bytes.get(lo - start..hi - start);
+            if let (Some(dst), Some(src)) = (dst, src) {
+                if class == 0 && dst.len() == src.len() {
+                    dst.copy_from_slice(src);
+                } else {
+                    for (d, &s) in dst.iter_mut().zip(src) {
+                        *d = s;
+                        valid &= class == 0 || CLASS[usize::from(s)] & class != 0;
+                    }
                 }
             }
         }
         if class != 0 && (lo > start || hi < self.pos) {
             // Bytes outside the window are checked too, so that validity never depends on it.
-            valid &= all_in(&bytes[..lo.saturating_sub(start).min(bytes.len())], class)
-                & all_in(&bytes[hi.saturating_sub(start).min(bytes.len())..], class);
+            let before = bytes.get(..lo.saturating_sub(start)).unwrap_or(bytes);
+            let after = bytes.get(hi.saturating_sub(start)..).unwrap_or(&[]);
+            valid &= all_in(before, class) & all_in(after, class);
         }
         self.valid &= valid;
     }

@@ -110,11 +110,13 @@ pub fn unfold(head: &mut [u8], first_line_is_start: bool) -> Result<(), Response
     } else {
         0
     };
-    let head = &mut head[skip..];
+    let Some(head) = head.get_mut(skip..) else {
+        return Ok(());
+    };
     let mut line_start = 0;
     let mut on_first_line = true;
     for i in 0..head.len() {
-        if head[i] != b'\n' {
+        if head.get(i) != Some(&b'\n') {
             continue;
         }
         if !matches!(head.get(i + 1), Some(b' ' | b'\t')) {
@@ -123,15 +125,20 @@ pub fn unfold(head: &mut [u8], first_line_is_start: bool) -> Result<(), Response
             continue;
         }
         // The empty line ends the head: what follows is not part of it.
-        if head[line_start..i].iter().all(|&c| c == b'\r') {
+        if head
+            .get(line_start..i)
+            .is_some_and(|l| l.iter().all(|&c| c == b'\r'))
+        {
             return Ok(());
         }
         if on_first_line && first_line_is_start {
             return Err(ResponseError::MalformedStatusLine);
         }
-        head[i] = b' ';
-        if i > 0 && head[i - 1] == b'\r' {
-            head[i - 1] = b' ';
+        if let Some(lf) = head.get_mut(i) {
+            *lf = b' ';
+        }
+        if let Some(cr @ b'\r') = i.checked_sub(1).and_then(|j| head.get_mut(j)) {
+            *cr = b' ';
         }
     }
     Ok(())
@@ -229,15 +236,13 @@ fn status_line(head: &[u8]) -> (usize, usize, usize) {
         .iter()
         .position(|&c| c != b'\r' && c != b'\n')
         .unwrap_or(head.len());
-    let next = head[start..]
-        .iter()
-        .position(|&c| c == b'\n')
-        .map_or(head.len(), |i| start + i + 1);
-    let mut end = next.saturating_sub(1).max(start);
-    if end > start && head[end - 1] == b'\r' {
-        end -= 1;
-    }
-    (start, end, next)
+    let rest = head.get(start..).unwrap_or(&[]);
+    let (line, next) = match rest.iter().position(|&c| c == b'\n') {
+        Some(i) => (rest.get(..i).unwrap_or(&[]), start + i + 1),
+        None => (rest, head.len()),
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    (start, start + line.len(), next)
 }
 
 /// Parses a complete head (as found by [`HeadScanner`]) in place: unfolds obsolete line

@@ -45,12 +45,7 @@ impl ErrorType for Dummy {
 
 impl Read for Dummy {
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
-        let script = black_box(RESPONSE);
-        let rest = script.get(self.pos..).unwrap_or(&[]);
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        self.pos += n;
-        Ok(n)
+        Ok(self.read_now(buf))
     }
 }
 
@@ -60,6 +55,35 @@ impl Write for Dummy {
     }
 
     async fn flush(&mut self) -> Result<(), ErrorKind> {
+        Ok(())
+    }
+}
+
+impl Dummy {
+    fn read_now(&mut self, buf: &mut [u8]) -> usize {
+        let script = black_box(RESPONSE);
+        let rest = script.get(self.pos..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += n;
+        n
+    }
+}
+
+impl embedded_io::Read for Dummy {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+        Ok(self.read_now(buf))
+    }
+}
+
+impl embedded_io::Write for Dummy {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
+        Ok(black_box(buf).len())
+    }
+
+    fn flush(&mut self) -> Result<(), ErrorKind> {
         Ok(())
     }
 }
@@ -80,7 +104,26 @@ pub fn sink(v: usize) {
     black_box(v);
 }
 
-/// Where the program ends (and where a panic stops).
+#[cfg(feature = "panic-free")]
+extern "C" {
+    /// Defined nowhere: with feature `panic-free`, a panic that survives optimization makes the
+    /// link fail, naming this symbol.
+    fn a_panic_path_survived_optimization() -> !;
+}
+
+/// Where a panic goes: nowhere with feature `panic-free` (the link fails if any panic path is
+/// left), an endless loop otherwise.
+pub fn panicked() -> ! {
+    #[cfg(feature = "panic-free")]
+    // SAFETY: never called in a binary that links; the symbol does not exist.
+    unsafe {
+        a_panic_path_survived_optimization()
+    }
+    #[cfg(not(feature = "panic-free"))]
+    halt()
+}
+
+/// Where the program ends.
 pub fn halt() -> ! {
     loop {
         core::hint::spin_loop();

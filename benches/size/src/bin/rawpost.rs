@@ -34,5 +34,5 @@ pub extern "C" fn _start() -> ! {
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    halt()
+    rawpost_size::panicked()
 }

@@ -166,11 +166,10 @@ impl<'a, S: Read + Write> Connection<'a, S> {
     }
 
     fn response(&mut self) -> Result<Response<'_, 'a, S>, Error<S::Error>> {
-        let head = *self
-            .core
-            .head()
-            .ok_or(Error::Connection(ConnectionError::Poisoned))?;
-        Ok(Response { conn: self, head })
+        if self.core.head().is_none() {
+            return Err(Error::Connection(ConnectionError::Poisoned));
+        }
+        Ok(Response { conn: self })
     }
 }
 
@@ -228,7 +227,6 @@ impl<'c, 'a, S: Read + Write> BodyWriter<'c, 'a, S> {
 /// A blocking response; see [`Response`](crate::Response).
 pub struct Response<'c, 'a, S> {
     conn: &'c mut Connection<'a, S>,
-    head: ResponseHead,
 }
 
 impl<S> Response<'_, '_, S> {
@@ -238,6 +236,10 @@ impl<S> Response<'_, '_, S> {
 
     fn core(&self) -> &Core {
         &self.conn.core
+    }
+
+    fn parsed(&self) -> &ResponseHead {
+        self.conn.core.head().unwrap_or(&ResponseHead::NONE)
     }
 
     crate::client::response_accessors!();

@@ -305,11 +305,10 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     }
 
     fn response(&mut self) -> Result<Response<'_, 'a, S, T>, Error<S::Error>> {
-        let head = *self
-            .core
-            .head()
-            .ok_or(Error::Connection(ConnectionError::Poisoned))?;
-        Ok(Response { conn: self, head })
+        if self.core.head().is_none() {
+            return Err(Error::Connection(ConnectionError::Poisoned));
+        }
+        Ok(Response { conn: self })
     }
 }
 
@@ -379,7 +378,6 @@ impl<'c, 'a, S: Read + Write, T: Timer> BodyWriter<'c, 'a, S, T> {
 /// unusable.
 pub struct Response<'c, 'a, S, T = NoTimer> {
     conn: &'c mut Connection<'a, S, T>,
-    head: ResponseHead,
 }
 
 /// The accessors shared by the async and the blocking response: they only look at the head
@@ -389,13 +387,13 @@ macro_rules! response_accessors {
         /// The status code as the server sent it: three digits, `000` to `999`. See
         /// [`status_class`](Self::status_class) for codes outside 100–599.
         pub fn status(&self) -> u16 {
-            self.head.status()
+            self.parsed().status()
         }
 
         /// The class of the status code; a code outside 100–599 is a server error (RFC 9110
         /// §15).
         pub fn status_class(&self) -> $crate::StatusClass {
-            self.head.status_class()
+            self.parsed().status_class()
         }
 
         /// Whether the status is `2xx`.
@@ -405,7 +403,7 @@ macro_rules! response_accessors {
 
         /// The reason phrase (empty when it is missing or not valid UTF-8).
         pub fn reason(&self) -> &str {
-            let (a, b) = self.head.reason;
+            let (a, b) = self.parsed().reason;
             self.buf()
                 .get(usize::from(a)..usize::from(b))
                 .and_then(|r| core::str::from_utf8(r).ok())
@@ -415,23 +413,23 @@ macro_rules! response_accessors {
         /// The minor HTTP version: 0 for HTTP/1.0, 1 for HTTP/1.1 (and any higher `HTTP/1.x`,
         /// read as HTTP/1.1).
         pub fn minor_version(&self) -> u8 {
-            self.head.minor_version()
+            self.parsed().minor_version()
         }
 
         /// The parsed head: status, framing, persistence.
         pub fn head(&self) -> &$crate::ResponseHead {
-            &self.head
+            self.parsed()
         }
 
         /// How the body is delimited.
         pub fn framing(&self) -> $crate::Framing {
-            self.head.framing()
+            self.parsed().framing()
         }
 
         /// The body's length when the server declared it (`Content-Length`), `Some(0)` when
         /// there is no body.
         pub fn content_length(&self) -> Option<u64> {
-            match self.head.framing() {
+            match self.parsed().framing() {
                 $crate::Framing::Empty => Some(0),
                 $crate::Framing::Length(n) => Some(n),
                 _ => None,
@@ -442,7 +440,7 @@ macro_rules! response_accessors {
         /// HTTP/1.1, no `Connection: close`, and a body not delimited by the server closing
         /// the connection.
         pub fn keeps_connection(&self) -> bool {
-            self.head.keeps_connection()
+            self.parsed().keeps_connection()
         }
 
         /// Whether the body has been read to its end.
@@ -452,8 +450,8 @@ macro_rules! response_accessors {
 
         /// The header fields in wire order: `(name, value)`, values trimmed.
         pub fn headers(&self) -> $crate::Fields<'_> {
-            let start = usize::from(self.head.fields_start);
-            let end = usize::from(self.head.len);
+            let start = usize::from(self.parsed().fields_start);
+            let end = usize::from(self.parsed().len);
             $crate::proto::response::fields(self.buf().get(start..end).unwrap_or(&[]))
         }
 
@@ -481,6 +479,10 @@ impl<S, T> Response<'_, '_, S, T> {
 
     fn core(&self) -> &Core {
         &self.conn.core
+    }
+
+    fn parsed(&self) -> &ResponseHead {
+        self.conn.core.head().unwrap_or(&ResponseHead::NONE)
     }
 
     response_accessors!();

@@ -241,6 +241,17 @@ fn all_in(bytes: &[u8], class: u8) -> bool {
         .fold(true, |ok, &c| ok & (CLASS[usize::from(c)] & class != 0))
 }
 
+/// 10⁰ to 10¹⁹.
+const POW10: [u64; 20] = {
+    let mut table = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
 /// Decimal or hexadecimal digits of a `u64`, formatted without allocation or a runtime base.
 pub(crate) struct Digits {
     buf: [u8; 20],
@@ -248,16 +259,37 @@ pub(crate) struct Digits {
 }
 
 impl Digits {
-    /// Decimal digits.
-    pub(crate) fn dec(mut n: u64) -> Self {
+    /// Decimal digits. Values that fit 32 bits (every length a device sends) use 32-bit
+    /// division, which riscv32 does in hardware; larger ones subtract powers of ten, so no
+    /// 64-bit division routine is linked in.
+    pub(crate) fn dec(n: u64) -> Self {
         let mut buf = [0u8; 20];
         let mut start = buf.len();
-        loop {
-            start -= 1;
-            buf[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
+        if let Ok(mut small) = u32::try_from(n) {
+            loop {
+                start -= 1;
+                if let Some(d) = buf.get_mut(start) {
+                    *d = b'0' + (small % 10) as u8;
+                }
+                small /= 10;
+                if small == 0 {
+                    break;
+                }
+            }
+        } else {
+            // More than 32 bits: at least ten digits. Each digit counts how many times its
+            // power of ten can be taken away (at most nine).
+            let mut rest = n;
+            let powers = POW10.iter().rev().skip_while(|&&p| p > n);
+            let digits = powers.clone().count();
+            start = buf.len() - digits;
+            for (slot, &power) in buf.iter_mut().skip(start).zip(powers) {
+                let mut digit = b'0';
+                while rest >= power {
+                    rest -= power;
+                    digit += 1;
+                }
+                *slot = digit;
             }
         }
         Self {
@@ -885,7 +917,23 @@ mod tests {
 
     #[test]
     fn digits() {
-        for n in [0u64, 7, 10, 15, 16, 99, 255, 1000, 65535, u64::MAX] {
+        for n in [
+            0u64,
+            7,
+            10,
+            15,
+            16,
+            99,
+            255,
+            1000,
+            65535,
+            4_294_967_295,
+            4_294_967_296,
+            10_000_000_000,
+            99_999_999_999,
+            10u64.pow(19),
+            u64::MAX,
+        ] {
             assert_eq!(Digits::dec(n).as_bytes(), format!("{n}").as_bytes());
             assert_eq!(Digits::hex(n).as_bytes(), format!("{n:x}").as_bytes());
         }

@@ -192,6 +192,18 @@ impl StatusClass {
 }
 
 impl ResponseHead {
+    /// No head (what a response's accessors see if the core lost its head, which cannot
+    /// happen while a response exists).
+    pub(crate) const NONE: Self = Self {
+        minor_version: 1,
+        status: 0,
+        reason: (0, 0),
+        fields_start: 0,
+        len: 0,
+        framing: Framing::Empty,
+        keep_alive: false,
+    };
+
     /// The status code as the server sent it: three digits, `000` to `999` (see
     /// [`ResponseHead::status_class`] for codes outside 100–599).
     pub const fn status(&self) -> u16 {

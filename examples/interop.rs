@@ -354,6 +354,7 @@ where
             Ok(()) => {}
             Err(ClientError::Connect(c)) => return Err(format!("connect: {c:?}")),
             Err(ClientError::Exchange(x)) => return Err(e(x)),
+            Err(other) => return Err(format!("{other:?}")),
         }
         check(
             job.attempts == [Attempt::New, Attempt::New, Attempt::Resend],

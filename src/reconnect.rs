@@ -58,6 +58,7 @@ impl<C: Connect> Connect for &mut C {
 /// Why [`Client::run`] stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ClientError<C, E> {
     /// A connection could not be opened.
     Connect(C),

@@ -31,6 +31,7 @@ use crate::proto::text::{list, trim_ows};
 /// How a response body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Framing {
     /// No body: a response to `HEAD`, a `1xx`, `204` or `304`.
     Empty,

@@ -3,11 +3,11 @@
 //! racing each wait against a [`Timer`]. It decides nothing: every rule of the exchange and of
 //! the connection's life is in the core. This is the only module that awaits.
 
-use core::future::Future;
+use core::pin::pin;
 
 use embedded_io_async::{ErrorType, Read, ReadReady, Write};
 
-use crate::error::{ConnectionError, Error, TimeoutPhase};
+use crate::error::{ConnectionError, Error};
 use crate::proto::conn::{part, part_mut, Core, Ctx, Step};
 use crate::proto::encode::Host;
 use crate::proto::timing::{Deadlines, Timeouts, Wait};
@@ -38,7 +38,7 @@ pub struct Connection<'a, S, T = NoTimer> {
     host: Host<'a>,
     core: Core,
     timer: T,
-    timeouts: Timeouts,
+    /// The timeouts and the deadlines of the exchange in progress.
     deadlines: Deadlines,
 }
 
@@ -73,7 +73,6 @@ impl<'a, S> Connection<'a, S, NoTimer> {
             host: self.host,
             core,
             timer,
-            timeouts,
             deadlines: Deadlines::start(timeouts, 0),
         }
     }
@@ -95,14 +94,13 @@ impl<'a, S, T: Timer> Connection<'a, S, T> {
             host,
             core: Core::new(T::ENABLED),
             timer,
-            timeouts,
             deadlines: Deadlines::start(timeouts, 0),
         }
     }
 
     /// Changes the deadlines for the next exchanges.
     pub fn set_timeouts(&mut self, timeouts: Timeouts) {
-        self.timeouts = timeouts;
+        self.deadlines.set_timeouts(timeouts);
     }
 
     /// The host used for the `Host` header.
@@ -137,24 +135,6 @@ impl<'a, S, T: Timer> Connection<'a, S, T> {
     }
 }
 
-/// Runs `io` bounded by the deadline of `wait`; `Err` carries the phase that ran out (`None`:
-/// the continue wait, which just ends).
-async fn bounded<T: Timer, F: Future>(
-    timer: &mut T,
-    deadlines: &Deadlines,
-    wait: Wait,
-    io: F,
-) -> Result<F::Output, Option<TimeoutPhase>> {
-    if !T::ENABLED {
-        return Ok(io.await);
-    }
-    let now = timer.now_ms();
-    let Some((at, phase)) = deadlines.next(wait, now) else {
-        return Ok(io.await);
-    };
-    timer.run_until(Some(at), io).await.ok_or(phase)
-}
-
 impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     /// Performs the core's steps until the operation in progress is done.
     async fn drive(&mut self, ctx: &Ctx<'_>, out: &mut [u8]) -> Result<usize, Error<S::Error>> {
@@ -166,34 +146,38 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
             deadlines,
             ..
         } = self;
+        // One wait of the stream, bounded by the deadline of `$wait`: the stream's future is
+        // pinned here and raced by the timer (just polled with `NoTimer`). `Err` carries the
+        // phase that ran out (`None`: the continue wait, which just ends).
+        macro_rules! bounded {
+            ($wait:expr, $io:expr) => {{
+                let io = pin!($io);
+                let (at, phase) = match T::ENABLED {
+                    true => deadlines.next($wait, timer.now_ms()).unzip(),
+                    false => (None, None),
+                };
+                let phase = phase.flatten();
+                match timer.run_until(at, io).await {
+                    Some(r) => Ok(r),
+                    None => Err(phase),
+                }
+            }};
+        }
         loop {
             let r = match core.poll(buf, ctx, out)? {
                 Step::Done(n) => return Ok(n),
                 Step::Write(r) => {
-                    bounded(timer, deadlines, Wait::Write, stream.write(part(buf, r)))
-                        .await
-                        .map(|r| core.on_write(r))
+                    bounded!(Wait::Write, stream.write(part(buf, r))).map(|r| core.on_write(r))
                 }
-                Step::WriteSrc(r) => bounded(
-                    timer,
-                    deadlines,
-                    Wait::Write,
-                    stream.write(part(ctx.src, r)),
-                )
-                .await
-                .map(|r| core.on_write(r)),
-                Step::Flush => bounded(timer, deadlines, Wait::Write, stream.flush())
-                    .await
-                    .map(|r| core.on_flush(r)),
+                Step::WriteSrc(r) => {
+                    bounded!(Wait::Write, stream.write(part(ctx.src, r))).map(|r| core.on_write(r))
+                }
+                Step::Flush => bounded!(Wait::Write, stream.flush()).map(|r| core.on_flush(r)),
                 Step::Read(r, wait) => {
-                    bounded(timer, deadlines, wait, stream.read(part_mut(buf, r)))
-                        .await
-                        .map(|r| core.on_read(r))
+                    bounded!(wait, stream.read(part_mut(buf, r))).map(|r| core.on_read(r))
                 }
                 Step::ReadOut(n, wait) => {
-                    bounded(timer, deadlines, wait, stream.read(part_mut(out, 0..n)))
-                        .await
-                        .map(|r| core.on_read(r))
+                    bounded!(wait, stream.read(part_mut(out, 0..n))).map(|r| core.on_read(r))
                 }
             };
             match r {
@@ -205,7 +189,7 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
 
     fn start_clock(&mut self) {
         if T::ENABLED {
-            self.deadlines = Deadlines::start(self.timeouts, self.timer.now_ms());
+            self.deadlines.restart(self.timer.now_ms());
         }
     }
 
@@ -218,13 +202,6 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
             host: self.host,
             src,
         }
-    }
-
-    /// Reads what is left of the previous response's framing, if anything.
-    async fn settle(&mut self) -> Result<(), Error<S::Error>> {
-        self.core.begin_settle();
-        let ctx = self.ctx(None, &[]);
-        self.drive(&ctx, &mut []).await.map(drop)
     }
 
     /// Sends a request and reads the response head.
@@ -243,7 +220,8 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
         &mut self,
         req: &Request<'_>,
     ) -> Result<Response<'_, 'a, S, T>, Error<S::Error>> {
-        self.settle().await?;
+        self.core.begin_settle();
+        self.drive(&self.ctx(None, &[]), &mut []).await?;
         self.core
             .begin_send(self.buf, &req.head, &self.host, req.body, req.idempotent)?;
         self.start_clock();
@@ -268,7 +246,8 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     where
         F: FnOnce(&mut [u8]) -> Result<usize, BE>,
     {
-        self.settle().await?;
+        self.core.begin_settle();
+        self.drive(&self.ctx(None, &[]), &mut []).await?;
         self.core
             .begin_send_with(self.buf, &req.head, &self.host, req.idempotent, write_body)?;
         self.start_clock();
@@ -295,7 +274,8 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
         req: &Request<'_>,
         length: Option<u64>,
     ) -> Result<BodyWriter<'_, 'a, S, T>, Error<S::Error>> {
-        self.settle().await?;
+        self.core.begin_settle();
+        self.drive(&self.ctx(None, &[]), &mut []).await?;
         self.core
             .begin_stream(self.buf, &req.head, &self.host, length, req.idempotent)?;
         self.start_clock();

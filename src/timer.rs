@@ -10,7 +10,7 @@
 //! - `EmbassyTimer` (feature `embassy-time`): embassy's global time driver.
 
 use core::future::{poll_fn, Future};
-use core::pin::pin;
+use core::pin::{pin, Pin};
 use core::task::Poll;
 
 /// A monotonic millisecond clock that can wait until a deadline.
@@ -25,12 +25,13 @@ pub trait Timer {
     fn wait_until(&mut self, deadline_ms: u64) -> impl Future<Output = ()>;
 
     /// Runs `io` until it completes (`Some`) or `deadline_ms` passes (`None`). The provided
-    /// version races `io` against [`wait_until`](Timer::wait_until); [`NoTimer`] just runs
-    /// `io`, so a connection without deadlines carries no timer state in its futures.
+    /// version races `io` against [`wait_until`](Timer::wait_until); [`NoTimer`] just polls
+    /// `io`. `io` is pinned by the caller, so the returned future holds only a reference to it
+    /// (never a second copy of it).
     fn run_until<F: Future>(
         &mut self,
         deadline_ms: Option<u64>,
-        io: F,
+        io: Pin<&mut F>,
     ) -> impl Future<Output = Option<F::Output>> {
         async move {
             match deadline_ms {
@@ -42,8 +43,10 @@ pub trait Timer {
 }
 
 /// Polls `io` and, while it is pending, `expiry`; `None` if `expiry` completes first.
-async fn race<F: Future, W: Future<Output = ()>>(io: F, expiry: W) -> Option<F::Output> {
-    let mut io = pin!(io);
+async fn race<F: Future, W: Future<Output = ()>>(
+    mut io: Pin<&mut F>,
+    expiry: W,
+) -> Option<F::Output> {
     let mut expiry = pin!(expiry);
     poll_fn(|cx| {
         if let Poll::Ready(v) = io.as_mut().poll(cx) {
@@ -72,12 +75,12 @@ impl Timer for NoTimer {
         core::future::pending()
     }
 
-    async fn run_until<F: Future>(
+    fn run_until<F: Future>(
         &mut self,
         _deadline_ms: Option<u64>,
-        io: F,
-    ) -> Option<F::Output> {
-        Some(io.await)
+        mut io: Pin<&mut F>,
+    ) -> impl Future<Output = Option<F::Output>> {
+        poll_fn(move |cx| io.as_mut().poll(cx).map(Some))
     }
 }
 
@@ -95,7 +98,7 @@ impl<T: Timer> Timer for &mut T {
     fn run_until<F: Future>(
         &mut self,
         deadline_ms: Option<u64>,
-        io: F,
+        io: Pin<&mut F>,
     ) -> impl Future<Output = Option<F::Output>> {
         T::run_until(self, deadline_ms, io)
     }

@@ -238,7 +238,6 @@ pub struct Core {
     request_was_head: bool,
     expect: bool,
     body: BodySrc,
-    framing: BodyFraming,
     head_len: usize,
     /// Head bytes placed in the buffer for writing so far.
     head_done: usize,
@@ -274,7 +273,6 @@ impl Core {
             request_was_head: false,
             expect: false,
             body: BodySrc::Buffer,
-            framing: BodyFraming::Length(0),
             head_len: 0,
             head_done: 0,
             interim: 0,
@@ -416,7 +414,6 @@ impl Core {
         if first == len {
             crate::trace::request(part(buf, at..at + len));
         }
-        self.framing = framing;
         self.head_len = len;
         self.head_done = first;
         Ok(at..at + first)
@@ -529,7 +526,6 @@ impl Core {
             }
             .into());
         };
-        self.framing = framing;
         self.head_len = head_len;
         self.expect = false;
         self.start(req, idempotent, first, Goal::Response);
@@ -658,6 +654,18 @@ impl Core {
         self.state == State::Idle
     }
 
+    /// How the body of the request being sent is framed, from where it comes: what the rest
+    /// of a head sent in parts needs (no body byte has been written yet then).
+    fn request_framing(&self) -> BodyFraming {
+        match self.body {
+            BodySrc::Slice(len) => BodyFraming::Length(len as u64),
+            BodySrc::Held(at, end) => BodyFraming::Length((end - at) as u64),
+            BodySrc::Stream(Some(len)) => BodyFraming::Length(len),
+            BodySrc::Stream(None) => BodyFraming::Chunked,
+            BodySrc::Buffer => BodyFraming::Length(0),
+        }
+    }
+
     /// The part of the buffer free while a request is being sent (after any bytes kept for the
     /// next response): where the rest of a head and chunk frames are encoded.
     fn send_space(&self, buf_len: usize) -> Range<usize> {
@@ -767,7 +775,7 @@ impl Core {
                 let n = encode::encode_part(
                     req,
                     &ctx.host,
-                    self.framing,
+                    self.request_framing(),
                     part_mut(buf, space.clone()),
                     self.head_done,
                 );

@@ -74,6 +74,21 @@ fn after(now: u64, ms: Option<u32>) -> Option<u64> {
 }
 
 impl Deadlines {
+    /// The timeouts in force.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Changes the timeouts for the next exchanges.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.timeouts = timeouts;
+    }
+
+    /// Starts the deadlines of a new exchange at `now`, with the same timeouts.
+    pub fn restart(&mut self, now: u64) {
+        *self = Self::start(self.timeouts, now);
+    }
+
     /// Deadlines for an exchange starting at `now` (milliseconds on the timer's clock).
     pub fn start(timeouts: Timeouts, now: u64) -> Self {
         Self {

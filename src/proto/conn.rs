@@ -196,10 +196,44 @@ pub(crate) fn part_mut(buf: &mut [u8], r: Range<usize>) -> &mut [u8] {
     buf.get_mut(r).unwrap_or(&mut [])
 }
 
-/// `buf.copy_within(src, dest)` when both ranges fit (they always do); never panics.
+/// `buf.copy_within(src, dest)` when both ranges fit (they always do); never panics. Done as
+/// non-overlapping block copies (`memcpy`) so that no `memmove` is linked in (804 bytes on
+/// riscv32imc): the blocks are as long as the distance moved, which is rarely small.
 fn move_within(buf: &mut [u8], src: Range<usize>, dest: usize) {
-    if src.start <= src.end && src.end <= buf.len() && dest <= buf.len() - (src.end - src.start) {
-        buf.copy_within(src, dest);
+    let Range { start, end } = src;
+    let Some(len) = end.checked_sub(start) else {
+        return;
+    };
+    if len == 0 || end > buf.len() || dest > buf.len() - len || dest == start {
+        return;
+    }
+    if dest < start {
+        let gap = start - dest;
+        let mut done = 0;
+        while done < len {
+            let n = gap.min(len - done);
+            if let Some((front, back)) = buf.split_at_mut_checked(start + done) {
+                if let (Some(d), Some(s)) =
+                    (front.get_mut(dest + done..dest + done + n), back.get(..n))
+                {
+                    d.copy_from_slice(s);
+                }
+            }
+            done += n;
+        }
+    } else {
+        let gap = dest - start;
+        let mut left = len;
+        while left > 0 {
+            let n = gap.min(left);
+            let (from, to) = (start + left - n, dest + left - n);
+            if let Some((front, back)) = buf.split_at_mut_checked(to) {
+                if let (Some(s), Some(d)) = (front.get(from..from + n), back.get_mut(..n)) {
+                    d.copy_from_slice(s);
+                }
+            }
+            left -= n;
+        }
     }
 }
 
@@ -1233,5 +1267,33 @@ impl Core {
             self.state = State::Poisoned;
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::move_within;
+
+    /// `move_within` is `copy_within` for every overlap, direction and distance.
+    #[test]
+    fn move_within_is_copy_within() {
+        let orig: Vec<u8> = (0..32).collect();
+        for start in 0..32 {
+            for end in start..=32 {
+                for dest in 0..=32 - (end - start) {
+                    let mut want = orig.clone();
+                    want.copy_within(start..end, dest);
+                    let mut got = orig.clone();
+                    move_within(&mut got, start..end, dest);
+                    assert_eq!(got, want, "{start}..{end} -> {dest}");
+                }
+            }
+        }
+        // Out of range: nothing happens, nothing panics.
+        let mut got = orig.clone();
+        move_within(&mut got, 30..40, 0);
+        move_within(&mut got, 0..10, 30);
+        move_within(&mut got, 5..3, 0);
+        assert_eq!(got, orig);
     }
 }

@@ -1293,7 +1293,8 @@ mod tests {
         let mut got = orig.clone();
         move_within(&mut got, 30..40, 0);
         move_within(&mut got, 0..10, 30);
-        move_within(&mut got, 5..3, 0);
+        let (start, end) = (5, 3);
+        move_within(&mut got, start..end, 0);
         assert_eq!(got, orig);
     }
 }

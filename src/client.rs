@@ -220,11 +220,13 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
         &mut self,
         req: &Request<'_>,
     ) -> Result<Response<'_, 'a, S, T>, Error<S::Error>> {
+        // The clock of the new exchange starts before the rest of the last response's
+        // framing is read: that read belongs to this exchange's time.
+        self.start_clock();
         self.core.begin_settle();
         self.drive(&self.ctx(None, &[]), &mut []).await?;
         self.core
             .begin_send(self.buf, &req.head, &self.host, req.body, req.idempotent)?;
-        self.start_clock();
         let ctx = self.ctx(Some(req), req.body);
         self.drive(&ctx, &mut []).await?;
         self.response()
@@ -246,11 +248,13 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     where
         F: FnOnce(&mut [u8]) -> Result<usize, BE>,
     {
+        // The clock of the new exchange starts before the rest of the last response's
+        // framing is read: that read belongs to this exchange's time.
+        self.start_clock();
         self.core.begin_settle();
         self.drive(&self.ctx(None, &[]), &mut []).await?;
         self.core
             .begin_send_with(self.buf, &req.head, &self.host, req.idempotent, write_body)?;
-        self.start_clock();
         let ctx = self.ctx(Some(req), &[]);
         self.drive(&ctx, &mut []).await?;
         self.response()
@@ -274,11 +278,13 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
         req: &Request<'_>,
         length: Option<u64>,
     ) -> Result<BodyWriter<'_, 'a, S, T>, Error<S::Error>> {
+        // The clock of the new exchange starts before the rest of the last response's
+        // framing is read: that read belongs to this exchange's time.
+        self.start_clock();
         self.core.begin_settle();
         self.drive(&self.ctx(None, &[]), &mut []).await?;
         self.core
             .begin_stream(self.buf, &req.head, &self.host, length, req.idempotent)?;
-        self.start_clock();
         let ctx = self.ctx(Some(req), &[]);
         self.drive(&ctx, &mut []).await?;
         Ok(BodyWriter { conn: self })
@@ -301,6 +307,7 @@ impl<S: Read + Write + ReadReady, T: Timer> Connection<'_, S, T> {
     pub async fn check_closed(&mut self) -> Result<bool, Error<S::Error>> {
         let ready = self.stream.read_ready().map_err(Error::Io)?;
         if ready && self.core.begin_idle_check() {
+            self.start_clock();
             let ctx = self.ctx(None, &[]);
             self.drive(&ctx, &mut []).await?;
         }

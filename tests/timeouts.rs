@@ -292,3 +292,86 @@ impl embedded_io_async::Write for NeverWrites {
         Ok(())
     }
 }
+
+/// The next request after a long pause: reading the rest of the last response's framing belongs
+/// to the new exchange's time, not to the old exchange's deadline (long past by then).
+#[test]
+fn the_next_exchange_after_a_pause_has_its_own_deadlines() {
+    let clock = FakeClock::default();
+    let script: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    // The first read stops after the chunk's data: its framing comes with the next read; and
+    // every read waits once before it delivers, as a real socket does.
+    let peer = Yields {
+        peer: Peer::new(script).reads(support::Reads::Sizes(vec![55])),
+        waited: false,
+    };
+    let mut buf = [0u8; 256];
+    let mut conn = Connection::with_timer(peer, &mut buf, HOST, clock.clone(), timeouts());
+    {
+        let mut f = pin!(async {
+            let mut resp = conn.send(&Request::get("/1")).await?;
+            let mut body = [0u8; 5];
+            embedded_io_async::Read::read_exact(&mut resp, &mut body)
+                .await
+                .map_err(|e| match e {
+                    embedded_io::ReadExactError::Other(e) => e,
+                    embedded_io::ReadExactError::UnexpectedEof => panic!("cut short"),
+                })?;
+            Ok::<_, Error<Injected>>(body)
+        });
+        assert_eq!(poll_once(&mut f), None);
+        assert_eq!(poll_once(&mut f), Some(Ok(*b"hello")));
+    }
+    // An hour later, long after the first exchange's 30 s deadline.
+    clock.set(3_600_000);
+    let mut f = pin!(async {
+        let mut resp = conn.send(&Request::get("/2")).await?;
+        let mut body = [0u8; 8];
+        let n = resp.read_to_end(&mut body).await?;
+        Ok::<_, Error<Injected>>(body[..n].to_vec())
+    });
+    let mut got = None;
+    for _ in 0..8 {
+        got = poll_once(&mut f);
+        if got.is_some() {
+            break;
+        }
+    }
+    assert_eq!(got, Some(Ok(b"ok".to_vec())));
+}
+
+/// Each read is pending once (and wakes its task) before it delivers.
+struct Yields {
+    peer: Peer,
+    waited: bool,
+}
+
+impl embedded_io::ErrorType for Yields {
+    type Error = Injected;
+}
+
+impl embedded_io_async::Read for Yields {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Injected> {
+        let waited = &mut self.waited;
+        core::future::poll_fn(|cx| {
+            if core::mem::replace(waited, !*waited) {
+                core::task::Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                core::task::Poll::Pending
+            }
+        })
+        .await;
+        embedded_io_async::Read::read(&mut self.peer, buf).await
+    }
+}
+
+impl embedded_io_async::Write for Yields {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Injected> {
+        embedded_io_async::Write::write(&mut self.peer, buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Injected> {
+        Ok(())
+    }
+}

@@ -47,7 +47,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use embedded_io_async::{Read, Write};
-use embedded_tls::TlsConnection;
 use https_server::{HttpsServer, RootKey, HOST};
 use rand_core::OsRng;
 use rawpost::tls::{pem_certificate_count, OpenError, PinnedProvider, TrustAnchor};
@@ -194,11 +193,17 @@ async fn demo() -> Result<(), Failure> {
         .map_err(|e| failed(format!("cannot connect to {}: {e}", server.addr)))?;
     let mut tls_read = vec![0u8; TLS_READ];
     let mut tls_write = vec![0u8; TLS_WRITE];
-    let tls = TlsConnection::new(FromTokio::new(tcp), &mut tls_read, &mut tls_write);
     let mut http_buf = [0u8; 2048];
     let opened = within(
         "the TLS handshake",
-        rawpost::tls::connect(tls, host, &mut provider, &mut http_buf),
+        rawpost::tls::connect(
+            FromTokio::new(tcp),
+            &mut tls_read,
+            &mut tls_write,
+            host,
+            &mut provider,
+            &mut http_buf,
+        ),
     )
     .await?;
     let conn = opened.map_err(|e| handshake_failed(e, &provider))?;
@@ -323,11 +328,17 @@ async fn show_leaf_pin(server: &HttpsServer) -> Result<(), Failure> {
         .map_err(|e| failed(format!("cannot connect to {}: {e}", server.addr)))?;
     let mut tls_read = vec![0u8; TLS_READ];
     let mut tls_write = vec![0u8; TLS_WRITE];
-    let tls = TlsConnection::new(FromTokio::new(tcp), &mut tls_read, &mut tls_write);
     let mut http_buf = [0u8; 512];
     let refused = within(
         "the TLS handshake",
-        rawpost::tls::connect(tls, Host::new(HOST), &mut wrong, &mut http_buf),
+        rawpost::tls::connect(
+            FromTokio::new(tcp),
+            &mut tls_read,
+            &mut tls_write,
+            Host::new(HOST),
+            &mut wrong,
+            &mut http_buf,
+        ),
     )
     .await?;
     match (refused, wrong.explain()) {
@@ -518,10 +529,16 @@ async fn post(target: &Target) -> Result<(), Failure> {
     let mut provider = PinnedProvider::new(OsRng, anchor).with_clock(unix_now);
     let mut tls_read = vec![0u8; TLS_READ];
     let mut tls_write = vec![0u8; TLS_WRITE];
-    let tls = TlsConnection::new(stream, &mut tls_read, &mut tls_write);
     let opened = within(
         "the TLS handshake",
-        rawpost::tls::connect(tls, host, &mut provider, &mut http_buf),
+        rawpost::tls::connect(
+            stream,
+            &mut tls_read,
+            &mut tls_write,
+            host,
+            &mut provider,
+            &mut http_buf,
+        ),
     )
     .await?;
     let conn = opened.map_err(|e| handshake_failed(e, &provider))?;

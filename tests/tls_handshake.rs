@@ -728,18 +728,25 @@ async fn not_yet_valid_leaf_with_clock_is_refused() {
 #[tokio::test]
 async fn connect_refuses_an_invalid_host_name() {
     use embedded_io_adapters::tokio_1::FromTokio;
-    use rawpost::tls::{embedded_tls::TlsConnection, OpenError, PinnedProvider};
+    use rawpost::tls::{OpenError, PinnedProvider};
     let pki = Pki::new(&P256, &P256);
     let (addr, _server) = serve(pki.chain(), pki.leaf.key_der()).await;
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut read_buf, mut write_buf) = (vec![0u8; 16640], vec![0u8; 4096]);
-    let tls = TlsConnection::new(FromTokio::new(tcp), &mut read_buf, &mut write_buf);
     let mut provider = PinnedProvider::new(rand_core::OsRng, anchor(&pki.root));
     let mut buf = [0u8; 512];
     let host = rawpost::Host::new("api example test");
-    let err = rawpost::tls::connect(tls, host, &mut provider, &mut buf)
-        .await
-        .unwrap_err();
+    let tcp = FromTokio::new(tcp);
+    let err = rawpost::tls::connect(
+        tcp,
+        &mut read_buf,
+        &mut write_buf,
+        host,
+        &mut provider,
+        &mut buf,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, OpenError::Certificate(CertError::InvalidServerName)),
         "{err:?}"

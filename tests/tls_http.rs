@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use embedded_io_adapters::tokio_1::FromTokio;
-use embedded_tls::{Aes128GcmSha256, TlsConnection};
+use embedded_tls::Aes128GcmSha256;
 use https_server::{HttpsServer, RootKey, HOST, ROOT_NAME};
 use rand_core::OsRng;
 use rawpost::tls::{CertError, OpenError, PinnedProvider, TrustAnchor};
@@ -48,7 +48,7 @@ impl Bufs {
     }
 }
 
-type Tls<'a> = TlsConnection<'a, FromTokio<TcpStream>, Aes128GcmSha256>;
+type Tls<'a> = rawpost::tls::TlsStream<'a, FromTokio<TcpStream>, Aes128GcmSha256>;
 
 /// The system clock in Unix seconds, for the verifier's date checks.
 fn unix_now() -> Option<u64> {
@@ -70,8 +70,15 @@ async fn open<'a>(
     bufs: &'a mut Bufs,
 ) -> Result<Connection<'a, Tls<'a>>, OpenError> {
     let tcp = TcpStream::connect(server.addr).await.expect("tcp connect");
-    let tls = TlsConnection::new(FromTokio::new(tcp), &mut bufs.read, &mut bufs.write);
-    rawpost::tls::connect(tls, host, provider, &mut bufs.http).await
+    rawpost::tls::connect(
+        FromTokio::new(tcp),
+        &mut bufs.read,
+        &mut bufs.write,
+        host,
+        provider,
+        &mut bufs.http,
+    )
+    .await
 }
 
 /// POSTs `json` to `/oauth/token` and returns the status and the body.

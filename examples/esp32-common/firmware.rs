@@ -24,7 +24,7 @@ use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::{ConnectError, TcpSocket};
 use embassy_net::{IpAddress, Runner, Stack, StackResources};
 use embassy_time::{with_timeout, Duration, Instant, Timer};
-use embedded_tls::{Aes128GcmSha256, TlsConnection, TlsError};
+use embedded_tls::{Aes128GcmSha256, TlsError};
 use esp_hal::clock::CpuClock;
 use esp_hal::ram;
 use esp_hal::rng::Trng;
@@ -34,7 +34,7 @@ use esp_radio::wifi::{
     AuthenticationMethodConfig, Config as WifiConfig, ControllerConfig, Interface, Password, Ssid,
     WifiController,
 };
-use rawpost::tls::{CertError, OpenError, PinnedProvider, TrustAnchor};
+use rawpost::tls::{CertError, OpenError, PinnedProvider, TlsStream, TrustAnchor};
 use rawpost::{Connection, EmbassyTimer, Host, Request, Timeouts};
 use serde::Serialize;
 use static_cell::{ConstStaticCell, StaticCell};
@@ -574,7 +574,7 @@ async fn connect(socket: &mut TcpSocket<'_>, address: IpAddress) -> Result<(), C
     }
 }
 
-type Tls<'a> = TlsConnection<'a, TcpSocket<'a>, Aes128GcmSha256>;
+type Tls<'a> = TlsStream<'a, TcpSocket<'a>, Aes128GcmSha256>;
 
 /// Opens TLS 1.3 over the connected socket with rawpost's pinned-CA verifier, and returns the
 /// HTTP connection over it. The server name (SNI) and the `Host` header both come from `host`.
@@ -590,8 +590,7 @@ async fn open_tls<'a>(
     // No clock on the board: validity dates are checked as of the server certificate's
     // issuance (see the README); give `with_clock` an SNTP-backed clock to check them for real.
     let mut provider = PinnedProvider::new(trng, anchor);
-    let tls = TlsConnection::new(socket, tls_bufs.0, tls_bufs.1);
-    rawpost::tls::connect(tls, host, &mut provider, http_buf)
+    rawpost::tls::connect(socket, tls_bufs.0, tls_bufs.1, host, &mut provider, http_buf)
         .await
         .map_err(|e| match e {
             OpenError::Certificate(error) => {

@@ -13,12 +13,14 @@ mod connect;
 mod der;
 mod error;
 mod provider;
+mod stream;
 mod verifier;
 
 pub use anchor::{pem_certificate_count, TrustAnchor};
-pub use connect::{connect, OpenError};
+pub use connect::{connect, open, OpenError};
 /// The embedded-tls crate this module is built on, re-exported so versions always match.
 pub use embedded_tls;
 pub use error::{CertError, Explain};
 pub use provider::PinnedProvider;
+pub use stream::{TlsStream, Transport};
 pub use verifier::{Clock, PinnedVerifier};

@@ -49,7 +49,9 @@ use embedded_io_adapters::tokio_1::FromTokio;
 use embedded_io_async::{Read, Write};
 use https_server::{HttpsServer, RootKey, HOST};
 use rand_core::OsRng;
-use rawpost::tls::{pem_certificate_count, OpenError, PinnedProvider, TrustAnchor};
+use rawpost::tls::{
+    pem_certificate_count, OpenError, PinnedProvider, TimeSource, TimeUsed, TrustAnchor,
+};
 use rawpost::{Connection, Host, Request, Response, Timeouts, Timer};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -178,7 +180,7 @@ async fn demo() -> Result<(), Failure> {
         "   few years. The root lives for decades and every chain the server sends leads to it."
     );
     println!("   A clock is set, so validity dates are checked too.");
-    let mut provider = PinnedProvider::new(OsRng, anchor).with_clock(unix_now);
+    let mut provider = PinnedProvider::new(OsRng, anchor, TimeSource::clock(unix_now));
 
     // One host value: the TLS server name (SNI) and the `Host` header.
     let host = Host::new(HOST);
@@ -206,11 +208,11 @@ async fn demo() -> Result<(), Failure> {
         ),
     )
     .await?;
-    let conn = opened.map_err(|e| handshake_failed(e, &provider))?;
+    let conn = opened.map_err(handshake_failed)?;
     println!("   ok: the chain leads to the pinned root, the leaf names {HOST}, the server");
     println!(
         "   proved it holds the leaf's key; dates checked against the clock: {}.",
-        yes_no(provider.used_clock())
+        yes_no(matches!(provider.last_time(), Some(TimeUsed::Clock(_))))
     );
     // rawpost's deadlines (first byte 10 s, idle 5 s, exchange 30 s), here on tokio's clock.
     let mut conn = conn.timed(TokioTimer::new(), Timeouts::default());
@@ -322,7 +324,7 @@ async fn show_leaf_pin(server: &HttpsServer) -> Result<(), Failure> {
     let mut leaf_buf = [0u8; 2048];
     let leaf = TrustAnchor::from_pem(server.leaf.pem.as_bytes(), &mut leaf_buf)
         .map_err(|e| failed(format!("the demo leaf does not load: {e}")))?;
-    let mut wrong = PinnedProvider::new(OsRng, leaf).with_clock(unix_now);
+    let mut wrong = PinnedProvider::new(OsRng, leaf, TimeSource::clock(unix_now));
     let tcp = within("connecting", TcpStream::connect(server.addr))
         .await?
         .map_err(|e| failed(format!("cannot connect to {}: {e}", server.addr)))?;
@@ -341,12 +343,9 @@ async fn show_leaf_pin(server: &HttpsServer) -> Result<(), Failure> {
         ),
     )
     .await?;
-    match (refused, wrong.explain()) {
-        (Err(OpenError::Certificate(e)), Some(why)) => {
-            print_wrapped(&format!("refused ({e:?}): {why}"), "   ");
-        }
-        (Err(e), _) => println!("   refused: {e}"),
-        (Ok(_), _) => return Err(failed("the leaf pin was accepted")),
+    match refused {
+        Err(e) => print_wrapped(&format!("refused ({:?}): {e}", e.cert_error()), "   "),
+        Ok(_) => return Err(failed("the leaf pin was accepted")),
     }
     Ok(())
 }
@@ -389,25 +388,10 @@ fn token_in(body: &[u8]) -> String {
         .to_owned()
 }
 
-/// Prints why the handshake failed; for a certificate, the provider's explanation names the
-/// certificate or host involved.
-fn handshake_failed<R, C>(e: OpenError, provider: &PinnedProvider<'_, R, C>) -> Failure
-where
-    R: embedded_tls::CryptoRngCore,
-    C: embedded_tls::TlsCipherSuite,
-{
-    match (e, provider.explain()) {
-        (OpenError::Certificate(cert), Some(why)) => {
-            failed(format!("TLS certificate refused ({cert:?}): {why}"))
-        }
-        (OpenError::Certificate(cert), None) => {
-            failed(format!("TLS certificate refused ({cert:?}): {cert}"))
-        }
-        (OpenError::Handshake(tls), _) => failed(format!(
-            "TLS handshake failed: {tls:?} (embedded-tls speaks TLS 1.3 only, offering \
-             TLS_AES_128_GCM_SHA256 with a P-256 key share)"
-        )),
-    }
+/// Why the handshake failed: rawpost's explanation names the certificates involved, or says
+/// what the server must offer.
+fn handshake_failed(e: OpenError) -> Failure {
+    failed(e.to_string())
 }
 
 // -------------------------------------------------------------------------------------------
@@ -526,7 +510,7 @@ async fn post(target: &Target) -> Result<(), Failure> {
         return exchange(&mut conn, target).await;
     };
 
-    let mut provider = PinnedProvider::new(OsRng, anchor).with_clock(unix_now);
+    let mut provider = PinnedProvider::new(OsRng, anchor, TimeSource::clock(unix_now));
     let mut tls_read = vec![0u8; TLS_READ];
     let mut tls_write = vec![0u8; TLS_WRITE];
     let opened = within(
@@ -541,11 +525,11 @@ async fn post(target: &Target) -> Result<(), Failure> {
         ),
     )
     .await?;
-    let conn = opened.map_err(|e| handshake_failed(e, &provider))?;
+    let conn = opened.map_err(handshake_failed)?;
     println!(
         "TLS 1.3 with {}: chain verified up to the pinned certificate, dates checked: {}\n",
         host.name(),
-        yes_no(provider.used_clock())
+        yes_no(matches!(provider.last_time(), Some(TimeUsed::Clock(_))))
     );
     let mut conn = conn.timed(TokioTimer::new(), Timeouts::default());
     exchange(&mut conn, target).await?;

@@ -13,7 +13,7 @@ use embedded_io_adapters::tokio_1::FromTokio;
 use embedded_io_async::{Read, Write};
 use embedded_tls::TlsError;
 use rand_core::OsRng;
-use rawpost::tls::{PinnedProvider, TrustAnchor};
+use rawpost::tls::{PinnedProvider, TimeSource, TrustAnchor};
 use rawpost::{Framing, Host, Request};
 use tls_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,8 +71,9 @@ fn body_of(n: usize) -> Vec<u8> {
     (0..n).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
-fn provider(pki: &Pki) -> PinnedProvider<'_, OsRng> {
-    PinnedProvider::new(OsRng, TrustAnchor::from_der(pki.root.der.as_ref()).unwrap())
+fn provider(pki: &Pki) -> PinnedProvider<'_, OsRng, fn() -> Option<u64>> {
+    let anchor = TrustAnchor::from_der(pki.root.der.as_ref()).unwrap();
+    PinnedProvider::new(OsRng, anchor, TimeSource::clock(system_clock))
 }
 
 async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {

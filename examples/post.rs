@@ -419,7 +419,7 @@ fn print_response<S, T>(response: &Response<'_, '_, S, T>, body: &[u8]) {
     );
     for (i, field) in response.headers().enumerate() {
         // Credentials stay hidden here too, as in the wire trace.
-        let secret = rawpost::trace::REDACTED.iter().any(|r| field.is(r));
+        let secret = rawpost::trace::is_redacted(field.name);
         let value = if secret {
             "<redacted>".into()
         } else {

@@ -192,3 +192,10 @@ fn every_error_has_a_message() {
         let _ = e.alert();
     }
 }
+
+/// The error of a failed handshake carries its detail without allocation, and stays small.
+#[test]
+fn open_error_is_small() {
+    let size = std::mem::size_of::<rawpost::tls::OpenError>();
+    assert!(size <= 176, "OpenError is {size} bytes");
+}

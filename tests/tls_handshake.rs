@@ -352,6 +352,14 @@ async fn ca_certificate_as_server_is_refused() {
     )
     .await;
     assert_err(&out, CertError::LeafIsCa);
+    assert_eq!(
+        out.explained.as_deref(),
+        Some(
+            "TLS certificate refused: the server's certificate \"api.example.test\" is a CA \
+             certificate (basicConstraints cA=true), not a server certificate: issue the server \
+             a certificate without cA"
+        )
+    );
 }
 
 #[tokio::test]
@@ -369,6 +377,14 @@ async fn client_auth_only_certificate_is_refused() {
     let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
     let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::System).await;
     assert_err(&out, CertError::NotForServers);
+    assert_eq!(
+        out.explained.as_deref(),
+        Some(
+            "TLS certificate refused: the server's certificate \"api.example.test\" is \
+             restricted by extendedKeyUsage to uses other than TLS servers: reissue it with \
+             serverAuth"
+        )
+    );
 }
 
 fn expired_pki() -> (Pki, Cert) {
@@ -987,6 +1003,14 @@ async fn not_yet_valid_leaf_with_clock_is_refused() {
     )
     .await;
     assert_err(&out, CertError::NotYetValid);
+    let explained = out.explained.unwrap();
+    assert!(
+        explained.starts_with(
+            "TLS certificate refused: the certificate \"api.example.test\" is valid only from \
+             2040-01-01, and the time used was 20"
+        ),
+        "{explained}"
+    );
 }
 
 /// `tls::connect` refuses a host that is not a valid name before a byte of the handshake.
@@ -1026,4 +1050,35 @@ async fn connect_refuses_an_invalid_host_name() {
         "TLS certificate refused: the host \"api example test\" is neither a DNS name nor an \
          IP address (write IPv6 in brackets, e.g. [::1])"
     );
+}
+
+/// A clock with state (an SNTP result and when it arrived), not a `static`: `Clock` is a trait.
+#[tokio::test]
+async fn a_clock_with_state_is_a_clock() {
+    struct Synced {
+        unix_at_sync: u64,
+        synced_at: std::time::Instant,
+    }
+    impl rawpost::tls::Clock for Synced {
+        fn now(&self) -> Option<u64> {
+            Some(self.unix_at_sync + self.synced_at.elapsed().as_secs())
+        }
+    }
+    let pki = Pki::new(&P256, &P256);
+    let (addr, server) = serve(pki.chain(), pki.leaf.key_der()).await;
+    let clock = Synced {
+        unix_at_sync: system_clock().unwrap(),
+        synced_at: std::time::Instant::now(),
+    };
+    let mut provider = rawpost::tls::PinnedProvider::new(
+        rand_core::OsRng,
+        anchor(&pki.root),
+        rawpost::tls::TimeSource::clock(clock),
+    );
+    let out = connect(addr, HOST, &mut provider).await;
+    server.await.unwrap();
+    assert_ok(&out);
+    assert!(out.used_clock());
+    // The clock can be updated in place (a new SNTP result).
+    provider.time_source_mut().clock_mut().unix_at_sync = 0;
 }

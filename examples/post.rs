@@ -74,6 +74,18 @@ async fn main() -> ExitCode {
     wire_trace::install();
     let result = if args.is_empty() {
         demo().await
+    } else if args[0] == "--serve" {
+        match args.as_slice() {
+            [_, addr] => serve(addr).await,
+            _ => Err(Failure::Usage(
+                "--serve needs an address, e.g. 0.0.0.0:8443".into(),
+            )),
+        }
+    } else if args[0] == "--make-test-pki" {
+        match args.as_slice() {
+            [_, dir] => https_server::write_test_pki(std::path::Path::new(dir)).map_err(failed),
+            _ => Err(Failure::Usage("--make-test-pki needs a directory".into())),
+        }
     } else {
         match Target::parse(&args) {
             Ok(target) => post(&target).await,
@@ -97,6 +109,12 @@ const USAGE: &str = "\
 usage: cargo run --example post
        cargo run --example post -- https://host[:port]/path --ca FILE [--ca-index N] [OPTIONS]
        cargo run --example post -- http://host[:port]/path [OPTIONS]
+       cargo run --example post -- --serve ADDR
+       cargo run --example post -- --make-test-pki DIR
+
+--serve ADDR: the demo server with the committed TEST-ONLY PKI (the root the ESP32 firmware
+pins, examples/esp32-common/root-ca.pem) on ADDR, e.g. 0.0.0.0:8443, until interrupted.
+--make-test-pki DIR: writes a new test PKI (root-ca.pem, test-pki/) into DIR.
 
 With no arguments: the demo (an in-process HTTPS server; a JSON POST to it, root CA pinned).
   --ca FILE          the CA certificate to pin, PEM or DER (required for https://)
@@ -289,6 +307,43 @@ async fn demo() -> Result<(), Failure> {
     } else {
         Err(failed("the demo server did not answer as expected"))
     }
+}
+
+/// `--serve ADDR`: the demo server with the committed test PKI, for the ESP32 firmware's
+/// first run (it pins `examples/esp32-common/root-ca.pem`), until interrupted.
+async fn serve(addr: &str) -> Result<(), Failure> {
+    let server = https_server::start_committed(addr, true)
+        .await
+        .map_err(|e| failed(format!("cannot serve on {addr}: {e}")))?;
+    let port = server.addr.port();
+    println!(
+        "Serving https://{HOST}:{port}/post and /oauth/token on {}",
+        server.addr
+    );
+    println!("with the committed TEST-ONLY PKI (its server key is public: never pin this root in");
+    println!("production). The firmware pins examples/esp32-common/root-ca.pem, the root of it.");
+    println!();
+    println!("Flash the firmware pointed at this computer (its LAN address, e.g. 192.168.1.23):");
+    println!("  cd examples/esp32c3");
+    let port_var = if port == 8443 {
+        String::new()
+    } else {
+        format!("RAWPOST_PORT={port} ")
+    };
+    println!("  RAWPOST_WIFI_SSID=... RAWPOST_WIFI_PASSWORD=... RAWPOST_ADDRESS=192.168.1.23 \\");
+    println!("  {port_var}cargo run --release");
+    println!("It connects to that address, with {HOST} as the TLS server name and Host header.");
+    println!("Requests appear below; Ctrl-C stops.");
+    println!();
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| failed(format!("waiting for Ctrl-C: {e}")))?;
+    println!(
+        "{} TLS sessions, {} requests.",
+        server.sessions(),
+        server.requests()
+    );
+    Ok(())
 }
 
 /// Step 1: the story and the server's certificates.

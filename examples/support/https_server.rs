@@ -133,50 +133,54 @@ pub async fn start(root_key: RootKey) -> Result<HttpsServer, String> {
 /// The committed test PKI (`examples/esp32-common/`): the root the firmware pins, and the
 /// intermediate, leaf and leaf key this server presents. **TEST ONLY**: the leaf's private key
 /// is public, so anyone can impersonate `api.example.test` to a device that pins this root.
+/// Read from the source tree at run time (the files are not in the published crate).
 pub mod committed {
-    /// The root CA the ESP32 firmware pins (`examples/esp32-common/root-ca.pem`).
-    pub const ROOT_PEM: &str = include_str!("../esp32-common/root-ca.pem");
+    /// The directory of the committed files.
+    pub const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/esp32-common");
+    /// The root CA the ESP32 firmware pins.
+    pub const ROOT: &str = "root-ca.pem";
     /// The intermediate CA.
-    pub const INTERMEDIATE_PEM: &str = include_str!("../esp32-common/test-pki/intermediate.pem");
+    pub const INTERMEDIATE: &str = "test-pki/intermediate.pem";
     /// The server certificate, for `api.example.test`.
-    pub const LEAF_PEM: &str = include_str!("../esp32-common/test-pki/server.pem");
+    pub const LEAF: &str = "test-pki/server.pem";
     /// The server certificate's private key (PKCS#8). Published: TEST ONLY.
-    pub const LEAF_KEY_PEM: &str = include_str!("../esp32-common/test-pki/server.key");
+    pub const LEAF_KEY: &str = "test-pki/server.key";
+
+    /// The text of one of the files above.
+    pub fn read(file: &str) -> Result<String, String> {
+        let path = std::path::Path::new(DIR).join(file);
+        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+    }
 }
 
 /// Serves the committed test PKI on `addr` (e.g. `0.0.0.0:8443` to reach the LAN), printing
 /// each request when `verbose`.
 pub async fn start_committed(addr: &str, verbose: bool) -> Result<HttpsServer, String> {
     use rustls::pki_types::pem::PemObject;
+    let root_pem = committed::read(committed::ROOT)?;
+    let intermediate_pem = committed::read(committed::INTERMEDIATE)?;
+    let leaf_pem = committed::read(committed::LEAF)?;
+    let key_pem = committed::read(committed::LEAF_KEY)?;
     let der = |pem: &str, what: &str| {
         rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
             .map(|c| c.to_vec())
             .map_err(|e| format!("the committed {what}: {e}"))
     };
-    let key =
-        rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(committed::LEAF_KEY_PEM.as_bytes())
-            .map_err(|e| format!("the committed server key: {e}"))?;
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| format!("the committed server key: {e}"))?;
     let files = |name: &str, pem: &str, der: Vec<u8>| CertFiles {
         name: name.to_owned(),
         pem: pem.to_owned(),
         der,
     };
     let pki = PkiFiles {
-        root: files(
-            COMMITTED_ROOT_NAME,
-            committed::ROOT_PEM,
-            der(committed::ROOT_PEM, "root")?,
-        ),
+        root: files(COMMITTED_ROOT_NAME, &root_pem, der(&root_pem, "root")?),
         intermediate: files(
             COMMITTED_INTERMEDIATE_NAME,
-            committed::INTERMEDIATE_PEM,
-            der(committed::INTERMEDIATE_PEM, "intermediate")?,
+            &intermediate_pem,
+            der(&intermediate_pem, "intermediate")?,
         ),
-        leaf: files(
-            HOST,
-            committed::LEAF_PEM,
-            der(committed::LEAF_PEM, "server certificate")?,
-        ),
+        leaf: files(HOST, &leaf_pem, der(&leaf_pem, "server certificate")?),
         leaf_key_der: key.secret_pkcs8_der().to_vec(),
     };
     start_with(pki, addr, verbose).await

@@ -26,6 +26,13 @@
 //! cargo run --example post -- http://host[:port]/path [--json '{"a":1}'] [--header 'K: V']...
 //! ```
 //!
+//! To serve the demo on your network with the committed test-only PKI that the ESP32 firmware
+//! pins (its first flash talks to this), until Ctrl-C:
+//!
+//! ```text
+//! cargo run --example post -- --serve 0.0.0.0:8443
+//! ```
+//!
 //! `--ca FILE` is the certificate to pin: PEM (any number of blocks, text around them ignored,
 //! exactly as `openssl s_client -showcerts` prints) or DER. `--ca-index N` picks the N-th
 //! `CERTIFICATE` block (from 0). In `s_client` output block 0 is the server's own certificate,

@@ -266,6 +266,12 @@ impl Detail {
         }
     }
 
+    /// Counts `n` more names as left out.
+    pub(crate) fn leave_out(&mut self, n: usize) {
+        let n = u8::try_from(n).unwrap_or(u8::MAX);
+        self.left_out = self.left_out.saturating_add(n);
+    }
+
     /// Adds a name given as format arguments (a date, a number).
     pub(crate) fn push_fmt(&mut self, args: fmt::Arguments<'_>) {
         let mut s: heapless::String<MAX_NAME> = heapless::String::new();

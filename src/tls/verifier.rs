@@ -367,9 +367,7 @@ impl<'a> PinnedVerifier<'a> {
                 },
             }
         }
-        for _ in names.len()..count {
-            self.detail.push_fmt(format_args!("…"));
-        }
+        self.detail.leave_out(count - names.len());
         CertError::NameMismatch
     }
 

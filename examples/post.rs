@@ -26,6 +26,13 @@
 //! cargo run --example post -- http://host[:port]/path [--json '{"a":1}'] [--header 'K: V']...
 //! ```
 //!
+//! To serve the demo on your network with the committed test-only PKI that the ESP32 firmware
+//! pins (its first flash talks to this), until Ctrl-C:
+//!
+//! ```text
+//! cargo run --example post -- --serve 0.0.0.0:8443
+//! ```
+//!
 //! `--ca FILE` is the certificate to pin: PEM (any number of blocks, text around them ignored,
 //! exactly as `openssl s_client -showcerts` prints) or DER. `--ca-index N` picks the N-th
 //! `CERTIFICATE` block (from 0). In `s_client` output block 0 is the server's own certificate,
@@ -47,10 +54,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use embedded_io_async::{Read, Write};
-use embedded_tls::TlsConnection;
 use https_server::{HttpsServer, RootKey, HOST};
 use rand_core::OsRng;
-use rawpost::tls::{pem_certificate_count, OpenError, PinnedProvider, TrustAnchor};
+use rawpost::tls::{
+    pem_certificate_count, OpenError, PinnedProvider, TimeSource, TimeUsed, TrustAnchor,
+};
 use rawpost::{Connection, Host, Request, Response, Timeouts, Timer};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -73,6 +81,18 @@ async fn main() -> ExitCode {
     wire_trace::install();
     let result = if args.is_empty() {
         demo().await
+    } else if args[0] == "--serve" {
+        match args.as_slice() {
+            [_, addr] => serve(addr).await,
+            _ => Err(Failure::Usage(
+                "--serve needs an address, e.g. 0.0.0.0:8443".into(),
+            )),
+        }
+    } else if args[0] == "--make-test-pki" {
+        match args.as_slice() {
+            [_, dir] => https_server::write_test_pki(std::path::Path::new(dir)).map_err(failed),
+            _ => Err(Failure::Usage("--make-test-pki needs a directory".into())),
+        }
     } else {
         match Target::parse(&args) {
             Ok(target) => post(&target).await,
@@ -96,6 +116,12 @@ const USAGE: &str = "\
 usage: cargo run --example post
        cargo run --example post -- https://host[:port]/path --ca FILE [--ca-index N] [OPTIONS]
        cargo run --example post -- http://host[:port]/path [OPTIONS]
+       cargo run --example post -- --serve ADDR
+       cargo run --example post -- --make-test-pki DIR
+
+--serve ADDR: the demo server with the committed TEST-ONLY PKI (the root the ESP32 firmware
+pins, examples/esp32-common/root-ca.pem) on ADDR, e.g. 0.0.0.0:8443, until interrupted.
+--make-test-pki DIR: writes a new test PKI (root-ca.pem, test-pki/) into DIR.
 
 With no arguments: the demo (an in-process HTTPS server; a JSON POST to it, root CA pinned).
   --ca FILE          the CA certificate to pin, PEM or DER (required for https://)
@@ -179,7 +205,7 @@ async fn demo() -> Result<(), Failure> {
         "   few years. The root lives for decades and every chain the server sends leads to it."
     );
     println!("   A clock is set, so validity dates are checked too.");
-    let mut provider = PinnedProvider::new(OsRng, anchor).with_clock(unix_now);
+    let mut provider = PinnedProvider::new(OsRng, anchor, TimeSource::clock(unix_now));
 
     // One host value: the TLS server name (SNI) and the `Host` header.
     let host = Host::new(HOST);
@@ -194,18 +220,24 @@ async fn demo() -> Result<(), Failure> {
         .map_err(|e| failed(format!("cannot connect to {}: {e}", server.addr)))?;
     let mut tls_read = vec![0u8; TLS_READ];
     let mut tls_write = vec![0u8; TLS_WRITE];
-    let tls = TlsConnection::new(FromTokio::new(tcp), &mut tls_read, &mut tls_write);
     let mut http_buf = [0u8; 2048];
     let opened = within(
         "the TLS handshake",
-        rawpost::tls::connect(tls, host, &mut provider, &mut http_buf),
+        rawpost::tls::connect(
+            FromTokio::new(tcp),
+            &mut tls_read,
+            &mut tls_write,
+            host,
+            &mut provider,
+            &mut http_buf,
+        ),
     )
     .await?;
-    let conn = opened.map_err(|e| handshake_failed(e, &provider))?;
+    let conn = opened.map_err(handshake_failed)?;
     println!("   ok: the chain leads to the pinned root, the leaf names {HOST}, the server");
     println!(
         "   proved it holds the leaf's key; dates checked against the clock: {}.",
-        yes_no(provider.used_clock())
+        yes_no(matches!(provider.last_time(), Some(TimeUsed::Clock(_))))
     );
     // rawpost's deadlines (first byte 10 s, idle 5 s, exchange 30 s), here on tokio's clock.
     let mut conn = conn.timed(TokioTimer::new(), Timeouts::default());
@@ -284,6 +316,43 @@ async fn demo() -> Result<(), Failure> {
     }
 }
 
+/// `--serve ADDR`: the demo server with the committed test PKI, for the ESP32 firmware's
+/// first run (it pins `examples/esp32-common/root-ca.pem`), until interrupted.
+async fn serve(addr: &str) -> Result<(), Failure> {
+    let server = https_server::start_committed(addr, true)
+        .await
+        .map_err(|e| failed(format!("cannot serve on {addr}: {e}")))?;
+    let port = server.addr.port();
+    println!(
+        "Serving https://{HOST}:{port}/post and /oauth/token on {}",
+        server.addr
+    );
+    println!("with the committed TEST-ONLY PKI (its server key is public: never pin this root in");
+    println!("production). The firmware pins examples/esp32-common/root-ca.pem, the root of it.");
+    println!();
+    println!("Flash the firmware pointed at this computer (its LAN address, e.g. 192.168.1.23):");
+    println!("  cd examples/esp32c3");
+    let port_var = if port == 8443 {
+        String::new()
+    } else {
+        format!("RAWPOST_PORT={port} ")
+    };
+    println!("  RAWPOST_WIFI_SSID=... RAWPOST_WIFI_PASSWORD=... RAWPOST_ADDRESS=192.168.1.23 \\");
+    println!("  {port_var}cargo run --release");
+    println!("It connects to that address, with {HOST} as the TLS server name and Host header.");
+    println!("Requests appear below; Ctrl-C stops.");
+    println!();
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| failed(format!("waiting for Ctrl-C: {e}")))?;
+    println!(
+        "{} TLS sessions, {} requests.",
+        server.sessions(),
+        server.requests()
+    );
+    Ok(())
+}
+
 /// Step 1: the story and the server's certificates.
 fn print_intro(server: &HttpsServer) {
     let port = server.addr.port();
@@ -317,25 +386,28 @@ async fn show_leaf_pin(server: &HttpsServer) -> Result<(), Failure> {
     let mut leaf_buf = [0u8; 2048];
     let leaf = TrustAnchor::from_pem(server.leaf.pem.as_bytes(), &mut leaf_buf)
         .map_err(|e| failed(format!("the demo leaf does not load: {e}")))?;
-    let mut wrong = PinnedProvider::new(OsRng, leaf).with_clock(unix_now);
+    let mut wrong = PinnedProvider::new(OsRng, leaf, TimeSource::clock(unix_now));
     let tcp = within("connecting", TcpStream::connect(server.addr))
         .await?
         .map_err(|e| failed(format!("cannot connect to {}: {e}", server.addr)))?;
     let mut tls_read = vec![0u8; TLS_READ];
     let mut tls_write = vec![0u8; TLS_WRITE];
-    let tls = TlsConnection::new(FromTokio::new(tcp), &mut tls_read, &mut tls_write);
     let mut http_buf = [0u8; 512];
     let refused = within(
         "the TLS handshake",
-        rawpost::tls::connect(tls, Host::new(HOST), &mut wrong, &mut http_buf),
+        rawpost::tls::connect(
+            FromTokio::new(tcp),
+            &mut tls_read,
+            &mut tls_write,
+            Host::new(HOST),
+            &mut wrong,
+            &mut http_buf,
+        ),
     )
     .await?;
-    match (refused, wrong.explain()) {
-        (Err(OpenError::Certificate(e)), Some(why)) => {
-            print_wrapped(&format!("refused ({e:?}): {why}"), "   ");
-        }
-        (Err(e), _) => println!("   refused: {e}"),
-        (Ok(_), _) => return Err(failed("the leaf pin was accepted")),
+    match refused {
+        Err(e) => print_wrapped(&format!("refused ({:?}): {e}", e.cert_error()), "   "),
+        Ok(_) => return Err(failed("the leaf pin was accepted")),
     }
     Ok(())
 }
@@ -378,25 +450,10 @@ fn token_in(body: &[u8]) -> String {
         .to_owned()
 }
 
-/// Prints why the handshake failed; for a certificate, the provider's explanation names the
-/// certificate or host involved.
-fn handshake_failed<R, C>(e: OpenError, provider: &PinnedProvider<'_, R, C>) -> Failure
-where
-    R: embedded_tls::CryptoRngCore,
-    C: embedded_tls::TlsCipherSuite,
-{
-    match (e, provider.explain()) {
-        (OpenError::Certificate(cert), Some(why)) => {
-            failed(format!("TLS certificate refused ({cert:?}): {why}"))
-        }
-        (OpenError::Certificate(cert), None) => {
-            failed(format!("TLS certificate refused ({cert:?}): {cert}"))
-        }
-        (OpenError::Handshake(tls), _) => failed(format!(
-            "TLS handshake failed: {tls:?} (embedded-tls speaks TLS 1.3 only, offering \
-             TLS_AES_128_GCM_SHA256 with a P-256 key share)"
-        )),
-    }
+/// Why the handshake failed: rawpost's explanation names the certificates involved, or says
+/// what the server must offer.
+fn handshake_failed(e: OpenError) -> Failure {
+    failed(e.to_string())
 }
 
 // -------------------------------------------------------------------------------------------
@@ -424,7 +481,7 @@ fn print_response<S, T>(response: &Response<'_, '_, S, T>, body: &[u8]) {
     );
     for (i, field) in response.headers().enumerate() {
         // Credentials stay hidden here too, as in the wire trace.
-        let secret = rawpost::trace::REDACTED.iter().any(|r| field.is(r));
+        let secret = rawpost::trace::is_redacted(field.name);
         let value = if secret {
             "<redacted>".into()
         } else {
@@ -515,20 +572,26 @@ async fn post(target: &Target) -> Result<(), Failure> {
         return exchange(&mut conn, target).await;
     };
 
-    let mut provider = PinnedProvider::new(OsRng, anchor).with_clock(unix_now);
+    let mut provider = PinnedProvider::new(OsRng, anchor, TimeSource::clock(unix_now));
     let mut tls_read = vec![0u8; TLS_READ];
     let mut tls_write = vec![0u8; TLS_WRITE];
-    let tls = TlsConnection::new(stream, &mut tls_read, &mut tls_write);
     let opened = within(
         "the TLS handshake",
-        rawpost::tls::connect(tls, host, &mut provider, &mut http_buf),
+        rawpost::tls::connect(
+            stream,
+            &mut tls_read,
+            &mut tls_write,
+            host,
+            &mut provider,
+            &mut http_buf,
+        ),
     )
     .await?;
-    let conn = opened.map_err(|e| handshake_failed(e, &provider))?;
+    let conn = opened.map_err(handshake_failed)?;
     println!(
         "TLS 1.3 with {}: chain verified up to the pinned certificate, dates checked: {}\n",
         host.name(),
-        yes_no(provider.used_clock())
+        yes_no(matches!(provider.last_time(), Some(TimeUsed::Clock(_))))
     );
     let mut conn = conn.timed(TokioTimer::new(), Timeouts::default());
     exchange(&mut conn, target).await?;

@@ -2,7 +2,7 @@
 
 mod tls_support;
 
-use rawpost::tls::{CertError, TrustAnchor};
+use rawpost::tls::{CertError, TimeUsed, TrustAnchor};
 use rcgen::ExtendedKeyUsagePurpose;
 use tls_support::*;
 
@@ -19,7 +19,6 @@ fn assert_ok(outcome: &Outcome) {
 
 fn assert_err(outcome: &Outcome, error: CertError) {
     assert_eq!(outcome.result, Err(Some(error)), "{outcome:?}");
-    assert!(outcome.tls_error.is_some());
     assert!(outcome.reply.is_none());
 }
 
@@ -30,12 +29,12 @@ async fn root_pinned_ok_and_data_flows() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_ok(&out);
-    assert!(!out.used_clock);
+    assert!(out.used_clock());
 }
 
 #[tokio::test]
@@ -45,12 +44,12 @@ async fn root_pinned_with_clock_ok() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        Some(system_clock),
+        HOST,
+        Time::System,
     )
     .await;
     assert_ok(&out);
-    assert!(out.used_clock);
+    assert!(out.used_clock());
 }
 
 #[tokio::test]
@@ -60,8 +59,8 @@ async fn intermediate_pinned_ok() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&pki.inter),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_ok(&out);
@@ -74,16 +73,17 @@ async fn leaf_pinned_is_refused_with_advice() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&pki.leaf),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::PinnedIsLeaf);
     assert_eq!(
         out.explained.as_deref(),
         Some(
-            "the pinned certificate is the server's own leaf: pin the root CA that issued its \
-             chain; the chain's top certificate was issued by \"Test Root CA\""
+            "TLS certificate refused: the pinned certificate is the server's own leaf: pin the \
+             root CA that issued its chain; the chain the server sent ends with a certificate \
+             issued by \"Test Root CA\""
         )
     );
 }
@@ -97,8 +97,8 @@ async fn stale_leaf_pinned_is_refused_with_advice() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&old_leaf),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::PinnedIsLeaf);
@@ -112,16 +112,17 @@ async fn unrelated_root_names_the_real_issuer() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&other),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::ChainNotToPin);
     assert_eq!(
         out.explained.as_deref(),
         Some(
-            "the chain does not lead to the pinned certificate; its top certificate was issued \
-             by \"Test Root CA\""
+            "TLS certificate refused: the chain does not lead to the pinned certificate \
+             \"Other Root CA\"; its top certificate \"Test Intermediate CA\" was issued by \
+             \"Test Root CA\": pin \"Test Root CA\" if that is the CA you trust for this server"
         )
     );
 }
@@ -134,8 +135,8 @@ async fn root_with_same_name_but_other_key_is_refused() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&impostor),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::BadChainSignature);
@@ -148,14 +149,17 @@ async fn wrong_sni_is_a_name_error() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&pki.root),
-        Some("other.example.test"),
-        None,
+        "other.example.test",
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::NameMismatch);
     assert_eq!(
         out.explained.as_deref(),
-        Some("host name not in the certificate; the certificate is for \"api.example.test\"")
+        Some(
+            "TLS certificate refused: the host \"other.example.test\" is not among the \
+             certificate's names: \"api.example.test\""
+        )
     );
 }
 
@@ -165,8 +169,45 @@ async fn host_only_in_common_name_is_refused() {
     // CN = api.example.test but the only SAN is another name: the CN is never used.
     let leaf = leaf(HOST, &P256, &["www.example.test"], &pki.inter);
     let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
-    let out = run(chain, leaf.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::System).await;
     assert_err(&out, CertError::NameMismatch);
+    assert_eq!(
+        out.explained.as_deref(),
+        Some(
+            "TLS certificate refused: the host \"api.example.test\" is not among the \
+             certificate's names: \"www.example.test\""
+        )
+    );
+}
+
+/// A certificate with no subjectAltName at all, only CN = the host: refused, and the message
+/// says the CN is not used and how to reissue the certificate; the server gets bad_certificate.
+#[tokio::test]
+async fn common_name_only_certificate_is_explained() {
+    let pki = Pki::new(&P256, &P256);
+    let cn_only = leaf(HOST, &P256, &[], &pki.inter);
+    let chain = vec![cn_only.der.clone(), pki.inter.der.clone()];
+    let (out, served) = run_served(
+        chain,
+        cn_only.key_der(),
+        anchor(&pki.root),
+        HOST,
+        Time::System,
+    )
+    .await;
+    assert_err(&out, CertError::NoSubjectAltName);
+    assert_eq!(
+        out.explained.as_deref(),
+        Some(
+            "TLS certificate refused: the server's certificate has no subjectAltName extension, \
+             only the common name \"api.example.test\", which is not used to match host names \
+             (as in browsers and rustls): reissue it with subjectAltName DNS:api.example.test"
+        )
+    );
+    assert_eq!(
+        served.alert_received(),
+        Some(rustls::AlertDescription::BadCertificate)
+    );
 }
 
 #[tokio::test]
@@ -178,34 +219,62 @@ async fn wildcard_covers_one_label() {
         chain.clone(),
         leaf.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_ok(&out);
-    let out = run(
-        chain,
-        leaf.key_der(),
-        anchor(&pki.root),
-        Some("a.api.example.test"),
-        None,
-    )
-    .await;
-    assert_err(&out, CertError::NameMismatch);
+    for host in ["a.api.example.test", "example.test"] {
+        let out = run(
+            chain.clone(),
+            leaf.key_der(),
+            anchor(&pki.root),
+            host,
+            Time::System,
+        )
+        .await;
+        assert_err(&out, CertError::NameMismatch);
+        assert_eq!(
+            out.explained.unwrap(),
+            format!(
+                "TLS certificate refused: the host \"{host}\" is not among the certificate's \
+                 names: \"*.example.test\"; a wildcard covers exactly one left-most label \
+                 (\"*.example.com\" matches \"api.example.com\", not \"example.com\" nor \
+                 \"a.api.example.com\")"
+            )
+        );
+    }
 }
 
+/// Every SAN is listed (DNS names and IP addresses), up to what the detail holds, then a count.
 #[tokio::test]
-async fn no_sni_is_refused() {
+async fn name_mismatch_lists_the_names_bounded() {
     let pki = Pki::new(&P256, &P256);
-    let out = run(
-        pki.chain(),
-        pki.leaf.key_der(),
-        anchor(&pki.root),
-        None,
-        None,
-    )
-    .await;
-    assert_err(&out, CertError::NoServerName);
+    let names: Vec<String> = (1..=20).map(|i| format!("host-{i}.example.test")).collect();
+    let mut sans: Vec<&str> = vec!["10.1.2.3", "*.svc.example.test"];
+    sans.extend(names.iter().map(String::as_str));
+    let leaf = leaf("many", &P256, &sans, &pki.inter);
+    let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
+    let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::System).await;
+    assert_err(&out, CertError::NameMismatch);
+    let explained = out.explained.unwrap();
+    assert!(
+        explained.starts_with(
+            "TLS certificate refused: the host \"api.example.test\" is not among the \
+             certificate's names: \"10.1.2.3\", \"*.svc.example.test\", \"host-1.example.test\", "
+        ),
+        "{explained}"
+    );
+    assert!(
+        explained.contains(" more; a wildcard covers exactly one left-most label"),
+        "{explained}"
+    );
+    let Some(rawpost::tls::OpenError::Certificate { detail, .. }) = out.error else {
+        panic!("not a certificate error")
+    };
+    let shown = detail.names().count();
+    assert_eq!(shown - 1 + detail.left_out(), sans.len(), "{detail:?}");
+    assert!(detail.left_out() > 0);
 }
 
 #[tokio::test]
@@ -225,7 +294,14 @@ async fn forged_chain_under_non_ca_without_basic_constraints() {
         fake_ca.der.clone(),
         pki.inter.der.clone(),
     ];
-    let out = run(chain, forged.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    let out = run(
+        chain,
+        forged.key_der(),
+        anchor(&pki.root),
+        HOST,
+        Time::System,
+    )
+    .await;
     assert_err(&out, CertError::IssuerNotCa);
 }
 
@@ -243,7 +319,14 @@ async fn forged_chain_under_explicit_non_ca() {
     );
     let forged = leaf(HOST, &P256, &[HOST], &fake_ca);
     let chain = vec![forged.der.clone(), fake_ca.der.clone()];
-    let out = run(chain, forged.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    let out = run(
+        chain,
+        forged.key_der(),
+        anchor(&pki.root),
+        HOST,
+        Time::System,
+    )
+    .await;
     assert_err(&out, CertError::IssuerNotCa);
 }
 
@@ -264,11 +347,19 @@ async fn ca_certificate_as_server_is_refused() {
         chain,
         ca_leaf.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::LeafIsCa);
+    assert_eq!(
+        out.explained.as_deref(),
+        Some(
+            "TLS certificate refused: the server's certificate \"api.example.test\" is a CA \
+             certificate (basicConstraints cA=true), not a server certificate: issue the server \
+             a certificate without cA"
+        )
+    );
 }
 
 #[tokio::test]
@@ -284,8 +375,16 @@ async fn client_auth_only_certificate_is_refused() {
         Some(ExtendedKeyUsagePurpose::ClientAuth),
     );
     let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
-    let out = run(chain, leaf.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::System).await;
     assert_err(&out, CertError::NotForServers);
+    assert_eq!(
+        out.explained.as_deref(),
+        Some(
+            "TLS certificate refused: the server's certificate \"api.example.test\" is \
+             restricted by extendedKeyUsage to uses other than TLS servers: reissue it with \
+             serverAuth"
+        )
+    );
 }
 
 fn expired_pki() -> (Pki, Cert) {
@@ -310,60 +409,114 @@ async fn expired_leaf_with_clock_is_refused() {
         chain,
         expired.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        Some(system_clock),
+        HOST,
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::Expired);
-    assert!(out.used_clock);
-    assert_eq!(
-        out.explained.as_deref(),
-        Some("certificate expired: \"expired.example.test\"")
+    assert!(out.used_clock());
+    let explained = out.explained.unwrap();
+    assert!(
+        explained.starts_with(
+            "TLS certificate refused: the certificate \"expired.example.test\" expired on \
+             2023-01-01 (checked against 20"
+        ),
+        "{explained}"
     );
 }
 
+/// Only the loudly named opt-out accepts an expired certificate.
 #[tokio::test]
-async fn expired_leaf_without_clock_is_accepted_documented_gap() {
+async fn expired_leaf_accepted_only_with_dangerous_no_expiry_check() {
     let (pki, expired) = expired_pki();
     let chain = vec![expired.der.clone(), pki.inter.der.clone()];
     let out = run(
         chain,
         expired.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::NoExpiry,
     )
     .await;
     assert_ok(&out);
-    assert!(!out.used_clock);
+    assert!(matches!(out.time_used, Some(TimeUsed::NotChecked(_))));
 }
 
+/// No clock, a floor (e.g. the build time): a certificate that expired before it is refused.
 #[tokio::test]
-async fn expired_leaf_without_clock_but_time_floor_is_refused() {
+async fn expired_leaf_with_only_a_time_floor_is_refused() {
     let (pki, expired) = expired_pki();
     let chain = vec![expired.der.clone(), pki.inter.der.clone()];
-    let (addr, server) = serve(chain, expired.key_der()).await;
-    // 2025-01-01, e.g. the firmware's build time.
-    let mut provider = rawpost::tls::PinnedProvider::new(rand_core::OsRng, anchor(&pki.root))
-        .with_time_floor(1_735_689_600);
-    let out = connect(addr, Some(HOST), &mut provider).await;
-    let _ = server.await;
-    assert_err(&out, CertError::Expired);
+    // 2025-01-01.
+    for time in [
+        Time::Floor(1_735_689_600),
+        Time::Unset {
+            floor: 1_735_689_600,
+        },
+    ] {
+        let out = run(
+            chain.clone(),
+            expired.key_der(),
+            anchor(&pki.root),
+            HOST,
+            time,
+        )
+        .await;
+        assert_err(&out, CertError::Expired);
+        assert_eq!(out.time_used, Some(TimeUsed::Floor(1_735_689_600)));
+        assert_eq!(
+            out.explained.as_deref(),
+            Some(
+                "TLS certificate refused: the certificate \"expired.example.test\" expired on \
+                 2023-01-01 (checked against 2025-01-01): the server must renew it"
+            )
+        );
+    }
 }
 
+/// A clock that is not set and no floor: refused, never checked silently without dates. A
+/// clock reading before 2025 (an unset RTC counting from 1970) counts as not set.
 #[tokio::test]
-async fn clock_not_synced_falls_back_to_issuance_time() {
+async fn clock_not_set_and_no_floor_is_refused() {
     let pki = Pki::new(&P256, &P256);
+    for time in [
+        Time::Unset { floor: 0 },
+        Time::Clock(|| Some(42)),
+        Time::Floor(0),
+        Time::Floor(rawpost::tls::MIN_TIME - 1),
+    ] {
+        let (out, served) = run_served(
+            pki.chain(),
+            pki.leaf.key_der(),
+            anchor(&pki.root),
+            HOST,
+            time,
+        )
+        .await;
+        assert_err(&out, CertError::ClockNotSet);
+        assert_eq!(
+            served.alert_received(),
+            Some(rustls::AlertDescription::InternalError),
+            "{time:?}"
+        );
+    }
+}
+
+/// A clock that is not set, with a floor: the floor is used, and said so.
+#[tokio::test]
+async fn clock_not_set_falls_back_to_the_floor() {
+    let pki = Pki::new(&P256, &P256);
+    let floor = 1_765_000_000; // 2025-12-06
     let out = run(
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        Some(|| None),
+        HOST,
+        Time::Unset { floor },
     )
     .await;
     assert_ok(&out);
-    assert!(!out.used_clock);
+    assert_eq!(out.time_used, Some(TimeUsed::Floor(floor)));
 }
 
 #[tokio::test]
@@ -383,27 +536,111 @@ async fn extra_unrelated_certificates_are_tolerated() {
         chain,
         pki.leaf.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_ok(&out);
 }
 
+/// The server sends only its leaf: the fault is the server's incomplete chain. The message
+/// names the missing intermediate and says to pin it or fix the server, never that it is the
+/// root; the server is told `unknown_ca`.
 #[tokio::test]
-async fn missing_intermediate_is_chain_error() {
+async fn leaf_only_chain_is_an_incomplete_chain() {
     let pki = Pki::new(&P256, &P256);
-    let chain = vec![pki.leaf.der.clone()];
+    let (out, served) = run_served(
+        vec![pki.leaf.der.clone()],
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        HOST,
+        Time::System,
+    )
+    .await;
+    assert_err(&out, CertError::IncompleteChain);
+    assert_eq!(
+        out.explained.as_deref(),
+        Some(
+            "TLS certificate refused: the server sent only its own certificate \
+             \"api.example.test\", not the intermediate \"Test Intermediate CA\" that issued \
+             it: pin \"Test Intermediate CA\" (or the root CA above it), or make the server send \
+             its full chain (leaf and intermediate)"
+        )
+    );
+    assert_eq!(
+        served.alert_received(),
+        Some(rustls::AlertDescription::UnknownCA)
+    );
+    // Pinning the named intermediate works with the same server.
+    let out = run(
+        vec![pki.leaf.der.clone()],
+        pki.leaf.key_der(),
+        anchor(&pki.inter),
+        HOST,
+        Time::System,
+    )
+    .await;
+    assert_ok(&out);
+}
+
+/// The leaf's issuer is none of the certificates the server sent: the server's chain file is
+/// wrong. The issuer is named, and pinning it is never suggested.
+#[tokio::test]
+async fn issuer_matching_nothing_sent_is_an_unknown_issuer() {
+    let pki = Pki::new(&P256, &P256);
+    let stranger = Pki::new(&P256, &P256);
+    let wrong = intermediate("Some Other Intermediate", &P256, &stranger.root);
+    let (out, served) = run_served(
+        vec![pki.leaf.der.clone(), wrong.der.clone()],
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        HOST,
+        Time::System,
+    )
+    .await;
+    assert_err(&out, CertError::UnknownIssuer);
+    let explained = out.explained.unwrap();
+    assert_eq!(
+        explained,
+        "TLS certificate refused: the server's certificate \"api.example.test\" names \
+         \"Test Intermediate CA\" as its issuer, but no certificate the server sent, nor the \
+         pinned one, is \"Test Intermediate CA\": the server is configured with the wrong chain; \
+         fix the server's certificate chain file"
+    );
+    assert!(!explained.contains("pin \""), "{explained}");
+    assert_eq!(
+        served.alert_received(),
+        Some(rustls::AlertDescription::UnknownCA)
+    );
+}
+
+/// The server sends its root too, and it is not the pin: the root sent is named.
+#[tokio::test]
+async fn root_sent_by_the_server_is_named() {
+    let pki = Pki::new(&P256, &P256);
+    let other = root("Other Root CA", &P256);
+    let chain = vec![
+        pki.leaf.der.clone(),
+        pki.inter.der.clone(),
+        pki.root.der.clone(),
+    ];
     let out = run(
         chain,
         pki.leaf.key_der(),
-        anchor(&pki.root),
-        Some(HOST),
-        None,
+        anchor(&other),
+        HOST,
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::ChainNotToPin);
-    assert!(out.explained.unwrap().ends_with("\"Test Intermediate CA\""));
+    assert_eq!(
+        out.explained.as_deref(),
+        Some(
+            "TLS certificate refused: the chain ends at the root \"Test Root CA\" (sent by the \
+             server), not at the pinned certificate \"Other Root CA\": pin \"Test Root CA\" if \
+             that is the CA you trust for this server"
+        )
+    );
 }
 
 #[tokio::test]
@@ -412,19 +649,33 @@ async fn pem_and_der_anchor_give_same_result() {
     let mut buf = [0u8; 2048];
     let from_pem = TrustAnchor::from_pem(pki.root.pem.as_bytes(), &mut buf).unwrap();
     assert_eq!(from_pem.der(), pki.root.der.as_ref());
-    let out = run(pki.chain(), pki.leaf.key_der(), from_pem, Some(HOST), None).await;
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        from_pem,
+        HOST,
+        Time::System,
+    )
+    .await;
     assert_ok(&out);
 
     let other = root("Other Root CA", &P256);
     let mut buf = [0u8; 2048];
     let from_pem = TrustAnchor::from_pem(other.pem.as_bytes(), &mut buf).unwrap();
-    let via_pem = run(pki.chain(), pki.leaf.key_der(), from_pem, Some(HOST), None).await;
+    let via_pem = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        from_pem,
+        HOST,
+        Time::System,
+    )
+    .await;
     let via_der = run(
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&other),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_eq!(via_pem.result, via_der.result);
@@ -439,8 +690,8 @@ async fn p384_root_with_p256_leaf() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_ok(&out);
@@ -455,8 +706,8 @@ async fn p384_root_signing_p256_leaf_directly() {
         vec![leaf.der.clone()],
         leaf.key_der(),
         anchor(&root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_ok(&out);
@@ -470,8 +721,8 @@ async fn p384_leaf_handshake_signature() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_ok(&out);
@@ -485,8 +736,8 @@ async fn p384_root_without_feature_says_so() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::NeedsP384);
@@ -502,7 +753,7 @@ async fn ed25519_leaf_needs_its_feature() {
     let pki = Pki::new(&P256, &P256);
     let leaf = leaf(HOST, &ED25519, &[HOST], &pki.inter);
     let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
-    let out = run(chain, leaf.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::System).await;
     assert_err(&out, CertError::UnsupportedAlgorithm);
 }
 
@@ -516,8 +767,8 @@ async fn ed25519_chains_verify() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert!(out.result.is_ok(), "{:?}", out.result);
@@ -526,7 +777,7 @@ async fn ed25519_chains_verify() {
     let inter = intermediate("Ed25519 Issuing CA", &ED25519, &root);
     let server = leaf(HOST, &ED25519, &[HOST], &inter);
     let chain = vec![server.der.clone(), inter.der.clone()];
-    let out = run(chain, server.key_der(), anchor(&root), Some(HOST), None).await;
+    let out = run(chain, server.key_der(), anchor(&root), HOST, Time::System).await;
     assert!(out.result.is_ok(), "{:?}", out.result);
 
     // A wrong name is still caught on an Ed25519 chain.
@@ -535,8 +786,8 @@ async fn ed25519_chains_verify() {
         chain,
         server.key_der(),
         anchor(&root),
-        Some("other.example.test"),
-        None,
+        "other.example.test",
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::NameMismatch);
@@ -546,19 +797,21 @@ async fn ed25519_chains_verify() {
 async fn provider_reused_for_second_connection() {
     let pki = Pki::new(&P256, &P256);
     let other = Pki::new(&P256, &P256);
-    let mut provider = rawpost::tls::PinnedProvider::new(rand_core::OsRng, anchor(&pki.root));
+    let mut provider = rawpost::tls::PinnedProvider::new(
+        rand_core::OsRng,
+        anchor(&pki.root),
+        rawpost::tls::TimeSource::clock(system_clock),
+    );
 
     let (addr, server) = serve(pki.chain(), pki.leaf.key_der()).await;
-    assert_ok(&connect(addr, Some(HOST), &mut provider).await);
-    server.await.unwrap().unwrap();
-    assert!(provider.server_authenticated());
+    assert_ok(&connect(addr, HOST, &mut provider).await);
+    server.await.unwrap().request.unwrap();
 
     // Second server is under another root: the earlier success must not leak.
     let (addr, server) = serve(other.chain(), other.leaf.key_der()).await;
-    let out = connect(addr, Some(HOST), &mut provider).await;
+    let out = connect(addr, HOST, &mut provider).await;
     let _ = server.await;
     assert_err(&out, CertError::BadChainSignature);
-    assert!(!provider.server_authenticated());
 }
 
 #[tokio::test]
@@ -570,8 +823,8 @@ async fn ip_address_server_name_matches_ip_san() {
         chain.clone(),
         leaf.key_der(),
         anchor(&pki.root),
-        Some("127.0.0.1"),
-        None,
+        "127.0.0.1",
+        Time::System,
     )
     .await;
     assert_ok(&out);
@@ -579,8 +832,8 @@ async fn ip_address_server_name_matches_ip_san() {
         chain,
         leaf.key_der(),
         anchor(&pki.root),
-        Some("127.0.0.2"),
-        None,
+        "127.0.0.2",
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::NameMismatch);
@@ -599,13 +852,27 @@ async fn issuing_ca_without_key_cert_sign_is_refused() {
     );
     let server = leaf(HOST, &P256, &[HOST], &crl_only);
     let chain = vec![server.der.clone(), crl_only.der.clone()];
-    let out = run(chain, server.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    let out = run(
+        chain,
+        server.key_der(),
+        anchor(&pki.root),
+        HOST,
+        Time::System,
+    )
+    .await;
     assert_err(&out, CertError::IssuerCannotSign);
     // The same chain with keyCertSign in the CA's keyUsage is accepted.
     let good = intermediate("Signing CA", &P256, &pki.root);
     let server = leaf(HOST, &P256, &[HOST], &good);
     let chain = vec![server.der.clone(), good.der.clone()];
-    let out = run(chain, server.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    let out = run(
+        chain,
+        server.key_der(),
+        anchor(&pki.root),
+        HOST,
+        Time::System,
+    )
+    .await;
     assert!(out.result.is_ok(), "{:?}", out.result);
 }
 
@@ -622,12 +889,26 @@ async fn path_length_constraint_is_enforced() {
     let sub = intermediate("Sub CA", &P256, &constrained);
     let server = leaf(HOST, &P256, &[HOST], &sub);
     let chain = vec![server.der.clone(), sub.der.clone(), constrained.der.clone()];
-    let out = run(chain, server.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    let out = run(
+        chain,
+        server.key_der(),
+        anchor(&pki.root),
+        HOST,
+        Time::System,
+    )
+    .await;
     assert_err(&out, CertError::PathTooLong);
     // Directly under the constrained CA, the leaf is fine.
     let server = leaf(HOST, &P256, &[HOST], &constrained);
     let chain = vec![server.der.clone(), constrained.der.clone()];
-    let out = run(chain, server.key_der(), anchor(&pki.root), Some(HOST), None).await;
+    let out = run(
+        chain,
+        server.key_der(),
+        anchor(&pki.root),
+        HOST,
+        Time::System,
+    )
+    .await;
     assert!(out.result.is_ok(), "{:?}", out.result);
 }
 
@@ -670,8 +951,8 @@ async fn rsa_chains_verify() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert!(out.result.is_ok(), "{:?}", out.result);
@@ -684,8 +965,8 @@ async fn rsa_chains_verify() {
         chain.clone(),
         server.key_der(),
         anchor(&root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::System,
     )
     .await;
     assert!(out.result.is_ok(), "{:?}", out.result);
@@ -693,8 +974,8 @@ async fn rsa_chains_verify() {
         chain,
         server.key_der(),
         anchor(&root),
-        Some("other.example.test"),
-        None,
+        "other.example.test",
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::NameMismatch);
@@ -717,31 +998,87 @@ async fn not_yet_valid_leaf_with_clock_is_refused() {
         chain,
         future.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        Some(system_clock),
+        HOST,
+        Time::System,
     )
     .await;
     assert_err(&out, CertError::NotYetValid);
+    let explained = out.explained.unwrap();
+    assert!(
+        explained.starts_with(
+            "TLS certificate refused: the certificate \"api.example.test\" is valid only from \
+             2040-01-01, and the time used was 20"
+        ),
+        "{explained}"
+    );
 }
 
 /// `tls::connect` refuses a host that is not a valid name before a byte of the handshake.
 #[tokio::test]
 async fn connect_refuses_an_invalid_host_name() {
     use embedded_io_adapters::tokio_1::FromTokio;
-    use rawpost::tls::{embedded_tls::TlsConnection, OpenError, PinnedProvider};
+    use rawpost::tls::PinnedProvider;
     let pki = Pki::new(&P256, &P256);
     let (addr, _server) = serve(pki.chain(), pki.leaf.key_der()).await;
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut read_buf, mut write_buf) = (vec![0u8; 16640], vec![0u8; 4096]);
-    let tls = TlsConnection::new(FromTokio::new(tcp), &mut read_buf, &mut write_buf);
-    let mut provider = PinnedProvider::new(rand_core::OsRng, anchor(&pki.root));
+    let mut provider = PinnedProvider::new(
+        rand_core::OsRng,
+        anchor(&pki.root),
+        rawpost::tls::TimeSource::clock(system_clock),
+    );
     let mut buf = [0u8; 512];
     let host = rawpost::Host::new("api example test");
-    let err = rawpost::tls::connect(tls, host, &mut provider, &mut buf)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, OpenError::Certificate(CertError::InvalidServerName)),
+    let tcp = FromTokio::new(tcp);
+    let err = rawpost::tls::connect(
+        tcp,
+        &mut read_buf,
+        &mut write_buf,
+        host,
+        &mut provider,
+        &mut buf,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.cert_error(),
+        Some(CertError::InvalidServerName),
         "{err:?}"
     );
+    assert_eq!(
+        err.to_string(),
+        "TLS certificate refused: the host \"api example test\" is neither a DNS name nor an \
+         IP address (write IPv6 in brackets, e.g. [::1])"
+    );
+}
+
+/// A clock with state (an SNTP result and when it arrived), not a `static`: `Clock` is a trait.
+#[tokio::test]
+async fn a_clock_with_state_is_a_clock() {
+    struct Synced {
+        unix_at_sync: u64,
+        synced_at: std::time::Instant,
+    }
+    impl rawpost::tls::Clock for Synced {
+        fn now(&self) -> Option<u64> {
+            Some(self.unix_at_sync + self.synced_at.elapsed().as_secs())
+        }
+    }
+    let pki = Pki::new(&P256, &P256);
+    let (addr, server) = serve(pki.chain(), pki.leaf.key_der()).await;
+    let clock = Synced {
+        unix_at_sync: system_clock().unwrap(),
+        synced_at: std::time::Instant::now(),
+    };
+    let mut provider = rawpost::tls::PinnedProvider::new(
+        rand_core::OsRng,
+        anchor(&pki.root),
+        rawpost::tls::TimeSource::clock(clock),
+    );
+    let out = connect(addr, HOST, &mut provider).await;
+    server.await.unwrap();
+    assert_ok(&out);
+    assert!(out.used_clock());
+    // The clock can be updated in place (a new SNTP result).
+    provider.time_source_mut().clock_mut().unix_at_sync = 0;
 }

@@ -1,18 +1,21 @@
-//! The firmware shared by the ESP32-C3 and ESP32-C6 examples: join a Wi-Fi network, resolve the
-//! host, open TCP (bounded retries), open TLS 1.3 with the server name taken from the same
+//! The firmware shared by the ESP32-C3 and ESP32-C6 examples: join a Wi-Fi network, get the
+//! time by SNTP (or fall back to the build time), resolve the host (or use the address given),
+//! open TCP (bounded retries), open TLS 1.3 with the server name taken from the same
 //! `rawpost::Host` as the `Host` header, POST a JSON body serialized straight into rawpost's
 //! buffer, print the status and the body, and do it again.
 //!
 //! Each chip's `src/main.rs` sets the crate attributes and `CHIP`, then includes this file as a
-//! module. Configuration is read at build time (see `examples/ESP32.md`):
+//! module. Configuration is read at build time (see the README, "On an ESP32"):
 //!
 //! | variable | default |
 //! |---|---|
 //! | `RAWPOST_WIFI_SSID` | none: the firmware says so at run time and waits |
 //! | `RAWPOST_WIFI_PASSWORD` | none (set it to an empty string for an open network) |
-//! | `RAWPOST_HOST` | `httpbingo.org` |
+//! | `RAWPOST_HOST` | `api.example.test` (the committed test PKI's name) |
+//! | `RAWPOST_ADDRESS` | none: look the host up in DNS; an IPv4 address connects there instead, with the host name still the TLS server name and `Host` |
 //! | `RAWPOST_PATH` | `/post` |
-//! | `RAWPOST_PORT` | `443` |
+//! | `RAWPOST_PORT` | `8443` (`cargo run --example post -- --serve 0.0.0.0:8443`) |
+//! | `RAWPOST_NTP_SERVER` | `pool.ntp.org` |
 //!
 //! Every failure ends in one printed line that says which step failed and why, then a retry
 //! after a delay. Nothing here panics on a network or server fault.
@@ -22,9 +25,10 @@ use core::fmt;
 use embassy_executor::Spawner;
 use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::{ConnectError, TcpSocket};
-use embassy_net::{IpAddress, Runner, Stack, StackResources};
+use embassy_net::udp::{PacketMetadata, UdpSocket};
+use embassy_net::{IpAddress, Ipv4Address, Runner, Stack, StackResources};
 use embassy_time::{with_timeout, Duration, Instant, Timer};
-use embedded_tls::{Aes128GcmSha256, TlsConnection, TlsError};
+use embedded_tls::Aes128GcmSha256;
 use esp_hal::clock::CpuClock;
 use esp_hal::ram;
 use esp_hal::rng::Trng;
@@ -34,7 +38,9 @@ use esp_radio::wifi::{
     AuthenticationMethodConfig, Config as WifiConfig, ControllerConfig, Interface, Password, Ssid,
     WifiController,
 };
-use rawpost::tls::{CertError, OpenError, PinnedProvider, TrustAnchor};
+use rawpost::tls::{
+    CertError, Clock, OpenError, PinnedProvider, TimeSource, TimeUsed, TlsStream, TrustAnchor,
+};
 use rawpost::{Connection, EmbassyTimer, Host, Request, Timeouts};
 use serde::Serialize;
 use static_cell::{ConstStaticCell, StaticCell};
@@ -118,19 +124,32 @@ impl<T: fmt::Debug + ?Sized> defmt::Format for Dbg<'_, T> {
 
 const WIFI_SSID: Option<&str> = option_env!("RAWPOST_WIFI_SSID");
 const WIFI_PASSWORD: Option<&str> = option_env!("RAWPOST_WIFI_PASSWORD");
-const HOST_NAME: &str = env_or(option_env!("RAWPOST_HOST"), "httpbingo.org");
+const HOST_NAME: &str = env_or(option_env!("RAWPOST_HOST"), "api.example.test");
 const PATH: &str = env_or(option_env!("RAWPOST_PATH"), "/post");
 const PORT: u16 = parse_port(option_env!("RAWPOST_PORT"));
+/// Where to connect instead of the host's DNS address: an IPv4 address (the computer running
+/// `cargo run --example post -- --serve 0.0.0.0:8443`). The TLS server name and the `Host`
+/// header stay `HOST_NAME`.
+const ADDRESS: Option<&str> = match option_env!("RAWPOST_ADDRESS") {
+    Some(a) if !a.is_empty() => Some(a),
+    _ => None,
+};
+const NTP_SERVER: &str = env_or(option_env!("RAWPOST_NTP_SERVER"), "pool.ntp.org");
+/// When this firmware was built (Unix seconds, from `build.rs`): a time known to have passed.
+/// Certificate dates are checked against it while SNTP has not answered.
+const BUILD_TIME: u64 = parse_u64(env!("RAWPOST_BUILD_TIME"));
 
 /// The one host value: the `Host` header and the TLS server name (SNI) both come from it. The
-/// port is written into the `Host` header only when it is not the default 443.
+/// port is written into the `Host` header only when it is not the default 443 (the default
+/// here is the demo server's 8443).
 const HOST: Host<'static> = if PORT == 443 {
     Host::new(HOST_NAME)
 } else {
     Host::new(HOST_NAME).with_port(PORT)
 };
 
-/// The root certificate the server's chain must end in (see `examples/ESP32.md` to replace it).
+/// The root certificate the server's chain must end in. The committed one is the TEST-ONLY
+/// root of `cargo run --example post -- --serve` (see the README to replace it).
 const ROOT_CA_PEM: &str = include_str!("root-ca.pem");
 
 /// TCP connect: this many attempts, this long apart (the story's hand-written code: 10 × 500 ms).
@@ -142,6 +161,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(15);
 const DNS_TIMEOUT: Duration = Duration::from_secs(10);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// One SNTP exchange (DNS lookup included) may take this long.
+const SNTP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the firmware says it is still waiting for Wi-Fi and DHCP.
 const NETWORK_WAIT_REPORT: Duration = Duration::from_secs(15);
 /// Between two successful POSTs.
@@ -158,11 +179,24 @@ const fn env_or(value: Option<&'static str>, default: &'static str) -> &'static 
     }
 }
 
+/// A decimal number known at build time.
+const fn parse_u64(digits: &str) -> u64 {
+    let digits = digits.as_bytes();
+    let mut value: u64 = 0;
+    let mut i = 0;
+    while i < digits.len() {
+        assert!(digits[i].is_ascii_digit(), "not a number");
+        value = value * 10 + (digits[i] - b'0') as u64;
+        i += 1;
+    }
+    value
+}
+
 /// `RAWPOST_PORT` as a number; a value that is not one fails the build, not the device.
 const fn parse_port(value: Option<&str>) -> u16 {
     let digits = match value {
         Some(v) if !v.is_empty() => v.as_bytes(),
-        _ => return 443,
+        _ => return 8443,
     };
     let mut port: u32 = 0;
     let mut i = 0;
@@ -236,6 +270,20 @@ async fn main(spawner: Spawner) -> ! {
         "rawpost on {}: POST https://{}:{}{}",
         CHIP, HOST_NAME, PORT, PATH
     );
+    let address = match ADDRESS.map(|a| a.parse::<Ipv4Address>()) {
+        None => None,
+        Some(Ok(address)) => {
+            info!(
+                "connecting to {} (RAWPOST_ADDRESS) as {}",
+                Show(&address),
+                HOST_NAME
+            );
+            Some(IpAddress::Ipv4(address))
+        }
+        Some(Err(_)) => {
+            idle_forever("RAWPOST_ADDRESS is not an IPv4 address (e.g. 192.168.1.23)").await
+        }
+    };
     // `black_box`: a build without credentials still compiles and links the whole firmware
     // (the compiler would otherwise drop everything after this check).
     let (Some(ssid), Some(password)) = core::hint::black_box((WIFI_SSID, WIFI_PASSWORD)) else {
@@ -297,11 +345,15 @@ async fn main(spawner: Spawner) -> ! {
         Err(e) => idle_forever(e.message()).await,
     };
     info!("pinned root CA: {} bytes of DER", anchor_len);
+    let mut clock = DeviceClock::default();
     let mut seq: u32 = 0;
     loop {
         wait_for_network(stack).await;
+        if !clock.is_synced() {
+            sync_time(stack, &mut clock).await;
+        }
         seq = seq.wrapping_add(1);
-        match post_once(stack, &mut trng, bufs, seq).await {
+        match post_once(stack, address, &mut trng, clock, bufs, seq).await {
             Ok(()) => {
                 info!("next POST in {} s", POST_INTERVAL.as_secs());
                 Timer::after(POST_INTERVAL).await;
@@ -410,9 +462,9 @@ enum Failure {
     NoAddress,
     Connect(ConnectFailure),
     TlsTimeout,
-    Tls(TlsError),
-    Certificate(CertError),
-    Http(rawpost::Error<TlsError>),
+    Tls(OpenError),
+    Anchor(CertError),
+    Http(rawpost::Error<embedded_tls::TlsError>),
 }
 
 #[derive(Debug)]
@@ -436,29 +488,39 @@ impl fmt::Display for Failure {
                 "TCP connect to {HOST_NAME}:{PORT} failed {CONNECT_TRIES} times, last: timed out"
             ),
             Self::TlsTimeout => write!(f, "TLS handshake with {HOST_NAME} timed out"),
-            Self::Tls(e) => write!(f, "TLS handshake with {HOST_NAME} failed: {e} ({e:?})"),
-            Self::Certificate(e) => write!(
+            Self::Tls(e @ OpenError::Certificate { .. }) => write!(
                 f,
-                "TLS certificate of {HOST_NAME} refused: {e} (replace examples/esp32-common/root-ca.pem with the root CA of {HOST_NAME}'s chain)"
+                "{e} (the pinned root is examples/esp32-common/root-ca.pem, built in)"
             ),
+            Self::Tls(e) => write!(f, "{e}"),
+            Self::Anchor(e) => write!(f, "the pinned root CA does not load: {e}"),
             Self::Http(e) => write!(f, "HTTP exchange failed: {e} [{}]", e.name()),
         }
     }
 }
 
-/// One POST, from the DNS lookup to the closed TLS session.
+/// One POST, from the DNS lookup (unless `address` is given) to the closed TLS session.
 async fn post_once(
     stack: Stack<'_>,
+    address: Option<IpAddress>,
     trng: &mut Trng,
+    clock: DeviceClock,
     bufs: &mut Buffers,
     seq: u32,
 ) -> Result<(), Failure> {
-    let addresses = with_timeout(DNS_TIMEOUT, stack.dns_query(HOST.name(), DnsQueryType::A))
-        .await
-        .map_err(|_| Failure::DnsTimeout)?
-        .map_err(Failure::Dns)?;
-    let address: IpAddress = *addresses.first().ok_or(Failure::NoAddress)?;
-    info!("POST #{}: {} is {}", seq, HOST_NAME, Show(&address));
+    let address = match address {
+        Some(address) => address,
+        None => {
+            let addresses =
+                with_timeout(DNS_TIMEOUT, stack.dns_query(HOST.name(), DnsQueryType::A))
+                    .await
+                    .map_err(|_| Failure::DnsTimeout)?
+                    .map_err(Failure::Dns)?;
+            let address: IpAddress = *addresses.first().ok_or(Failure::NoAddress)?;
+            info!("POST #{}: {} is {}", seq, HOST_NAME, Show(&address));
+            address
+        }
+    };
 
     let mut socket = TcpSocket::new(stack, &mut bufs.tcp_rx, &mut bufs.tcp_tx);
     socket.set_timeout(Some(SOCKET_TIMEOUT));
@@ -468,7 +530,7 @@ async fn post_once(
 
     let anchor_der = match TrustAnchor::from_pem(ROOT_CA_PEM.as_bytes(), &mut bufs.anchor) {
         Ok(anchor) => anchor.der(),
-        Err(e) => return Err(Failure::Certificate(e)),
+        Err(e) => return Err(Failure::Anchor(e)),
     };
     let opened = with_timeout(
         TLS_HANDSHAKE_TIMEOUT,
@@ -479,6 +541,7 @@ async fn post_once(
             &mut bufs.http,
             anchor_der,
             trng,
+            clock,
         ),
     )
     .await;
@@ -574,10 +637,11 @@ async fn connect(socket: &mut TcpSocket<'_>, address: IpAddress) -> Result<(), C
     }
 }
 
-type Tls<'a> = TlsConnection<'a, TcpSocket<'a>, Aes128GcmSha256>;
+type Tls<'a> = TlsStream<'a, TcpSocket<'a>, Aes128GcmSha256>;
 
 /// Opens TLS 1.3 over the connected socket with rawpost's pinned-CA verifier, and returns the
 /// HTTP connection over it. The server name (SNI) and the `Host` header both come from `host`.
+/// Certificate dates are checked against the SNTP time, or the build time while there is none.
 async fn open_tls<'a>(
     socket: TcpSocket<'a>,
     host: Host<'a>,
@@ -585,21 +649,141 @@ async fn open_tls<'a>(
     http_buf: &'a mut [u8],
     anchor_der: &'a [u8],
     trng: &mut Trng,
+    clock: DeviceClock,
 ) -> Result<Connection<'a, Tls<'a>>, Failure> {
-    let anchor = TrustAnchor::from_der(anchor_der).map_err(Failure::Certificate)?;
-    // No clock on the board: validity dates are checked as of the server certificate's
-    // issuance (see the README); give `with_clock` an SNTP-backed clock to check them for real.
-    let mut provider = PinnedProvider::new(trng, anchor);
-    let tls = TlsConnection::new(socket, tls_bufs.0, tls_bufs.1);
-    rawpost::tls::connect(tls, host, &mut provider, http_buf)
-        .await
-        .map_err(|e| match e {
-            OpenError::Certificate(error) => {
-                if let Some(why) = provider.explain() {
-                    error!("certificate refused: {}", Show(&why));
-                }
-                Failure::Certificate(error)
+    let anchor = TrustAnchor::from_der(anchor_der).map_err(Failure::Anchor)?;
+    let time = TimeSource::clock(clock).with_floor(BUILD_TIME);
+    let mut provider = PinnedProvider::new(trng, anchor, time);
+    let opened = rawpost::tls::connect(
+        socket,
+        tls_bufs.0,
+        tls_bufs.1,
+        host,
+        &mut provider,
+        http_buf,
+    )
+    .await;
+    match provider.last_time() {
+        Some(TimeUsed::Clock(t)) => info!("certificate dates checked against SNTP time {}", t),
+        Some(TimeUsed::Floor(t)) => warn!(
+            "certificate dates checked against the build time {} (no SNTP time): a certificate that expired after it is not detected",
+            t
+        ),
+        Some(TimeUsed::NotChecked(_)) | None => {}
+    }
+    opened.map_err(Failure::Tls)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time: SNTP over embassy-net UDP, kept with the monotonic timer.
+
+/// The Unix time from the last SNTP answer, and the uptime it was received at.
+#[derive(Clone, Copy, Default)]
+struct DeviceClock {
+    synced: Option<(u64, Instant)>,
+}
+
+impl DeviceClock {
+    fn is_synced(&self) -> bool {
+        self.synced.is_some()
+    }
+}
+
+impl Clock for DeviceClock {
+    fn now(&self) -> Option<u64> {
+        self.synced.map(|(unix, at)| unix + at.elapsed().as_secs())
+    }
+}
+
+/// Asks `NTP_SERVER` for the time (bounded by `SNTP_TIMEOUT`) and says which time certificate
+/// dates will be checked against.
+async fn sync_time(stack: Stack<'_>, clock: &mut DeviceClock) {
+    match with_timeout(SNTP_TIMEOUT, sntp_time(stack)).await {
+        Ok(Ok(unix)) => {
+            clock.synced = Some((unix, Instant::now()));
+            info!("time: {} (Unix seconds) from SNTP server {}", unix, NTP_SERVER);
+        }
+        Ok(Err(why)) => warn!(
+            "time: SNTP via {} failed ({}); certificate dates are checked against the build time {} until it answers",
+            NTP_SERVER, why, BUILD_TIME
+        ),
+        Err(_) => warn!(
+            "time: no SNTP answer from {} within {} s; certificate dates are checked against the build time {} until it answers",
+            NTP_SERVER,
+            SNTP_TIMEOUT.as_secs(),
+            BUILD_TIME
+        ),
+    }
+}
+
+/// One SNTP exchange: the server's transmit time, in Unix seconds.
+async fn sntp_time(stack: Stack<'_>) -> Result<u64, &'static str> {
+    let server = match NTP_SERVER.parse::<Ipv4Address>() {
+        Ok(address) => address,
+        Err(_) => {
+            let addresses = stack
+                .dns_query(NTP_SERVER, DnsQueryType::A)
+                .await
+                .map_err(|_| "DNS lookup failed")?;
+            match addresses.first() {
+                Some(IpAddress::Ipv4(address)) => *address,
+                _ => return Err("no IPv4 address"),
             }
-            OpenError::Handshake(e) => Failure::Tls(e),
-        })
+        }
+    };
+    let (mut rx_meta, mut tx_meta) = ([PacketMetadata::EMPTY; 1], [PacketMetadata::EMPTY; 1]);
+    let (mut rx, mut tx) = ([0u8; 128], [0u8; 128]);
+    let mut socket = UdpSocket::new(stack, &mut rx_meta, &mut rx, &mut tx_meta, &mut tx);
+    socket.bind(0).map_err(|_| "no UDP port")?;
+    let socket = SntpSocket(socket);
+    let context = sntpc::NtpContext::new(Uptime::default());
+    let server = core::net::SocketAddr::from((server, 123));
+    let result = sntpc::get_time(server, &socket, context)
+        .await
+        .map_err(|_| "no valid answer")?;
+    Ok(u64::from(result.sec()))
+}
+
+/// embassy-net's UDP socket for sntpc.
+struct SntpSocket<'a>(UdpSocket<'a>);
+
+impl sntpc::NtpUdpSocket for SntpSocket<'_> {
+    async fn send_to(&self, buf: &[u8], addr: core::net::SocketAddr) -> sntpc::Result<usize> {
+        let core::net::SocketAddr::V4(addr) = addr else {
+            return Err(sntpc::Error::Network);
+        };
+        self.0
+            .send_to(buf, addr)
+            .await
+            .map_err(|_| sntpc::Error::Network)?;
+        Ok(buf.len())
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> sntpc::Result<(usize, core::net::SocketAddr)> {
+        let (n, meta) = self
+            .0
+            .recv_from(buf)
+            .await
+            .map_err(|_| sntpc::Error::Network)?;
+        Ok((n, meta.endpoint.into()))
+    }
+}
+
+/// sntpc's request timestamps: the uptime (only differences matter for the round trip; the
+/// answer's transmit time is the server's clock).
+#[derive(Clone, Copy, Default)]
+struct Uptime(u64);
+
+impl sntpc::NtpTimestampGenerator for Uptime {
+    fn init(&mut self) {
+        self.0 = Instant::now().as_micros();
+    }
+
+    fn timestamp_sec(&self) -> u64 {
+        self.0 / 1_000_000
+    }
+
+    fn timestamp_subsec_micros(&self) -> u32 {
+        (self.0 % 1_000_000) as u32
+    }
 }

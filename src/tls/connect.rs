@@ -1,63 +1,207 @@
 //! Opening a TLS session whose server name and `Host` header are one value.
 
 use core::fmt;
+use core::marker::PhantomData;
 
 use embedded_io_async::{Read, Write};
-use embedded_tls::{CryptoRngCore, TlsCipherSuite, TlsConfig, TlsConnection, TlsContext, TlsError};
+use embedded_tls::alert::{AlertDescription, AlertLevel};
+use embedded_tls::{
+    CertificateRef, CertificateVerifyRef, CryptoProvider, CryptoRngCore, TlsCipherSuite, TlsConfig,
+    TlsConnection, TlsContext, TlsError, TlsVerifier,
+};
+use sha2::Digest;
 
-use super::{CertError, PinnedProvider};
+use super::error::explain;
+use super::provider::Clock;
+use super::verifier::Expected;
+use super::{CertError, Detail, PinnedProvider, TlsStream, Transport};
 use crate::{Connection, Host};
 
-/// Why [`connect`] failed.
-#[derive(Debug, Clone, Copy)]
+/// Why [`connect`] or [`open`] failed, with everything needed to explain it: its `Display`
+/// says what went wrong, names the certificates involved, and says what to do.
+///
+/// No allocation: the names are in a fixed [`Detail`] buffer (about 170 bytes in all).
+#[derive(Clone, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum OpenError {
-    /// The server's certificate was not trusted; the provider's
-    /// [`explain`](PinnedProvider::explain) adds the name involved.
-    Certificate(CertError),
-    /// The handshake failed for another reason (I/O, an alert, an unsupported server).
-    Handshake(TlsError),
+    /// The server's certificate was refused (the server was sent the fatal alert
+    /// [`CertError::alert`]), or the host is not a valid name
+    /// ([`CertError::InvalidServerName`], before anything was sent).
+    Certificate {
+        /// Why.
+        error: CertError,
+        /// The certificates or names involved (see each [`CertError`] variant).
+        detail: Detail,
+    },
+    /// The handshake failed before or around the certificate check: the server does not speak
+    /// TLS 1.3, offers nothing in common with embedded-tls, sent an alert, closed the
+    /// connection, or the transport failed. `Display` explains each case.
+    Handshake {
+        /// The error embedded-tls returned.
+        error: TlsError,
+        /// The cipher suite offered (its TLS code point, e.g. 0x1301 for
+        /// `TLS_AES_128_GCM_SHA256`), to name it in the explanation.
+        cipher_suite: u16,
+    },
+}
+
+impl OpenError {
+    /// The certificate refusal, if it is one.
+    pub fn cert_error(&self) -> Option<CertError> {
+        match self {
+            Self::Certificate { error, .. } => Some(*error),
+            Self::Handshake { .. } => None,
+        }
+    }
+
+    /// The embedded-tls error, if the handshake failed for another reason than the
+    /// certificate.
+    pub fn tls_error(&self) -> Option<TlsError> {
+        match self {
+            Self::Handshake { error, .. } => Some(*error),
+            Self::Certificate { .. } => None,
+        }
+    }
+
+    fn certificate(error: CertError, detail: Detail) -> Self {
+        Self::Certificate { error, detail }
+    }
 }
 
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Certificate(e) => write!(f, "TLS certificate refused: {e}"),
-            Self::Handshake(e) => write!(f, "TLS handshake failed: {e:?}"),
+            Self::Certificate { error, detail } => {
+                f.write_str("TLS certificate refused: ")?;
+                explain(f, *error, detail)
+            }
+            Self::Handshake {
+                error,
+                cipher_suite,
+            } => {
+                f.write_str("TLS handshake failed: ")?;
+                explain_handshake(f, error, *cipher_suite)?;
+                write!(f, " [{error:?}]")
+            }
         }
     }
 }
 
 impl core::error::Error for OpenError {}
 
-/// Performs the TLS 1.3 handshake on `tls`, sending `host`'s name as the server name (SNI) and
-/// checking the server's chain with `provider`, then returns an HTTP [`Connection`] over the
-/// session whose `Host` header is the same `host`. The two can never disagree, which
+/// The name of a TLS 1.3 cipher suite.
+fn suite_name(code: u16) -> &'static str {
+    match code {
+        0x1301 => "TLS_AES_128_GCM_SHA256",
+        0x1302 => "TLS_AES_256_GCM_SHA384",
+        0x1303 => "TLS_CHACHA20_POLY1305_SHA256",
+        0x1304 => "TLS_AES_128_CCM_SHA256",
+        0x1305 => "TLS_AES_128_CCM_8_SHA256",
+        _ => "a TLS 1.3 cipher suite",
+    }
+}
+
+/// What the server must offer for embedded-tls.
+const OFFER: &str =
+    "embedded-tls offers TLS 1.3 only, the key-exchange group secp256r1 (P-256) only";
+
+fn explain_handshake(f: &mut fmt::Formatter<'_>, e: &TlsError, suite: u16) -> fmt::Result {
+    let suite = suite_name(suite);
+    match e {
+        TlsError::HandshakeAborted(_, AlertDescription::ProtocolVersion) => f.write_str(
+            "the server does not speak TLS 1.3 (it answered protocol_version); embedded-tls speaks TLS 1.3 only: enable TLS 1.3 on the server (nginx: ssl_protocols TLSv1.2 TLSv1.3)",
+        ),
+        TlsError::HandshakeAborted(_, AlertDescription::HandshakeFailure) => write!(
+            f,
+            "the server has nothing in common with this client (it answered handshake_failure): {OFFER} and the cipher suite {suite} only; the server must enable all three, and sign with ECDSA P-256 or P-384, Ed25519 or RSA-PSS"
+        ),
+        TlsError::HandshakeAborted(_, AlertDescription::InsufficientSecurity) => write!(
+            f,
+            "the server finds the offer too weak (insufficient_security): {OFFER} and the cipher suite {suite} only"
+        ),
+        TlsError::HandshakeAborted(_, AlertDescription::UnrecognizedName) => f.write_str(
+            "the server does not serve this host name (unrecognized_name): check the host",
+        ),
+        TlsError::HandshakeAborted(_, AlertDescription::MissingExtension) => f.write_str(
+            "the server wants a TLS extension embedded-tls does not send (missing_extension)",
+        ),
+        TlsError::HandshakeAborted(_, alert) => write!(
+            f,
+            "the server aborted the handshake with the alert {alert:?}"
+        ),
+        TlsError::IoError => f.write_str(
+            "the server closed the connection during the handshake: it may not speak TLS on this port, may speak only TLS 1.2 or older (embedded-tls speaks TLS 1.3 only), or refused the ClientHello without saying why",
+        ),
+        TlsError::Io(kind) => write!(
+            f,
+            "the connection failed during the handshake ({kind:?})"
+        ),
+        TlsError::UnknownContentType
+        | TlsError::InvalidRecord
+        | TlsError::InvalidHandshake
+        | TlsError::InvalidSupportedVersions
+        | TlsError::ParseError(_)
+        | TlsError::DecodeError => f.write_str(
+            "the server's answer is not a TLS 1.3 handshake embedded-tls understands: a TLS 1.2 (or older) server, or not TLS at all on this port (plain HTTP?)",
+        ),
+        TlsError::InvalidCipherSuite => write!(
+            f,
+            "the server chose a cipher suite that was not offered; embedded-tls offered {suite} only"
+        ),
+        TlsError::InvalidKeyShare => write!(
+            f,
+            "the server's key share is not usable; {OFFER}, and cannot answer a HelloRetryRequest for another group"
+        ),
+        TlsError::InsufficientSpace => f.write_str(
+            "a TLS record did not fit embedded-tls's read buffer: make it 16,640 bytes (servers send 16 KiB records)",
+        ),
+        TlsError::InvalidSignatureScheme => f.write_str(
+            "the server signed with a scheme this client cannot verify (ECDSA P-256/P-384, Ed25519, RSA-PSS with the features p384, ed25519, rsa)",
+        ),
+        TlsError::InvalidSignature => f.write_str(
+            "the server's Finished message did not verify: the handshake was altered on the way",
+        ),
+        TlsError::InvalidCertificate | TlsError::InvalidCertificateEntry => f.write_str(
+            "the server's Certificate message could not be read (more than 16 certificates, or malformed)",
+        ),
+        other => write!(f, "embedded-tls reported {other:?}"),
+    }
+}
+
+/// Performs the TLS 1.3 handshake over `transport`, sending `host`'s name as the server name
+/// (SNI) and checking the server's chain with `provider`, then returns an HTTP [`Connection`]
+/// over the session whose `Host` header is the same `host`. The two can never disagree, which
 /// Cloudflare-fronted services answer with 421 or 403.
 ///
-/// Success means the server proved it holds a certificate that chains to the pinned one and
-/// names `host` (a handshake in which the server skipped authentication is refused).
+/// `tls_read` must hold a whole TLS record (16,640 bytes for the 16 KiB records servers send);
+/// `tls_write` holds one outgoing record (4096 bytes is plenty for requests; a larger write is
+/// split).
+///
+/// A host that is an IP address (`Host::new("192.0.2.7")`, `Host::new("[2001:db8::7]")`) is
+/// matched against the certificate's IP address names, and no server name is sent (RFC 6066 §3
+/// forbids IP literals there).
+///
+/// The result is a verified session or an error: the server proved it holds a certificate
+/// that chains to the pinned one and names `host`. A refused server is sent the fatal alert
+/// that says why; the error names the certificates involved.
 ///
 /// ```no_run
-/// # async fn demo<S, R>(tcp: S, rng: R, root_pem: &[u8]) -> Result<(), rawpost::Error<rawpost::tls::embedded_tls::TlsError>>
+/// # async fn demo<S, R>(tcp: S, rng: R, root_pem: &[u8], unix_time: fn() -> Option<u64>) -> Result<(), rawpost::Error<rawpost::tls::embedded_tls::TlsError>>
 /// # where S: embedded_io_async::Read + embedded_io_async::Write, R: rawpost::tls::embedded_tls::CryptoRngCore {
-/// use rawpost::tls::{connect, embedded_tls::TlsConnection, PinnedProvider, TrustAnchor};
+/// use rawpost::tls::{connect, PinnedProvider, TimeSource, TrustAnchor};
 /// use rawpost::{Host, Request};
 ///
 /// let host = Host::new("api.example.com");
 /// let mut der = [0u8; 1024];
 /// let Ok(anchor) = TrustAnchor::from_pem(root_pem, &mut der) else { return Ok(()) };
-/// let mut provider = PinnedProvider::new(rng, anchor);
+/// let mut provider = PinnedProvider::new(rng, anchor, TimeSource::clock(unix_time));
 /// let (mut tls_read, mut tls_write) = ([0u8; 16640], [0u8; 4096]);
-/// let tls = TlsConnection::new(tcp, &mut tls_read, &mut tls_write);
 /// let mut http_buf = [0u8; 2048];
-/// let mut conn = match connect(tls, host, &mut provider, &mut http_buf).await {
+/// let mut conn = match connect(tcp, &mut tls_read, &mut tls_write, host, &mut provider, &mut http_buf).await {
 ///     Ok(conn) => conn,
 ///     Err(e) => {
-///         // e.g. "the pinned certificate is the server's own leaf: pin the root CA that issued its chain"
-///         if let Some(why) = provider.explain() {
-///             println!("{e}: {why}");
-///         }
+///         // e.g. "TLS certificate refused: the pinned certificate is the server's own leaf: ..."
+///         println!("{e}");
 ///         return Ok(());
 ///     }
 /// };
@@ -68,34 +212,139 @@ impl core::error::Error for OpenError {}
 /// The handshake is not bounded by rawpost's deadlines; bound it with the executor's timeout
 /// (e.g. `embassy_time::with_timeout`). Use [`Connection::timed`] on the result to bound the
 /// HTTP exchanges.
-pub async fn connect<'a, 'b, S, CS, Rng>(
-    mut tls: TlsConnection<'b, S, CS>,
+pub async fn connect<'a, 'b, S, Rng, C, CS>(
+    transport: S,
+    tls_read: &'b mut [u8],
+    tls_write: &'b mut [u8],
     host: Host<'a>,
-    provider: &mut PinnedProvider<'_, Rng, CS>,
+    provider: &mut PinnedProvider<'_, Rng, C, CS>,
     buf: &'a mut [u8],
-) -> Result<Connection<'a, TlsConnection<'b, S, CS>>, OpenError>
+) -> Result<Connection<'a, TlsStream<'b, S, CS>>, OpenError>
 where
     S: Read + Write + 'b,
-    CS: TlsCipherSuite + 'static,
     Rng: CryptoRngCore,
+    C: Clock,
+    CS: TlsCipherSuite + 'static,
 {
-    host.validate()
-        .map_err(|_| OpenError::Certificate(CertError::InvalidServerName))?;
-    let config = TlsConfig::new().with_server_name(host.name());
+    let stream = open(transport, tls_read, tls_write, host, provider).await?;
+    Ok(Connection::new(stream, buf, host))
+}
+
+/// The handshake of [`connect`] without the HTTP part: the verified TLS session as a
+/// [`TlsStream`], for protocols other than HTTP or to read the stream directly. The same
+/// checks, alerts and errors as [`connect`].
+pub async fn open<'b, S, Rng, C, CS>(
+    transport: S,
+    tls_read: &'b mut [u8],
+    tls_write: &'b mut [u8],
+    host: Host<'_>,
+    provider: &mut PinnedProvider<'_, Rng, C, CS>,
+) -> Result<TlsStream<'b, S, CS>, OpenError>
+where
+    S: Read + Write + 'b,
+    Rng: CryptoRngCore,
+    C: Clock,
+    CS: TlsCipherSuite + 'static,
+{
+    let expected = match host.validate().ok().and(Expected::parse(host.name())) {
+        Some(expected) => expected,
+        None => {
+            let mut detail = Detail::new();
+            detail.push(host.name());
+            return Err(OpenError::certificate(CertError::InvalidServerName, detail));
+        }
+    };
+    let ip = expected.is_ip();
+    provider.verifier.begin(expected);
+    let mut tls = TlsConnection::new(Transport::new(transport), tls_read, tls_write);
+    // No server name for an IP address (RFC 6066 §3); the verifier knows the address.
+    let config = if ip {
+        TlsConfig::new()
+    } else {
+        TlsConfig::new().with_server_name(host.name())
+    };
     // embedded-tls offers RSA signature schemes only with its own `alloc`; with ours, the
     // verifier can check them, so offer them.
     #[cfg(feature = "rsa")]
     let config = config.enable_rsa_signatures();
-    let opened = tls.open(TlsContext::new(&config, &mut *provider)).await;
+    let session = Session {
+        provider: &mut *provider,
+        _suite: PhantomData,
+    };
+    let opened = tls.open(TlsContext::new(&config, session)).await;
     if let Err(e) = opened {
         crate::log::debug!("rawpost: TLS handshake with {} failed", host.name());
-        return Err(match provider.last_error() {
-            Some(cert) => OpenError::Certificate(cert),
-            None => OpenError::Handshake(e),
+        return Err(match provider.verifier.take_refusal() {
+            Some((error, detail)) => OpenError::certificate(error, detail),
+            None => OpenError::Handshake {
+                error: e,
+                cipher_suite: CS::CODE_POINT,
+            },
         });
     }
-    provider
-        .check(Ok(()))
-        .map_err(|e| OpenError::Certificate(e.unwrap_or(CertError::NoCertificate)))?;
-    Ok(Connection::new(tls, buf, host))
+    if !provider.verifier.authenticated() {
+        // The handshake finished without the server's Certificate or CertificateVerify.
+        // Dropping the session closes the transport without close_notify.
+        let (error, detail) = provider
+            .verifier
+            .take_refusal()
+            .unwrap_or((CertError::NoCertificate, Detail::new()));
+        return Err(OpenError::certificate(error, detail));
+    }
+    Ok(TlsStream::new(tls))
+}
+
+/// The embedded-tls `CryptoProvider` of one handshake: private, so that a session verified by
+/// a [`PinnedProvider`] can only be opened by [`open`], which checks that the server
+/// authenticated before returning it.
+struct Session<'p, 'a, Rng, C, CS> {
+    provider: &'p mut PinnedProvider<'a, Rng, C, CS>,
+    _suite: PhantomData<CS>,
+}
+
+impl<Rng: CryptoRngCore, C: Clock, CS: TlsCipherSuite> CryptoProvider
+    for Session<'_, '_, Rng, C, CS>
+{
+    type CipherSuite = CS;
+    type Signature = p256::ecdsa::DerSignature;
+
+    fn rng(&mut self) -> impl CryptoRngCore {
+        &mut self.provider.rng
+    }
+
+    fn verifier(&mut self) -> Result<&mut impl TlsVerifier<CS>, TlsError> {
+        Ok(self)
+    }
+}
+
+/// A refusal as embedded-tls must see it: it sends the fatal alert, then fails the handshake.
+fn abort(error: CertError) -> TlsError {
+    TlsError::AbortHandshake(AlertLevel::Fatal, error.alert())
+}
+
+impl<Rng, C: Clock, CS: TlsCipherSuite> TlsVerifier<CS> for Session<'_, '_, Rng, C, CS> {
+    fn set_hostname_verification(&mut self, _hostname: &str) -> Result<(), TlsError> {
+        // `open` gave the verifier the host (parsed, and with IP addresses) already.
+        Ok(())
+    }
+
+    fn verify_certificate(
+        &mut self,
+        transcript: &CS::Hash,
+        cert: CertificateRef,
+    ) -> Result<(), TlsError> {
+        let hash = transcript.clone().finalize();
+        let time = self.provider.time_input();
+        self.provider
+            .verifier
+            .verify_certificate(&hash, &cert, time)
+            .map_err(abort)
+    }
+
+    fn verify_signature(&mut self, verify: CertificateVerifyRef) -> Result<(), TlsError> {
+        self.provider
+            .verifier
+            .verify_signature(&verify)
+            .map_err(abort)
+    }
 }

@@ -115,14 +115,13 @@ pub(crate) fn cert_fields(der: &[u8]) -> Option<CertFields<'_>> {
     })
 }
 
-/// The first byte of a certificate's keyUsage bits (`digitalSignature` is 0x80, `keyCertSign`
-/// 0x04): `Some(None)` when the certificate has no keyUsage extension, `None` when it is
+/// The value (the contents of extnValue's OCTET STRING) of the extension `oid` of a DER
+/// certificate: `Some(None)` when the certificate has no such extension, `None` when it is
 /// malformed.
-pub(crate) fn key_usage(der: &[u8]) -> Option<Option<u8>> {
+pub(crate) fn extension<'a>(der: &'a [u8], oid: &[u8]) -> Option<Option<&'a [u8]>> {
     const TAG_EXTENSIONS: u8 = 0xa3;
     const TAG_BOOLEAN: u8 = 0x01;
     const TAG_OCTET_STRING: u8 = 0x04;
-    const OID_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
     let cert = Reader::new(der).expect(TAG_SEQUENCE)?;
     let mut tbs = Reader::new(Reader::new(cert).expect(TAG_SEQUENCE)?);
     let mut peek = tbs;
@@ -148,22 +147,90 @@ pub(crate) fn key_usage(der: &[u8]) -> Option<Option<u8>> {
         let mut exts = Reader::new(Reader::new(contents).expect(TAG_SEQUENCE)?);
         while let Some(ext) = exts.expect(TAG_SEQUENCE) {
             let mut ext = Reader::new(ext);
-            if ext.expect(TAG_OID)? != OID_KEY_USAGE {
+            if ext.expect(TAG_OID)? != oid {
                 continue;
             }
             let mut value = ext;
             if let Some((TAG_BOOLEAN, _)) = value.any() {
                 ext = value;
             }
-            let bits = Reader::new(ext.expect(TAG_OCTET_STRING)?).expect(TAG_BIT_STRING)?;
-            return match bits {
-                [_unused, first, ..] => Some(Some(*first)),
-                _ => Some(Some(0)),
-            };
+            return Some(Some(ext.expect(TAG_OCTET_STRING)?));
         }
         return Some(None);
     }
     Some(None)
+}
+
+/// The first byte of a certificate's keyUsage bits (`digitalSignature` is 0x80, `keyCertSign`
+/// 0x04): `Some(None)` when the certificate has no keyUsage extension, `None` when it is
+/// malformed.
+pub(crate) fn key_usage(der: &[u8]) -> Option<Option<u8>> {
+    const OID_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
+    let Some(value) = extension(der, OID_KEY_USAGE)? else {
+        return Some(None);
+    };
+    let bits = Reader::new(value).expect(TAG_BIT_STRING)?;
+    match bits {
+        [_unused, first, ..] => Some(Some(*first)),
+        _ => Some(Some(0)),
+    }
+}
+
+/// A certificate's basicConstraints: (cA, pathLenConstraint); `(false, None)` without the
+/// extension, `None` when it is malformed.
+pub(crate) fn basic_constraints(der: &[u8]) -> Option<(bool, Option<u64>)> {
+    const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
+    const TAG_BOOLEAN: u8 = 0x01;
+    let Some(value) = extension(der, OID_BASIC_CONSTRAINTS)? else {
+        return Some((false, None));
+    };
+    let mut r = Reader::new(Reader::new(value).expect(TAG_SEQUENCE)?);
+    let mut ca = false;
+    let mut path_len = None;
+    while let Some((tag, contents)) = r.any() {
+        match tag {
+            TAG_BOOLEAN => ca = contents.first().is_some_and(|&b| b != 0),
+            TAG_INTEGER if contents.len() <= 8 => {
+                path_len = Some(
+                    contents
+                        .iter()
+                        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+                );
+            }
+            _ => return None,
+        }
+    }
+    Some((ca, path_len))
+}
+
+/// One name of a subjectAltName extension that this crate reports on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SanName<'a> {
+    /// dNSName.
+    Dns(&'a [u8]),
+    /// iPAddress: 4 or 16 bytes.
+    Ip(&'a [u8]),
+}
+
+/// Calls `f` for each DNS name and IP address of the certificate's subjectAltName. Returns
+/// `Some(false)` when the certificate has no subjectAltName extension, `None` when it is
+/// malformed.
+pub(crate) fn subject_alt_names<'a>(der: &'a [u8], mut f: impl FnMut(SanName<'a>)) -> Option<bool> {
+    const OID_SAN: &[u8] = &[0x55, 0x1d, 0x11];
+    const TAG_DNS_NAME: u8 = 0x82;
+    const TAG_IP_ADDRESS: u8 = 0x87;
+    let Some(value) = extension(der, OID_SAN)? else {
+        return Some(false);
+    };
+    let mut names = Reader::new(Reader::new(value).expect(TAG_SEQUENCE)?);
+    while let Some((tag, contents)) = names.any() {
+        match tag {
+            TAG_DNS_NAME => f(SanName::Dns(contents)),
+            TAG_IP_ADDRESS => f(SanName::Ip(contents)),
+            _ => {}
+        }
+    }
+    Some(true)
 }
 
 /// Splits SubjectPublicKeyInfo contents into (AlgorithmIdentifier contents, key bits).
@@ -231,6 +298,21 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The date (year, month, day) of a Unix time.
+pub(crate) fn civil_date(unix_secs: u64) -> (u64, u64, u64) {
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
+    let z = unix_secs / 86_400 + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 /// OID 2.5.4.3 (commonName), contents only.
 const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
 /// OID 2.5.4.10 (organizationName), contents only.
@@ -244,6 +326,11 @@ pub(crate) fn name_label(name: &[u8]) -> Option<&str> {
     [OID_CN, OID_O, OID_OU]
         .iter()
         .find_map(|oid| name_attribute(name, oid))
+}
+
+/// The common name of a `Name` (contents without the SEQUENCE header), if it has one.
+pub(crate) fn common_name(name: &[u8]) -> Option<&str> {
+    name_attribute(name, OID_CN)
 }
 
 fn name_attribute<'a>(name: &'a [u8], wanted: &[u8]) -> Option<&'a str> {
@@ -276,6 +363,18 @@ mod tests {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+    }
+
+    #[test]
+    fn dates_from_unix_times() {
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(951_782_400), (2000, 2, 29));
+        assert_eq!(civil_date(1_747_094_399), (2025, 5, 12));
+        assert_eq!(civil_date(2_524_608_000), (2050, 1, 1));
+        for days in [0u64, 59, 60, 365, 11_017, 19_782, 47_481] {
+            let (y, m, d) = civil_date(days * 86_400);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! TLS 1.3 with a pinned CA certificate, over embedded-tls and rustls-webpki.
 //!
+//! - [`connect`] / [`open`]: the handshake, ending in a verified session or an error;
+//!   [`TlsStream`]: the session as a byte stream whose end a reader can see.
 //! - [`TrustAnchor`]: the pinned certificate, from PEM text or DER bytes.
-//! - [`PinnedProvider`]: the embedded-tls `CryptoProvider` whose verifier checks the server's
-//!   chain against it (see there for every check made), then its handshake signature.
-//! - [`CertError`]: why it failed, in words a user can act on.
+//! - [`PinnedProvider`]: the pinned certificate, randomness and a [`TimeSource`] (see there
+//!   for every check made).
+//! - [`OpenError`]: why a handshake failed, in words a user can act on, naming the
+//!   certificates involved ([`CertError`], [`Detail`]).
 //!
 //! No allocation, no `unsafe`; the chain is verified in place inside embedded-tls's read buffer.
 
@@ -13,12 +16,13 @@ mod connect;
 mod der;
 mod error;
 mod provider;
+mod stream;
 mod verifier;
 
 pub use anchor::{pem_certificate_count, TrustAnchor};
-pub use connect::{connect, OpenError};
+pub use connect::{connect, open, OpenError};
 /// The embedded-tls crate this module is built on, re-exported so versions always match.
 pub use embedded_tls;
-pub use error::{CertError, Explain};
-pub use provider::PinnedProvider;
-pub use verifier::{Clock, PinnedVerifier};
+pub use error::{CertError, Detail, DETAIL_LEN};
+pub use provider::{Clock, NoClock, PinnedProvider, TimeSource, TimeUsed, MIN_TIME};
+pub use stream::{TlsStream, Transport};

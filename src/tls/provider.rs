@@ -1,175 +1,230 @@
-//! The embedded-tls `CryptoProvider` that hands out the pinned-CA verifier.
+//! The pinned-CA provider and where it gets the time from.
 
 use core::marker::PhantomData;
 
-use embedded_tls::{
-    Aes128GcmSha256, CryptoProvider, CryptoRngCore, TlsCipherSuite, TlsError, TlsVerifier,
-};
+use embedded_tls::{Aes128GcmSha256, CryptoRngCore, TlsCipherSuite};
 
-use super::verifier::{Clock, PinnedVerifier};
-use super::{CertError, Explain, TrustAnchor};
+use super::verifier::{PinnedVerifier, TimeInput};
+use super::TrustAnchor;
 
-/// An embedded-tls [`CryptoProvider`] whose verifier only trusts servers whose certificate
-/// chain leads to one pinned certificate.
+/// 2025-01-01T00:00:00Z in Unix seconds. A clock reading or a time floor before it is taken
+/// as "not set" (an unsynced clock counts from 1970 or from boot), never as a time to check
+/// certificate dates against.
+pub const MIN_TIME: u64 = 1_735_689_600;
+
+/// A source of the current time, for certificate validity dates.
 ///
-/// Checks made, by rustls-webpki (the validator rustls uses) and then by this type:
+/// Implement it for the device's time keeping (an SNTP result plus a monotonic timer, an RTC);
+/// any `Fn() -> Option<u64>` closure or function is one too. Return `None` while the time is
+/// not known (not synced yet).
+pub trait Clock {
+    /// The current Unix time in seconds, or `None` while it is not known.
+    fn now(&self) -> Option<u64>;
+}
+
+impl<F: Fn() -> Option<u64>> Clock for F {
+    fn now(&self) -> Option<u64> {
+        self()
+    }
+}
+
+/// The clock of a [`TimeSource`] made without one: it never knows the time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoClock;
+
+impl Clock for NoClock {
+    fn now(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Where a [`PinnedProvider`] gets the time that certificate validity dates are checked
+/// against. There is no default: every provider is made with one of these.
+///
+/// | made with | dates checked against | an expired certificate is |
+/// |---|---|---|
+/// | [`TimeSource::clock`] | the clock | refused |
+/// | [`TimeSource::clock`] + [`with_floor`](TimeSource::with_floor), clock not set | the floor, or the server certificate's notBefore if later | refused if it expired before the floor; **accepted** if it expired after it |
+/// | [`TimeSource::floor`] | the same | the same |
+/// | [`TimeSource::dangerous_no_expiry_check`] | the server certificate's notBefore | **accepted**, whenever it expired |
+///
+/// A clock that returns `None` (or a time before [`MIN_TIME`]) with no floor makes the
+/// handshake fail with [`CertError::ClockNotSet`](super::CertError::ClockNotSet): never a
+/// silent skip. [`PinnedProvider::last_time`] tells what the last handshake used.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeSource<C = NoClock> {
+    clock: C,
+    floor: u64,
+    check_expiry: bool,
+}
+
+impl<C: Clock> TimeSource<C> {
+    /// Dates are checked against `clock` (Unix seconds). While it returns `None`, handshakes
+    /// fail with `ClockNotSet` unless a floor is added with [`TimeSource::with_floor`].
+    pub const fn clock(clock: C) -> Self {
+        Self {
+            clock,
+            floor: 0,
+            check_expiry: true,
+        }
+    }
+
+    /// A time (Unix seconds) known to have passed, e.g. the firmware's build time: dates are
+    /// never checked against an earlier time, and while the clock is not set they are checked
+    /// against it (or the server certificate's notBefore, if later), so that certificates
+    /// that expired before it are refused. A floor before [`MIN_TIME`] is ignored.
+    pub const fn with_floor(mut self, unix_secs: u64) -> Self {
+        self.floor = unix_secs;
+        self
+    }
+
+    /// The clock, e.g. to give it a fresh SNTP result.
+    pub fn clock_mut(&mut self) -> &mut C {
+        &mut self.clock
+    }
+}
+
+impl TimeSource<NoClock> {
+    /// No clock, only a time known to have passed (e.g. the firmware's build time; before
+    /// [`MIN_TIME`] it is ignored and handshakes fail with `ClockNotSet`). Dates are checked
+    /// against the floor, or the server certificate's notBefore if later: a certificate that
+    /// expired before the floor is refused, one that expired after it is **accepted**. Prefer
+    /// a clock with this floor: [`TimeSource::clock`] and [`TimeSource::with_floor`].
+    pub const fn floor(unix_secs: u64) -> Self {
+        Self {
+            clock: NoClock,
+            floor: unix_secs,
+            check_expiry: true,
+        }
+    }
+
+    /// **Expired certificates are accepted.** Dates are checked as of the server
+    /// certificate's notBefore: that proves only that the chain was consistent when the
+    /// certificate was issued. Any certificate ever issued for the host under the pinned CA
+    /// is accepted, forever, including one whose key leaked years ago. For tests, and for
+    /// devices that truly have no notion of time.
+    pub const fn dangerous_no_expiry_check() -> Self {
+        Self {
+            clock: NoClock,
+            floor: 0,
+            check_expiry: false,
+        }
+    }
+}
+
+/// Which time the last handshake checked certificate dates against (Unix seconds), and where
+/// it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TimeUsed {
+    /// The clock's time (raised to the floor if it was behind it).
+    Clock(u64),
+    /// The floor, or the server certificate's notBefore if later: the clock was not set.
+    Floor(u64),
+    /// The server certificate's notBefore: expiry was not checked
+    /// ([`TimeSource::dangerous_no_expiry_check`]).
+    NotChecked(u64),
+}
+
+/// The pinned-CA verification of [`connect`](super::connect) and [`open`](super::open): only
+/// servers whose certificate chain leads to one pinned certificate are trusted.
+///
+/// Checks made, by rustls-webpki (the validator rustls uses) and then by rawpost:
 /// - a path from the server's certificate (the first one it sends) through the other
 ///   certificates it sends (any order; unrelated extras are ignored) up to the pinned one,
 ///   which may be a root or an intermediate CA;
 /// - every issuing certificate is a CA (basicConstraints cA=true), its keyUsage (when present)
-///   includes keyCertSign, and its pathLenConstraint is respected; issuer and subject names chain; every signature verifies (ECDSA P-256, and
-///   P-384 with the `p384` feature, each with SHA-256 or SHA-384);
+///   includes keyCertSign, and its pathLenConstraint is respected; issuer and subject names
+///   chain; every signature verifies (ECDSA P-256, and P-384 with the `p384` feature, each
+///   with SHA-256 or SHA-384; Ed25519 and RSA with their features);
 /// - the server certificate is not a CA, and its extendedKeyUsage (when present) allows
 ///   serverAuth; name constraints of the CAs hold;
-/// - the configured server name (`TlsConfig::with_server_name`) is one of the server
-///   certificate's subject alternative names (DNS or IP; the common name is never used;
-///   a wildcard covers one left-most label); without a server name every server is refused;
-/// - the validity dates of every certificate below the pinned one, against the clock (see
-///   [`PinnedProvider::with_clock`]);
+/// - the host is one of the server certificate's subject alternative names: a DNS name (a
+///   wildcard covers one left-most label), or an IP address for an IP host (no server name is
+///   sent then, RFC 6066 §3); the common name is never used;
+/// - the validity dates of every certificate below the pinned one, against the
+///   [`TimeSource`];
 /// - the server's CertificateVerify signature over the handshake transcript, with the server
-///   certificate's key: proof that the server holds that key.
+///   certificate's key: proof that the server holds that key. A handshake in which the server
+///   sent no Certificate or no CertificateVerify is refused.
+///
+/// On a refusal, the server is sent the matching fatal TLS alert (see [`CertError::alert`](super::CertError::alert))
+/// and the caller gets an [`OpenError`](super::OpenError) naming the certificates involved.
 ///
 /// Not checked: revocation (no CRL/OCSP), the pinned certificate's own dates and CA flag (it is
 /// trusted as given).
 ///
-/// # Use
-/// Pass it by `&mut` so the failure reason can be read after `open`:
-/// ```no_run
-/// # async fn demo<S, R>(mut tls: rawpost::tls::embedded_tls::TlsConnection<'_, S, rawpost::tls::embedded_tls::Aes128GcmSha256>, rng: R, anchor: rawpost::tls::TrustAnchor<'_>, now: fn() -> Option<u64>)
-/// # where S: embedded_io_async::Read + embedded_io_async::Write, R: rawpost::tls::embedded_tls::CryptoRngCore {
-/// use rawpost::tls::embedded_tls::{TlsConfig, TlsContext};
-/// use rawpost::tls::PinnedProvider;
+/// `PinnedProvider` is deliberately **not** an embedded-tls `CryptoProvider`: embedded-tls
+/// completes a handshake in which the server never authenticated, so a session opened with
+/// `TlsConnection::open` directly could be used unverified. Sessions are opened through
+/// [`open`](super::open) and [`connect`](super::connect) only, which end in a verified session or
+/// an error. This does not compile:
 ///
+/// ```compile_fail
+/// # async fn demo<S, R>(tcp: S, rng: R, anchor: rawpost::tls::TrustAnchor<'_>)
+/// # where S: embedded_io_async::Read + embedded_io_async::Write, R: rawpost::tls::embedded_tls::CryptoRngCore {
+/// use rawpost::tls::embedded_tls::{TlsConfig, TlsConnection, TlsContext};
+/// use rawpost::tls::{PinnedProvider, TimeSource};
+///
+/// let (mut rx, mut tx) = ([0u8; 16640], [0u8; 4096]);
+/// let mut tls = TlsConnection::new(tcp, &mut rx, &mut tx);
+/// let mut provider = PinnedProvider::new(rng, anchor, TimeSource::floor(1_765_000_000));
 /// let config = TlsConfig::new().with_server_name("api.example.com");
-/// let mut provider = PinnedProvider::new(rng, anchor).with_clock(now);
-/// let opened = tls.open(TlsContext::new(&config, &mut provider)).await;
-/// // Also catches a server that skipped authentication:
-/// if let Err(why) = provider.check(opened) {
-///     println!("refused: {why:?}");
-/// }
+/// let _ = tls.open(TlsContext::new(&config, &mut provider)).await;
 /// # }
 /// ```
-///
-/// embedded-tls lets a handshake finish without the server ever sending Certificate and
-/// CertificateVerify (it only verifies what arrives), so a successful `open` is not enough:
-/// always call [`PinnedProvider::check`] (or [`PinnedProvider::server_authenticated`]) after it.
-pub struct PinnedProvider<'a, Rng, CipherSuite = Aes128GcmSha256> {
-    rng: Rng,
-    verifier: PinnedVerifier<'a>,
+pub struct PinnedProvider<'a, Rng, C = NoClock, CipherSuite = Aes128GcmSha256> {
+    pub(crate) rng: Rng,
+    pub(crate) time: TimeSource<C>,
+    pub(crate) verifier: PinnedVerifier<'a>,
     _suite: PhantomData<CipherSuite>,
 }
 
-impl<'a, Rng: CryptoRngCore> PinnedProvider<'a, Rng> {
+impl<'a, Rng: CryptoRngCore, C: Clock> PinnedProvider<'a, Rng, C> {
     /// A provider for the `TLS_AES_128_GCM_SHA256` cipher suite trusting `anchor`, drawing
-    /// handshake randomness from `rng`. No clock: see [`PinnedProvider::with_clock`].
-    pub fn new(rng: Rng, anchor: TrustAnchor<'a>) -> Self {
-        Self::with_cipher_suite(rng, anchor)
+    /// handshake randomness from `rng` (the chip's TRNG on a device), checking dates against
+    /// `time`.
+    pub fn new(rng: Rng, anchor: TrustAnchor<'a>, time: TimeSource<C>) -> Self {
+        Self::with_cipher_suite(rng, anchor, time)
     }
 }
 
-impl<'a, Rng: CryptoRngCore, CipherSuite: TlsCipherSuite> PinnedProvider<'a, Rng, CipherSuite> {
+impl<'a, Rng: CryptoRngCore, C: Clock, CipherSuite: TlsCipherSuite>
+    PinnedProvider<'a, Rng, C, CipherSuite>
+{
     /// Like [`PinnedProvider::new`], for another embedded-tls cipher suite
-    /// (e.g. `Aes256GcmSha384`).
-    pub fn with_cipher_suite(rng: Rng, anchor: TrustAnchor<'a>) -> Self {
+    /// (e.g. `Aes256GcmSha384`). embedded-tls offers exactly one suite per session.
+    pub fn with_cipher_suite(rng: Rng, anchor: TrustAnchor<'a>, time: TimeSource<C>) -> Self {
         Self {
             rng,
+            time,
             verifier: PinnedVerifier::new(anchor),
             _suite: PhantomData,
         }
     }
+}
 
-    /// Checks validity dates against `clock` (Unix seconds).
-    ///
-    /// When there is no clock, or it returns `None` (not synced yet), the chain is checked as
-    /// of the moment the server's certificate was issued (its notBefore), or the
-    /// [time floor](PinnedProvider::with_time_floor) if that is later. That proves the chain
-    /// was consistent when the certificate was issued (no certificate used before its start
-    /// or after its end at that moment), but **an expired certificate is accepted** unless it
-    /// expired before the time floor. [`PinnedProvider::used_clock`] tells which mode the last
-    /// handshake used.
-    #[must_use]
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.verifier.set_clock(clock);
-        self
+impl<Rng, C: Clock, CipherSuite> PinnedProvider<'_, Rng, C, CipherSuite> {
+    /// Which time the last handshake checked certificate dates against, and where it came
+    /// from; `None` before a server certificate was checked.
+    pub fn last_time(&self) -> Option<TimeUsed> {
+        self.verifier.time_used()
     }
 
-    /// A time (Unix seconds) known to have passed, e.g. the firmware's build time: the time
-    /// used for validity checks is never earlier, with or without a clock. Certificates that
-    /// expired before it are refused even without a clock.
-    #[must_use]
-    pub fn with_time_floor(mut self, unix_secs: u64) -> Self {
-        self.verifier.set_time_floor(unix_secs);
-        self
+    /// The time source, e.g. to update the clock after an SNTP sync.
+    pub fn time_source_mut(&mut self) -> &mut TimeSource<C> {
+        &mut self.time
     }
 
-    /// Turns `open`'s result into ours: `Ok` only if the handshake succeeded *and* the server
-    /// was authenticated; `Err(Some(reason))` when the certificate check failed,
-    /// `Err(None)` when the handshake failed for another reason (I/O, protocol; see the
-    /// embedded-tls error for that).
-    pub fn check(&self, opened: Result<(), TlsError>) -> Result<(), Option<CertError>> {
-        match opened {
-            Err(_) => Err(self.last_error()),
-            Ok(()) if self.server_authenticated() => Ok(()),
-            Ok(()) => Err(Some(CertError::NoCertificate)),
+    pub(crate) fn time_input(&self) -> TimeInput {
+        TimeInput {
+            clock: if self.time.check_expiry {
+                self.time.clock.now()
+            } else {
+                None
+            },
+            floor: self.time.floor,
+            check_expiry: self.time.check_expiry,
         }
-    }
-
-    /// Forgets the last handshake (result and host name). Not needed between handshakes
-    /// (each ClientHello starts afresh) but clears a host name left by a handshake that failed
-    /// before the server's certificate arrived.
-    pub fn reset(&mut self) {
-        self.verifier.reset();
-    }
-}
-
-impl<Rng, CipherSuite> PinnedProvider<'_, Rng, CipherSuite> {
-    /// Why the last handshake's server was refused, if it was.
-    pub fn last_error(&self) -> Option<CertError> {
-        self.verifier.error()
-    }
-
-    /// A name the last failure is about (the issuer of the chain's top certificate, a name the
-    /// certificate is for, the expired certificate...), or `""`.
-    pub fn last_error_detail(&self) -> &str {
-        self.verifier.detail()
-    }
-
-    /// The last failure with its detail, ready to print; `None` if there was none.
-    pub fn explain(&self) -> Option<Explain<'_>> {
-        self.last_error().map(|error| Explain {
-            error,
-            detail: self.last_error_detail(),
-        })
-    }
-
-    /// Whether the last handshake verified the server's chain and its CertificateVerify
-    /// signature. Must be true after `open` before any data is trusted.
-    pub fn server_authenticated(&self) -> bool {
-        self.verifier.authenticated()
-    }
-
-    /// Whether the last handshake's dates were checked against the clock (rather than against
-    /// the server certificate's issuance time; see [`PinnedProvider::with_clock`]).
-    pub fn used_clock(&self) -> bool {
-        self.verifier.used_clock()
-    }
-}
-
-impl<Rng: CryptoRngCore, CipherSuite: TlsCipherSuite> CryptoProvider
-    for PinnedProvider<'_, Rng, CipherSuite>
-{
-    type CipherSuite = CipherSuite;
-    type Signature = p256::ecdsa::DerSignature;
-
-    /// embedded-tls draws randomness only to build the ClientHello, which starts every
-    /// handshake: the verifier forgets the previous handshake's result here, so a provider
-    /// reused for a new connection never reports a stale success.
-    fn rng(&mut self) -> impl CryptoRngCore {
-        self.verifier.begin_handshake();
-        &mut self.rng
-    }
-
-    fn verifier(&mut self) -> Result<&mut impl TlsVerifier<Self::CipherSuite>, TlsError> {
-        Ok(&mut self.verifier)
     }
 }

@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use embedded_io_adapters::tokio_1::FromTokio;
-use embedded_tls::{TlsConfig, TlsConnection, TlsContext};
+use embedded_io_async::{Read as _, Write as _};
 use rand_core::OsRng;
-use rawpost::tls::{CertError, PinnedProvider, TrustAnchor};
+use rawpost::tls::{
+    CertError, Clock, OpenError, PinnedProvider, TimeSource, TimeUsed, TrustAnchor,
+};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SignatureAlgorithm,
@@ -139,132 +141,254 @@ impl Pki {
     }
 }
 
-/// Starts a rustls TLS 1.3 server for one connection; it answers one HTTP request.
-/// Returns its address and a handle yielding the request it read (or its error).
-pub async fn serve(
+/// What the rustls server saw of one connection.
+#[derive(Debug)]
+pub struct Served {
+    /// The server name the client sent (SNI), if the handshake got that far.
+    pub sni: Option<String>,
+    /// The HTTP request it read, or why it could not.
+    pub request: Result<String, String>,
+    /// The rustls error that ended the handshake, if it failed (e.g. `AlertReceived(...)`).
+    pub handshake_error: Option<rustls::Error>,
+}
+
+impl Served {
+    /// The alert the client sent when it refused the server, if any.
+    pub fn alert_received(&self) -> Option<rustls::AlertDescription> {
+        match &self.handshake_error {
+            Some(rustls::Error::AlertReceived(alert)) => Some(*alert),
+            _ => None,
+        }
+    }
+}
+
+/// A rustls TLS 1.3 server config for `chain` and `key`.
+pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-) -> (SocketAddr, tokio::task::JoinHandle<Result<String, String>>) {
+) -> rustls::ServerConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .unwrap();
+        .unwrap()
+}
+
+/// Starts a rustls TLS 1.3 server for one connection; it answers one HTTP request.
+/// Returns its address and a handle yielding what it saw.
+pub async fn serve(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> (SocketAddr, tokio::task::JoinHandle<Served>) {
+    serve_config(server_config(chain, key)).await
+}
+
+/// [`serve`] with any rustls server config.
+pub async fn serve_config(
+    config: rustls::ServerConfig,
+) -> (SocketAddr, tokio::task::JoinHandle<Served>) {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let handle = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
-        let mut tls = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
-        let mut request = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = tls.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("eof before request end".into());
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = match acceptor.accept(tcp).await {
+            Ok(tls) => tls,
+            Err(e) => {
+                let handshake_error = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .cloned();
+                return Served {
+                    sni: None,
+                    request: Err(e.to_string()),
+                    handshake_error,
+                };
             }
-            request.extend_from_slice(&buf[..n]);
-        }
-        tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        };
+        let sni = tls.get_ref().1.server_name().map(str::to_owned);
+        let request = async {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = tls.read(&mut buf).await.map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Err("eof before request end".to_string());
+                }
+                request.extend_from_slice(&buf[..n]);
+            }
+            tls.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+            )
             .await
             .map_err(|e| e.to_string())?;
-        tls.shutdown().await.map_err(|e| e.to_string())?;
-        Ok(String::from_utf8_lossy(&request).into_owned())
+            tls.shutdown().await.map_err(|e| e.to_string())?;
+            Ok(String::from_utf8_lossy(&request).into_owned())
+        }
+        .await;
+        Served {
+            sni,
+            request,
+            handshake_error: None,
+        }
     });
     (addr, handle)
+}
+
+/// Where the client's provider gets the time.
+#[derive(Clone, Copy, Debug)]
+pub enum Time {
+    /// The system clock.
+    System,
+    /// A clock function.
+    Clock(fn() -> Option<u64>),
+    /// A clock that is not set, with a floor (0: none).
+    Unset { floor: u64 },
+    /// A floor only.
+    Floor(u64),
+    /// `TimeSource::dangerous_no_expiry_check()`.
+    NoExpiry,
 }
 
 /// What a client run produced.
 #[derive(Debug)]
 pub struct Outcome {
-    /// `check(open)` result.
+    /// `Ok` or the certificate error (`None` for other handshake failures).
     pub result: Result<(), Option<CertError>>,
-    /// The embedded-tls error from `open`, if any.
-    pub tls_error: Option<embedded_tls::TlsError>,
-    /// `explain()` printed, if there was a failure.
+    /// The whole error, if any.
+    pub error: Option<OpenError>,
+    /// The error's `Display`, if there was a failure.
     pub explained: Option<String>,
     /// The reply read after a successful handshake.
     pub reply: Option<String>,
-    pub used_clock: bool,
+    /// Which time the certificate dates were checked against.
+    pub time_used: Option<TimeUsed>,
 }
 
-/// Connects to `addr` with embedded-tls, verifying with `provider`; on success sends a small
-/// HTTP request and reads the reply.
-pub async fn connect(
+impl Outcome {
+    pub fn used_clock(&self) -> bool {
+        matches!(self.time_used, Some(TimeUsed::Clock(_)))
+    }
+}
+
+/// Connects to `addr` with `rawpost::tls::open` for `host`, verifying with `provider`; on
+/// success sends a small HTTP request and reads the reply.
+pub async fn connect<C: Clock>(
     addr: SocketAddr,
-    sni: Option<&str>,
-    provider: &mut PinnedProvider<'_, OsRng>,
+    host: &str,
+    provider: &mut PinnedProvider<'_, OsRng, C>,
 ) -> Outcome {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut read_buf = vec![0u8; 16_640];
     let mut write_buf = vec![0u8; 4096];
-    let mut tls = TlsConnection::new(FromTokio::new(tcp), &mut read_buf, &mut write_buf);
-    let mut config = TlsConfig::new();
-    #[cfg(feature = "rsa")]
-    {
-        config = config.enable_rsa_signatures();
-    }
-    if let Some(sni) = sni {
-        config = config.with_server_name(sni);
-    }
-    let opened = tls.open(TlsContext::new(&config, &mut *provider)).await;
-    let tls_error = opened.err();
-    let result = provider.check(opened);
-    let explained = provider.explain().map(|e| e.to_string());
-    let mut reply = None;
-    if result.is_ok() {
-        let host = sni.unwrap_or(HOST);
-        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-        tls.write(request.as_bytes()).await.unwrap();
-        tls.flush().await.unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 512];
-        loop {
-            match tls.read(&mut buf).await {
-                Ok(0) | Err(embedded_tls::TlsError::ConnectionClosed) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) => panic!("read failed: {e:?}"),
-            }
-            if got.ends_with(b"hello") {
-                break;
+    let opened = rawpost::tls::open(
+        FromTokio::new(tcp),
+        &mut read_buf,
+        &mut write_buf,
+        rawpost::Host::new(host),
+        provider,
+    )
+    .await;
+    let time_used = provider.last_time();
+    let mut tls = match opened {
+        Ok(tls) => tls,
+        Err(e) => {
+            return Outcome {
+                result: Err(e.cert_error()),
+                explained: Some(e.to_string()),
+                error: Some(e),
+                reply: None,
+                time_used,
             }
         }
-        reply = Some(String::from_utf8_lossy(&got).into_owned());
+    };
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        match tls.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read failed: {e:?}"),
+        }
     }
     Outcome {
-        result,
-        tls_error,
-        explained,
-        reply,
-        used_clock: provider.used_clock(),
+        result: Ok(()),
+        error: None,
+        explained: None,
+        reply: Some(String::from_utf8_lossy(&got).into_owned()),
+        time_used,
     }
 }
 
-/// Serves `chain`/`key`, connects with `anchor` and `sni`, returns the outcome.
+/// A provider trusting `anchor` with `time`, then [`connect`].
+pub async fn connect_with(
+    addr: SocketAddr,
+    host: &str,
+    anchor: TrustAnchor<'_>,
+    time: Time,
+) -> Outcome {
+    match time {
+        Time::System => {
+            let mut p = PinnedProvider::new(OsRng, anchor, TimeSource::clock(system_clock));
+            connect(addr, host, &mut p).await
+        }
+        Time::Clock(clock) => {
+            let mut p = PinnedProvider::new(OsRng, anchor, TimeSource::clock(clock));
+            connect(addr, host, &mut p).await
+        }
+        Time::Unset { floor } => {
+            let clock = TimeSource::clock(|| None).with_floor(floor);
+            let mut p = PinnedProvider::new(OsRng, anchor, clock);
+            connect(addr, host, &mut p).await
+        }
+        Time::Floor(floor) => {
+            let mut p = PinnedProvider::new(OsRng, anchor, TimeSource::floor(floor));
+            connect(addr, host, &mut p).await
+        }
+        Time::NoExpiry => {
+            let time = TimeSource::dangerous_no_expiry_check();
+            let mut p = PinnedProvider::new(OsRng, anchor, time);
+            connect(addr, host, &mut p).await
+        }
+    }
+}
+
+/// Serves `chain`/`key`, connects with `anchor` for `host`, returns the outcome and what the
+/// server saw.
+pub async fn run_served(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    anchor: TrustAnchor<'_>,
+    host: &str,
+    time: Time,
+) -> (Outcome, Served) {
+    let (addr, server) = serve(chain, key).await;
+    let outcome = connect_with(addr, host, anchor, time).await;
+    let served = server.await.unwrap();
+    if outcome.result.is_ok() {
+        let request = served.request.as_ref().expect("server side failed");
+        assert!(request.starts_with("GET / HTTP/1.1\r\n"), "{request}");
+    }
+    (outcome, served)
+}
+
+/// [`run_served`] without the server's side.
 pub async fn run(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     anchor: TrustAnchor<'_>,
-    sni: Option<&str>,
-    clock: Option<fn() -> Option<u64>>,
+    host: &str,
+    time: Time,
 ) -> Outcome {
-    let (addr, server) = serve(chain, key).await;
-    let mut provider = PinnedProvider::new(OsRng, anchor);
-    if let Some(clock) = clock {
-        provider = provider.with_clock(clock);
-    }
-    let outcome = connect(addr, sni, &mut provider).await;
-    let served = server.await.unwrap();
-    if outcome.result.is_ok() {
-        let request = served.expect("server side failed");
-        assert!(request.starts_with("GET / HTTP/1.1\r\n"), "{request}");
-    }
-    outcome
+    run_served(chain, key, anchor, host, time).await.0
 }
 
-/// The system clock, as the verifier's clock hook.
+/// The system clock, as the verifier's clock.
 pub fn system_clock() -> Option<u64> {
     Some(
         std::time::SystemTime::now()

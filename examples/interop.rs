@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use embedded_io_async::{ErrorType, Read, Write};
+use rand_core::OsRng;
+use rawpost::tls::embedded_tls::{Aes128GcmSha256, TlsError};
+use rawpost::tls::{PinnedProvider, TimeSource, TlsStream, TrustAnchor};
 use rawpost::{
     Attempt, Client, ClientError, Connect, Connection, ConnectionError, Error, Exchange, Framing,
     Host, Request, Response, Timeouts, Timer,
@@ -53,9 +56,41 @@ async fn main() -> ExitCode {
     failures += scenarios(
         "tcp",
         &mut Tcp(plain, counter.clone()),
-        &mut Tcp(plain_idle, counter),
+        &mut Tcp(plain_idle, counter.clone()),
     )
     .await;
+    if let (Some(tls), Some(tls_idle)) = (port("--tls"), port("--tls-idle")) {
+        let Some(ca) = args
+            .iter()
+            .position(|a| a == "--ca")
+            .and_then(|i| args.get(i + 1))
+        else {
+            eprintln!("--tls needs --ca ROOT.pem");
+            return ExitCode::from(2);
+        };
+        let pem = match std::fs::read(ca) {
+            Ok(pem) => pem,
+            Err(e) => {
+                eprintln!("--ca {ca}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let mut der = vec![0u8; 2048];
+        let n = match TrustAnchor::from_pem(&pem, &mut der) {
+            Ok(anchor) => anchor.der().len(),
+            Err(e) => {
+                eprintln!("--ca {ca}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        der.truncate(n);
+        failures += scenarios(
+            "tls",
+            &mut Tls::new(tls, counter.clone(), der.clone()),
+            &mut Tls::new(tls_idle, counter, der),
+        )
+        .await;
+    }
     if failures > 0 {
         println!("{failures} scenario(s) failed");
         return ExitCode::FAILURE;
@@ -95,6 +130,54 @@ impl Connect for Tcp {
 impl Counts for Tcp {
     fn counter(&self) -> Counter {
         self.1.clone()
+    }
+}
+
+/// Opens TLS 1.3 sessions over TCP through `rawpost::tls::open`, pinning the root, with the
+/// system clock. The record buffers are the connector's: each session borrows them.
+struct Tls {
+    tcp: Tcp,
+    anchor: Vec<u8>,
+    read: Vec<u8>,
+    write: Vec<u8>,
+}
+
+impl Tls {
+    fn new(port: u16, counter: Counter, anchor: Vec<u8>) -> Self {
+        Self {
+            tcp: Tcp(port, counter),
+            anchor,
+            read: vec![0; 16_640],
+            write: vec![0; 4096],
+        }
+    }
+}
+
+fn unix_now() -> Option<u64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+impl Connect for Tls {
+    type StreamError = TlsError;
+    type Stream<'c> = TlsStream<'c, Counted<FromTokio<TcpStream>>, Aes128GcmSha256>;
+    type Error = String;
+
+    async fn connect(&mut self, host: Host<'_>) -> Result<Self::Stream<'_>, String> {
+        let tcp = self.tcp.connect(host).await.map_err(|e| e.to_string())?;
+        let anchor = TrustAnchor::from_der(&self.anchor).map_err(|e| e.to_string())?;
+        let mut provider = PinnedProvider::new(OsRng, anchor, TimeSource::clock(unix_now));
+        rawpost::tls::open(tcp, &mut self.read, &mut self.write, host, &mut provider)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Counts for Tls {
+    fn counter(&self) -> Counter {
+        self.tcp.counter()
     }
 }
 

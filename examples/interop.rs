@@ -30,8 +30,7 @@ use std::time::{Duration, Instant};
 use embedded_io_adapters::tokio_1::FromTokio;
 use embedded_io_async::{ErrorType, Read, Write};
 use rand_core::OsRng;
-use rawpost::tls::embedded_tls::{Aes128GcmSha256, TlsError};
-use rawpost::tls::{PinnedProvider, TimeSource, TlsStream, TrustAnchor};
+use rawpost::tls::{PinnedProvider, TimeSource, TlsConnector, TrustAnchor};
 use rawpost::{
     Attempt, Client, ClientError, Connect, Connection, ConnectionError, Error, Exchange, Framing,
     Host, Request, Response, Timeouts, Timer,
@@ -75,19 +74,37 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let mut der = vec![0u8; 2048];
-        let n = match TrustAnchor::from_pem(&pem, &mut der) {
-            Ok(anchor) => anchor.der().len(),
+        let (mut der, mut der2) = (vec![0u8; 2048], vec![0u8; 2048]);
+        let anchors = TrustAnchor::from_pem(&pem, &mut der)
+            .and_then(|a| TrustAnchor::from_pem(&pem, &mut der2).map(|b| (a, b)));
+        let (anchor, anchor2) = match anchors {
+            Ok(anchors) => anchors,
             Err(e) => {
                 eprintln!("--ca {ca}: {e}");
                 return ExitCode::from(2);
             }
         };
-        der.truncate(n);
+        let clock: fn() -> Option<u64> = unix_now;
+        let (mut r1, mut w1, mut r2, mut w2) = (
+            vec![0; 16_640],
+            vec![0; 4096],
+            vec![0; 16_640],
+            vec![0; 4096],
+        );
         failures += scenarios(
             "tls",
-            &mut Tls::new(tls, counter.clone(), der.clone()),
-            &mut Tls::new(tls_idle, counter, der),
+            &mut Tls::new(
+                Tcp(tls, counter.clone()),
+                &mut r1,
+                &mut w1,
+                PinnedProvider::new(OsRng, anchor, TimeSource::clock(clock)),
+            ),
+            &mut Tls::new(
+                Tcp(tls_idle, counter),
+                &mut r2,
+                &mut w2,
+                PinnedProvider::new(OsRng, anchor2, TimeSource::clock(clock)),
+            ),
         )
         .await;
     }
@@ -133,26 +150,6 @@ impl Counts for Tcp {
     }
 }
 
-/// Opens TLS 1.3 sessions over TCP through `rawpost::tls::open`, pinning the root, with the
-/// system clock. The record buffers are the connector's: each session borrows them.
-struct Tls {
-    tcp: Tcp,
-    anchor: Vec<u8>,
-    read: Vec<u8>,
-    write: Vec<u8>,
-}
-
-impl Tls {
-    fn new(port: u16, counter: Counter, anchor: Vec<u8>) -> Self {
-        Self {
-            tcp: Tcp(port, counter),
-            anchor,
-            read: vec![0; 16_640],
-            write: vec![0; 4096],
-        }
-    }
-}
-
 fn unix_now() -> Option<u64> {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -160,24 +157,12 @@ fn unix_now() -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
-impl Connect for Tls {
-    type StreamError = TlsError;
-    type Stream<'c> = TlsStream<'c, Counted<FromTokio<TcpStream>>, Aes128GcmSha256>;
-    type Error = String;
+/// TLS 1.3 over the TCP connector: `rawpost::tls::TlsConnector`, root pinned, system clock.
+type Tls<'b> = TlsConnector<'b, Tcp, OsRng, fn() -> Option<u64>>;
 
-    async fn connect(&mut self, host: Host<'_>) -> Result<Self::Stream<'_>, String> {
-        let tcp = self.tcp.connect(host).await.map_err(|e| e.to_string())?;
-        let anchor = TrustAnchor::from_der(&self.anchor).map_err(|e| e.to_string())?;
-        let mut provider = PinnedProvider::new(OsRng, anchor, TimeSource::clock(unix_now));
-        rawpost::tls::open(tcp, &mut self.read, &mut self.write, host, &mut provider)
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
-impl Counts for Tls {
+impl Counts for Tls<'_> {
     fn counter(&self) -> Counter {
-        self.tcp.counter()
+        self.transport_ref().counter()
     }
 }
 

@@ -13,6 +13,7 @@
 mod algs;
 mod anchor;
 mod connect;
+mod connector;
 mod der;
 mod error;
 mod provider;
@@ -21,6 +22,7 @@ mod verifier;
 
 pub use anchor::{pem_certificate_count, TrustAnchor};
 pub use connect::{connect, open, OpenError};
+pub use connector::{TlsConnectError, TlsConnector};
 /// The embedded-tls crate this module is built on, re-exported so versions always match.
 pub use embedded_tls;
 pub use error::{CertError, Detail, DETAIL_LEN};

@@ -108,11 +108,7 @@ impl<'a, S: Read + Write> Connection<'a, S> {
     where
         'a: 'x,
     {
-        Ctx {
-            req: req.map(|r| &r.head),
-            host: self.host,
-            src,
-        }
+        Request::ctx(req, self.host, src)
     }
 
     fn settle(&mut self) -> Result<(), Error<S::Error>> {

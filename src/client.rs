@@ -197,11 +197,7 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     where
         'a: 'x,
     {
-        Ctx {
-            req: req.map(|r| &r.head),
-            host: self.host,
-            src,
-        }
+        Request::ctx(req, self.host, src)
     }
 
     /// Sends a request and reads the response head.

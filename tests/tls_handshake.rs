@@ -506,7 +506,23 @@ async fn ed25519_leaf_needs_its_feature() {
     assert_err(&out, CertError::UnsupportedAlgorithm);
 }
 
-/// With `ed25519` (on in `cargo test`): an Ed25519 leaf under a P-256 intermediate, and an
+/// Without `rsa`: an RSA root over a P-256 chain is refused as an unsupported algorithm.
+#[tokio::test]
+#[cfg(not(feature = "rsa"))]
+async fn rsa_root_needs_its_feature() {
+    let pki = Pki::new(&rcgen::PKCS_RSA_SHA256, &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::UnsupportedAlgorithm);
+}
+
+/// With `ed25519` (on in `cargo test-all`): an Ed25519 leaf under a P-256 intermediate, and an
 /// all-Ed25519 chain, both verify, certificate signatures and the handshake signature alike.
 #[tokio::test]
 #[cfg(feature = "ed25519")]
@@ -658,7 +674,7 @@ fn custom_ca(
     }
 }
 
-/// With `rsa` (on in `cargo test`): an RSA root over a P-256 chain (RSA PKCS#1 certificate
+/// With `rsa` (on in `cargo test-all`): an RSA root over a P-256 chain (RSA PKCS#1 certificate
 /// signature), and an all-RSA chain (RSA-PSS handshake signature), both verify; a wrong name is
 /// still caught.
 #[tokio::test]

@@ -82,9 +82,9 @@ pub fn make(
     }
 }
 
-/// A fresh key for `alg`. ring cannot generate RSA keys, so those come from the `rsa` crate.
+/// A fresh key for `alg`. ring cannot generate RSA keys, so those come from the `rsa` crate (a
+/// dev-dependency, so RSA chains can be made with or without the `rsa` feature).
 pub fn new_key(alg: &'static SignatureAlgorithm) -> KeyPair {
-    #[cfg(feature = "rsa")]
     if alg == &rcgen::PKCS_RSA_SHA256 {
         use rsa::pkcs8::EncodePrivateKey;
         let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).unwrap();

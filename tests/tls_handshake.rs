@@ -46,7 +46,7 @@ async fn root_pinned_with_clock_ok() {
         pki.leaf.key_der(),
         anchor(&pki.root),
         Some(HOST),
-        Some(system_clock),
+        Some(fixed_clock),
     )
     .await;
     assert_ok(&out);
@@ -311,7 +311,7 @@ async fn expired_leaf_with_clock_is_refused() {
         expired.key_der(),
         anchor(&pki.root),
         Some(HOST),
-        Some(system_clock),
+        Some(fixed_clock),
     )
     .await;
     assert_err(&out, CertError::Expired);
@@ -734,7 +734,7 @@ async fn not_yet_valid_leaf_with_clock_is_refused() {
         future.key_der(),
         anchor(&pki.root),
         Some(HOST),
-        Some(system_clock),
+        Some(fixed_clock),
     )
     .await;
     assert_err(&out, CertError::NotYetValid);

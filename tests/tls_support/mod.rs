@@ -264,12 +264,16 @@ pub async fn run(
     outcome
 }
 
-/// The system clock, as the verifier's clock hook.
-pub fn system_clock() -> Option<u64> {
-    Some(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs(),
-    )
+/// The instant the verifier's clock reads in these tests: 2030-01-01T00:00:00Z. The test
+/// certificates have fixed dates (roots 2020–2060, intermediates 2021–2055, leaves 2024–2050;
+/// an expired leaf 2022–2023, a not-yet-valid one 2040–2050), so with a fixed clock no verdict
+/// depends on the day the tests run.
+pub const CLOCK_NOW: u64 = 1_893_456_000;
+
+/// The verifier's clock hook in these tests: always [`CLOCK_NOW`].
+pub fn fixed_clock() -> Option<u64> {
+    Some(CLOCK_NOW)
 }
+
+// 60 years of 365 days and the 15 leap days from 1972 to 2028.
+const _: () = assert!(CLOCK_NOW == ((2030 - 1970) * 365 + 15) * 86_400);

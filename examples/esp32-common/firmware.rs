@@ -4,7 +4,7 @@
 //! buffer, print the status and the body, and do it again.
 //!
 //! Each chip's `src/main.rs` sets the crate attributes and `CHIP`, then includes this file as a
-//! module. Configuration is read at build time (see `examples/ESP32.md`):
+//! module. Configuration is read at build time (README, "On an ESP32"):
 //!
 //! | variable | default |
 //! |---|---|
@@ -46,7 +46,7 @@ use esp_println as _;
 use super::CHIP;
 
 #[cfg(all(feature = "println", feature = "defmt"))]
-compile_error!("build the defmt firmware with `--no-default-features --features defmt` (see examples/ESP32.md)");
+compile_error!("build the defmt firmware with `--no-default-features --features defmt` (README, \"On an ESP32\", \"Flash and monitor\")");
 #[cfg(not(any(feature = "println", feature = "defmt")))]
 compile_error!("enable one of the features `println` (the default) or `defmt`");
 
@@ -130,7 +130,8 @@ const HOST: Host<'static> = if PORT == 443 {
     Host::new(HOST_NAME).with_port(PORT)
 };
 
-/// The root certificate the server's chain must end in (see `examples/ESP32.md` to replace it).
+/// The root certificate the server's chain must end in (README, "The root certificate", says
+/// how to replace it).
 const ROOT_CA_PEM: &str = include_str!("root-ca.pem");
 
 /// TCP connect: this many attempts, this long apart (the story's hand-written code: 10 × 500 ms).

@@ -1,8 +1,11 @@
 //! POST JSON over TLS with the right certificate pinned, and see what went over the wire.
 //!
 //! ```text
-//! cargo run --example post
+//! cargo post
 //! ```
+//!
+//! (`cargo post` is an alias, in `.cargo/config.toml`, for `cargo run --example post` with
+//! features `embedded-tls,p384,ed25519,rsa,wire-trace,log`.)
 //!
 //! With no arguments this replays the ESP32 story on loopback: a device must POST JSON to a
 //! Cloudflare-fronted API. The example starts an in-process HTTPS server that behaves like one
@@ -21,16 +24,16 @@
 //! To POST to a server of your choice:
 //!
 //! ```text
-//! cargo run --example post -- https://host[:port]/path --ca root.pem [--ca-index N] \
+//! cargo post -- https://host[:port]/path --ca root.pem [--ca-index N] \
 //!     [--json '{"a":1}'] [--header 'K: V']...
-//! cargo run --example post -- http://host[:port]/path [--json '{"a":1}'] [--header 'K: V']...
+//! cargo post -- http://host[:port]/path [--json '{"a":1}'] [--header 'K: V']...
 //! ```
 //!
 //! To serve the demo on your network with the committed test-only PKI that the ESP32 firmware
 //! pins (its first flash talks to this), until Ctrl-C:
 //!
 //! ```text
-//! cargo run --example post -- --serve 0.0.0.0:8443
+//! cargo post -- --serve 0.0.0.0:8443
 //! ```
 //!
 //! `--ca FILE` is the certificate to pin: PEM (any number of blocks, text around them ignored,
@@ -113,11 +116,11 @@ async fn main() -> ExitCode {
 }
 
 const USAGE: &str = "\
-usage: cargo run --example post
-       cargo run --example post -- https://host[:port]/path --ca FILE [--ca-index N] [OPTIONS]
-       cargo run --example post -- http://host[:port]/path [OPTIONS]
-       cargo run --example post -- --serve ADDR
-       cargo run --example post -- --make-test-pki DIR
+usage: cargo post
+       cargo post -- https://host[:port]/path --ca FILE [--ca-index N] [OPTIONS]
+       cargo post -- http://host[:port]/path [OPTIONS]
+       cargo post -- --serve ADDR
+       cargo post -- --make-test-pki DIR
 
 --serve ADDR: the demo server with the committed TEST-ONLY PKI (the root the ESP32 firmware
 pins, examples/esp32-common/root-ca.pem) on ADDR, e.g. 0.0.0.0:8443, until interrupted.
@@ -307,7 +310,7 @@ async fn demo() -> Result<(), Failure> {
     show_leaf_pin(&server).await?;
     println!();
     println!("Your own server:");
-    println!("  cargo run --example post -- https://host/path --ca root.pem --json '{{...}}'");
+    println!("  cargo post -- https://host/path --ca root.pem --json '{{...}}'");
 
     if echoed && status == 200 {
         Ok(())

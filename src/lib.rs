@@ -47,6 +47,7 @@
 //! );
 //! ```
 #![cfg_attr(not(test), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -61,6 +62,7 @@ mod reconnect;
 mod request;
 mod timer;
 #[cfg(feature = "embedded-tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-tls")))]
 pub mod tls;
 pub mod trace;
 
@@ -76,5 +78,14 @@ pub use proto::timing::Timeouts;
 pub use reconnect::{Attempt, Client, ClientError, Connect, Exchange};
 pub use request::Request;
 #[cfg(feature = "embassy-time")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embassy-time")))]
 pub use timer::EmbassyTimer;
 pub use timer::{DelayTimer, NoTimer, Timer};
+
+// The README's Rust examples, compiled as doc tests. The module file sits next to
+// `examples/esp32-common/root-ca.pem`, the certificate file the README's `include_bytes!` names
+// (a doc comment here would make doc tests resolve paths from src/); the TLS example needs
+// feature `embedded-tls` (on in `cargo test-all`).
+#[cfg(all(doctest, feature = "embedded-tls"))]
+#[path = "../examples/esp32-common/readme_doctest.rs"]
+mod readme;

@@ -146,6 +146,7 @@ where
 
 /// A [`Timer`] on embassy's time driver.
 #[cfg(feature = "embassy-time")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embassy-time")))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EmbassyTimer;
 

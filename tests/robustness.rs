@@ -9,8 +9,8 @@ mod support;
 
 use embedded_io_async::{ErrorType, Read, Write};
 use rawpost::{
-    Connection, ConnectionError, Error, Host, Request, RequestError, ResponseError, MAX_CHUNK_LINE,
-    MAX_HEADERS, MAX_INTERIM_RESPONSES,
+    Connection, ConnectionError, Error, Framing, Host, Request, RequestError, ResponseError,
+    MAX_CHUNK_LINE, MAX_HEADERS, MAX_INTERIM_RESPONSES,
 };
 use support::{block_on, Injected, Peer, Reads};
 
@@ -61,6 +61,7 @@ struct Outcome {
     body: Vec<u8>,
     trailers: Fields,
     keeps_connection: bool,
+    framing: Framing,
 }
 
 type Result1 = Result<Outcome, Error<Injected>>;
@@ -96,6 +97,7 @@ async fn one<S: Read + Write>(
         body,
         trailers: fields(resp.trailers()),
         keeps_connection: resp.keeps_connection(),
+        framing: resp.framing(),
     })
 }
 
@@ -236,7 +238,9 @@ fn every_two_read_split_and_byte_by_byte_match_one_read() {
 
 /// Checks a run with a fault against the fault-free run: every exchange before the fault is
 /// unchanged, and the exchange hit by it is the typed error `fault` (or, for a body delimited by
-/// the close, an honest prefix) and leaves the connection unusable.
+/// the close — no Content-Length, no chunked — an honest prefix) and leaves the connection
+/// unusable. A body framed by Content-Length or chunked that ends early is never `Ok`, also when
+/// the response does not keep the connection (HTTP/1.0, `Connection: close`).
 fn check_faulted(case: &Case, want: &Run, got: &Run, fault: &dyn Fn(&Error<Injected>) -> bool) {
     let what = case.name;
     let (last, earlier) = got.split_last().expect("at least one exchange");
@@ -263,13 +267,42 @@ fn check_faulted(case: &Case, want: &Run, got: &Run, fault: &dyn Fn(&Error<Injec
             } else {
                 // Only a body delimited by the close may end early, and then it is a prefix.
                 assert!(
-                    !w.keeps_connection && w.body.starts_with(&o.body),
+                    w.framing == Framing::UntilClose && w.body.starts_with(&o.body),
                     "{what}: truncated Ok {o:?}, want {w:?}"
                 );
                 assert_eq!(o.headers, w.headers);
                 assert!(!last.1);
             }
         }
+    }
+}
+
+/// The oracle itself: a body cut short is an acceptable `Ok` only when the close delimits it.
+#[test]
+fn check_faulted_accepts_a_prefix_only_for_a_close_delimited_body() {
+    let truncated = |case: &Case| {
+        let want = whole(case);
+        let mut got = want.clone();
+        let (Ok(o), reusable) = &mut got[0] else {
+            unreachable!()
+        };
+        o.body.pop();
+        *reusable = false;
+        (want, got)
+    };
+    let any = |_: &Error<Injected>| true;
+    let all = cases();
+    let by_name = |name| all.iter().find(|c| c.name == name).unwrap();
+
+    let until_close = by_name("until close");
+    let (want, got) = truncated(until_close);
+    check_faulted(until_close, &want, &got, &any);
+
+    for name in ["HTTP/1.0", "connection close", "content-length"] {
+        let case = by_name(name);
+        let (want, got) = truncated(case);
+        let refused = std::panic::catch_unwind(|| check_faulted(case, &want, &got, &any));
+        assert!(refused.is_err(), "{name}: a truncated Ok was accepted");
     }
 }
 

@@ -30,7 +30,7 @@ async fn root_pinned_ok_and_data_flows() {
         pki.leaf.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_ok(&out);
@@ -45,7 +45,7 @@ async fn root_pinned_with_clock_ok() {
         pki.leaf.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_ok(&out);
@@ -60,7 +60,7 @@ async fn intermediate_pinned_ok() {
         pki.leaf.key_der(),
         anchor(&pki.inter),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_ok(&out);
@@ -74,7 +74,7 @@ async fn leaf_pinned_is_refused_with_advice() {
         pki.leaf.key_der(),
         anchor(&pki.leaf),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::PinnedIsLeaf);
@@ -98,7 +98,7 @@ async fn stale_leaf_pinned_is_refused_with_advice() {
         pki.leaf.key_der(),
         anchor(&old_leaf),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::PinnedIsLeaf);
@@ -113,7 +113,7 @@ async fn unrelated_root_names_the_real_issuer() {
         pki.leaf.key_der(),
         anchor(&other),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::ChainNotToPin);
@@ -136,7 +136,7 @@ async fn root_with_same_name_but_other_key_is_refused() {
         pki.leaf.key_der(),
         anchor(&impostor),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::BadChainSignature);
@@ -150,7 +150,7 @@ async fn wrong_sni_is_a_name_error() {
         pki.leaf.key_der(),
         anchor(&pki.root),
         "other.example.test",
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::NameMismatch);
@@ -169,7 +169,7 @@ async fn host_only_in_common_name_is_refused() {
     // CN = api.example.test but the only SAN is another name: the CN is never used.
     let leaf = leaf(HOST, &P256, &["www.example.test"], &pki.inter);
     let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
-    let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::System).await;
+    let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::Fixed).await;
     assert_err(&out, CertError::NameMismatch);
     assert_eq!(
         out.explained.as_deref(),
@@ -192,7 +192,7 @@ async fn common_name_only_certificate_is_explained() {
         cn_only.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::NoSubjectAltName);
@@ -220,7 +220,7 @@ async fn wildcard_covers_one_label() {
         leaf.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_ok(&out);
@@ -230,7 +230,7 @@ async fn wildcard_covers_one_label() {
             leaf.key_der(),
             anchor(&pki.root),
             host,
-            Time::System,
+            Time::Fixed,
         )
         .await;
         assert_err(&out, CertError::NameMismatch);
@@ -255,7 +255,7 @@ async fn name_mismatch_lists_the_names_bounded() {
     sans.extend(names.iter().map(String::as_str));
     let leaf = leaf("many", &P256, &sans, &pki.inter);
     let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
-    let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::System).await;
+    let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::Fixed).await;
     assert_err(&out, CertError::NameMismatch);
     let explained = out.explained.unwrap();
     assert!(
@@ -299,7 +299,7 @@ async fn forged_chain_under_non_ca_without_basic_constraints() {
         forged.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::IssuerNotCa);
@@ -324,7 +324,7 @@ async fn forged_chain_under_explicit_non_ca() {
         forged.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::IssuerNotCa);
@@ -348,7 +348,7 @@ async fn ca_certificate_as_server_is_refused() {
         ca_leaf.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::LeafIsCa);
@@ -375,7 +375,7 @@ async fn client_auth_only_certificate_is_refused() {
         Some(ExtendedKeyUsagePurpose::ClientAuth),
     );
     let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
-    let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::System).await;
+    let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::Fixed).await;
     assert_err(&out, CertError::NotForServers);
     assert_eq!(
         out.explained.as_deref(),
@@ -410,7 +410,7 @@ async fn expired_leaf_with_clock_is_refused() {
         expired.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::Expired);
@@ -537,7 +537,7 @@ async fn extra_unrelated_certificates_are_tolerated() {
         pki.leaf.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_ok(&out);
@@ -554,7 +554,7 @@ async fn leaf_only_chain_is_an_incomplete_chain() {
         pki.leaf.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::IncompleteChain);
@@ -577,7 +577,7 @@ async fn leaf_only_chain_is_an_incomplete_chain() {
         pki.leaf.key_der(),
         anchor(&pki.inter),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_ok(&out);
@@ -595,7 +595,7 @@ async fn issuer_matching_nothing_sent_is_an_unknown_issuer() {
         pki.leaf.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::UnknownIssuer);
@@ -624,14 +624,7 @@ async fn root_sent_by_the_server_is_named() {
         pki.inter.der.clone(),
         pki.root.der.clone(),
     ];
-    let out = run(
-        chain,
-        pki.leaf.key_der(),
-        anchor(&other),
-        HOST,
-        Time::System,
-    )
-    .await;
+    let out = run(chain, pki.leaf.key_der(), anchor(&other), HOST, Time::Fixed).await;
     assert_err(&out, CertError::ChainNotToPin);
     assert_eq!(
         out.explained.as_deref(),
@@ -649,33 +642,19 @@ async fn pem_and_der_anchor_give_same_result() {
     let mut buf = [0u8; 2048];
     let from_pem = TrustAnchor::from_pem(pki.root.pem.as_bytes(), &mut buf).unwrap();
     assert_eq!(from_pem.der(), pki.root.der.as_ref());
-    let out = run(
-        pki.chain(),
-        pki.leaf.key_der(),
-        from_pem,
-        HOST,
-        Time::System,
-    )
-    .await;
+    let out = run(pki.chain(), pki.leaf.key_der(), from_pem, HOST, Time::Fixed).await;
     assert_ok(&out);
 
     let other = root("Other Root CA", &P256);
     let mut buf = [0u8; 2048];
     let from_pem = TrustAnchor::from_pem(other.pem.as_bytes(), &mut buf).unwrap();
-    let via_pem = run(
-        pki.chain(),
-        pki.leaf.key_der(),
-        from_pem,
-        HOST,
-        Time::System,
-    )
-    .await;
+    let via_pem = run(pki.chain(), pki.leaf.key_der(), from_pem, HOST, Time::Fixed).await;
     let via_der = run(
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&other),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_eq!(via_pem.result, via_der.result);
@@ -691,7 +670,7 @@ async fn p384_root_with_p256_leaf() {
         pki.leaf.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_ok(&out);
@@ -707,7 +686,7 @@ async fn p384_root_signing_p256_leaf_directly() {
         leaf.key_der(),
         anchor(&root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_ok(&out);
@@ -722,7 +701,7 @@ async fn p384_leaf_handshake_signature() {
         pki.leaf.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_ok(&out);
@@ -737,7 +716,7 @@ async fn p384_root_without_feature_says_so() {
         pki.leaf.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::NeedsP384);
@@ -753,11 +732,27 @@ async fn ed25519_leaf_needs_its_feature() {
     let pki = Pki::new(&P256, &P256);
     let leaf = leaf(HOST, &ED25519, &[HOST], &pki.inter);
     let chain = vec![leaf.der.clone(), pki.inter.der.clone()];
-    let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::System).await;
+    let out = run(chain, leaf.key_der(), anchor(&pki.root), HOST, Time::Fixed).await;
     assert_err(&out, CertError::UnsupportedAlgorithm);
 }
 
-/// With `ed25519` (on in `cargo test`): an Ed25519 leaf under a P-256 intermediate, and an
+/// Without `rsa`: an RSA root over a P-256 chain is refused as an unsupported algorithm.
+#[tokio::test]
+#[cfg(not(feature = "rsa"))]
+async fn rsa_root_needs_its_feature() {
+    let pki = Pki::new(&rcgen::PKCS_RSA_SHA256, &P256);
+    let out = run(
+        pki.chain(),
+        pki.leaf.key_der(),
+        anchor(&pki.root),
+        Some(HOST),
+        None,
+    )
+    .await;
+    assert_err(&out, CertError::UnsupportedAlgorithm);
+}
+
+/// With `ed25519` (on in `cargo test-all`): an Ed25519 leaf under a P-256 intermediate, and an
 /// all-Ed25519 chain, both verify, certificate signatures and the handshake signature alike.
 #[tokio::test]
 #[cfg(feature = "ed25519")]
@@ -768,7 +763,7 @@ async fn ed25519_chains_verify() {
         pki.leaf.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert!(out.result.is_ok(), "{:?}", out.result);
@@ -777,7 +772,7 @@ async fn ed25519_chains_verify() {
     let inter = intermediate("Ed25519 Issuing CA", &ED25519, &root);
     let server = leaf(HOST, &ED25519, &[HOST], &inter);
     let chain = vec![server.der.clone(), inter.der.clone()];
-    let out = run(chain, server.key_der(), anchor(&root), HOST, Time::System).await;
+    let out = run(chain, server.key_der(), anchor(&root), HOST, Time::Fixed).await;
     assert!(out.result.is_ok(), "{:?}", out.result);
 
     // A wrong name is still caught on an Ed25519 chain.
@@ -787,7 +782,7 @@ async fn ed25519_chains_verify() {
         server.key_der(),
         anchor(&root),
         "other.example.test",
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::NameMismatch);
@@ -800,7 +795,7 @@ async fn provider_reused_for_second_connection() {
     let mut provider = rawpost::tls::PinnedProvider::new(
         rand_core::OsRng,
         anchor(&pki.root),
-        rawpost::tls::TimeSource::clock(system_clock),
+        rawpost::tls::TimeSource::clock(fixed_clock),
     );
 
     let (addr, server) = serve(pki.chain(), pki.leaf.key_der()).await;
@@ -824,7 +819,7 @@ async fn ip_address_server_name_matches_ip_san() {
         leaf.key_der(),
         anchor(&pki.root),
         "127.0.0.1",
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_ok(&out);
@@ -833,7 +828,7 @@ async fn ip_address_server_name_matches_ip_san() {
         leaf.key_der(),
         anchor(&pki.root),
         "127.0.0.2",
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::NameMismatch);
@@ -857,7 +852,7 @@ async fn issuing_ca_without_key_cert_sign_is_refused() {
         server.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::IssuerCannotSign);
@@ -870,7 +865,7 @@ async fn issuing_ca_without_key_cert_sign_is_refused() {
         server.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert!(out.result.is_ok(), "{:?}", out.result);
@@ -894,7 +889,7 @@ async fn path_length_constraint_is_enforced() {
         server.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::PathTooLong);
@@ -906,7 +901,7 @@ async fn path_length_constraint_is_enforced() {
         server.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert!(out.result.is_ok(), "{:?}", out.result);
@@ -939,7 +934,7 @@ fn custom_ca(
     }
 }
 
-/// With `rsa` (on in `cargo test`): an RSA root over a P-256 chain (RSA PKCS#1 certificate
+/// With `rsa` (on in `cargo test-all`): an RSA root over a P-256 chain (RSA PKCS#1 certificate
 /// signature), and an all-RSA chain (RSA-PSS handshake signature), both verify; a wrong name is
 /// still caught.
 #[tokio::test]
@@ -952,7 +947,7 @@ async fn rsa_chains_verify() {
         pki.leaf.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert!(out.result.is_ok(), "{:?}", out.result);
@@ -966,7 +961,7 @@ async fn rsa_chains_verify() {
         server.key_der(),
         anchor(&root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert!(out.result.is_ok(), "{:?}", out.result);
@@ -975,7 +970,7 @@ async fn rsa_chains_verify() {
         server.key_der(),
         anchor(&root),
         "other.example.test",
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::NameMismatch);
@@ -999,7 +994,7 @@ async fn not_yet_valid_leaf_with_clock_is_refused() {
         future.key_der(),
         anchor(&pki.root),
         HOST,
-        Time::System,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::NotYetValid);
@@ -1025,7 +1020,7 @@ async fn connect_refuses_an_invalid_host_name() {
     let mut provider = PinnedProvider::new(
         rand_core::OsRng,
         anchor(&pki.root),
-        rawpost::tls::TimeSource::clock(system_clock),
+        rawpost::tls::TimeSource::clock(fixed_clock),
     );
     let mut buf = [0u8; 512];
     let host = rawpost::Host::new("api example test");
@@ -1067,7 +1062,7 @@ async fn a_clock_with_state_is_a_clock() {
     let pki = Pki::new(&P256, &P256);
     let (addr, server) = serve(pki.chain(), pki.leaf.key_der()).await;
     let clock = Synced {
-        unix_at_sync: system_clock().unwrap(),
+        unix_at_sync: fixed_clock().unwrap(),
         synced_at: std::time::Instant::now(),
     };
     let mut provider = rawpost::tls::PinnedProvider::new(

@@ -217,6 +217,7 @@ async fn intermediate_pinned_from_der_is_accepted() {
     .await;
 }
 
+#[cfg(feature = "p384")]
 #[tokio::test]
 async fn p384_root_pinned_is_accepted() {
     bounded(async {

@@ -26,7 +26,7 @@ async fn connect_to(addr: std::net::SocketAddr, host: &str, root: &Cert) -> Resu
     let (mut rx, mut tx) = (vec![0u8; 16_640], vec![0u8; 4096]);
     let mut http = vec![0u8; 1024];
     let anchor = TrustAnchor::from_der(root.der.as_ref()).unwrap();
-    let mut provider = PinnedProvider::new(OsRng, anchor, TimeSource::clock(system_clock));
+    let mut provider = PinnedProvider::new(OsRng, anchor, TimeSource::clock(fixed_clock));
     rawpost::tls::connect(
         FromTokio::new(tcp),
         &mut rx,
@@ -442,8 +442,7 @@ async fn ipv4_host_sends_no_sni_and_matches_the_ip_san() {
     let device = leaf("device", &P256, &["127.0.0.1", "::1"], &pki.inter);
     let chain = vec![device.der.clone(), pki.inter.der.clone()];
     let anchor = TrustAnchor::from_der(pki.root.der.as_ref()).unwrap();
-    let (out, served) =
-        run_served(chain, device.key_der(), anchor, "127.0.0.1", Time::System).await;
+    let (out, served) = run_served(chain, device.key_der(), anchor, "127.0.0.1", Time::Fixed).await;
     assert_eq!(out.result, Ok(()), "{out:?}");
     assert_eq!(
         served.sni, None,
@@ -459,7 +458,7 @@ async fn bracketed_ipv6_host_works() {
     let device = leaf("device", &P256, &["::1"], &pki.inter);
     let chain = vec![device.der.clone(), pki.inter.der.clone()];
     let anchor = TrustAnchor::from_der(pki.root.der.as_ref()).unwrap();
-    let (out, served) = run_served(chain, device.key_der(), anchor, "[::1]", Time::System).await;
+    let (out, served) = run_served(chain, device.key_der(), anchor, "[::1]", Time::Fixed).await;
     assert_eq!(out.result, Ok(()), "{out:?}");
     assert_eq!(served.sni, None);
     assert!(served.request.unwrap().contains("\r\nHost: [::1]\r\n"));
@@ -477,7 +476,7 @@ async fn ip_host_not_in_the_certificate_lists_its_addresses() {
     for host in ["127.0.0.1", "[::1]"] {
         let chain = vec![device.der.clone(), pki.inter.der.clone()];
         let anchor = TrustAnchor::from_der(pki.root.der.as_ref()).unwrap();
-        let (out, served) = run_served(chain, device.key_der(), anchor, host, Time::System).await;
+        let (out, served) = run_served(chain, device.key_der(), anchor, host, Time::Fixed).await;
         assert_eq!(out.result, Err(Some(CertError::NameMismatch)));
         assert_eq!(
             out.explained.unwrap(),

@@ -73,7 +73,7 @@ fn body_of(n: usize) -> Vec<u8> {
 
 fn provider(pki: &Pki) -> PinnedProvider<'_, OsRng, fn() -> Option<u64>> {
     let anchor = TrustAnchor::from_der(pki.root.der.as_ref()).unwrap();
-    PinnedProvider::new(OsRng, anchor, TimeSource::clock(system_clock))
+    PinnedProvider::new(OsRng, anchor, TimeSource::clock(fixed_clock))
 }
 
 async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {

@@ -1,7 +1,6 @@
-//! The wire trace (features `wire-trace` and `log`, which `cargo test` turns on through the
-//! crate's dev-dependency on itself): exact heads, secrets redacted (credentials, API keys,
-//! tokens, headers the program marks, query strings), nothing of the body.
-#![cfg(all(feature = "wire-trace", feature = "log"))]
+//! The wire trace (features `wire-trace` and `log`, its `required-features`; `cargo test-all`
+//! turns them on): exact heads, secrets redacted (credentials, API keys, tokens, headers the
+//! program marks, query strings), nothing of the body.
 
 mod support;
 

@@ -14,7 +14,7 @@
 //! | `RAWPOST_HOST` | `api.example.test` (the committed test PKI's name) |
 //! | `RAWPOST_ADDRESS` | none: look the host up in DNS; an IPv4 address connects there instead, with the host name still the TLS server name and `Host` |
 //! | `RAWPOST_PATH` | `/post` |
-//! | `RAWPOST_PORT` | `8443` (`cargo run --example post -- --serve 0.0.0.0:8443`) |
+//! | `RAWPOST_PORT` | `8443` (`cargo post -- --serve 0.0.0.0:8443`) |
 //! | `RAWPOST_NTP_SERVER` | `pool.ntp.org` |
 //!
 //! Every failure ends in one printed line that says which step failed and why, then a retry
@@ -52,7 +52,7 @@ use esp_println as _;
 use super::CHIP;
 
 #[cfg(all(feature = "println", feature = "defmt"))]
-compile_error!("build the defmt firmware with `--no-default-features --features defmt` (see examples/ESP32.md)");
+compile_error!("build the defmt firmware with `--no-default-features --features defmt` (README, \"On an ESP32\", \"Flash and monitor\")");
 #[cfg(not(any(feature = "println", feature = "defmt")))]
 compile_error!("enable one of the features `println` (the default) or `defmt`");
 
@@ -128,7 +128,7 @@ const HOST_NAME: &str = env_or(option_env!("RAWPOST_HOST"), "api.example.test");
 const PATH: &str = env_or(option_env!("RAWPOST_PATH"), "/post");
 const PORT: u16 = parse_port(option_env!("RAWPOST_PORT"));
 /// Where to connect instead of the host's DNS address: an IPv4 address (the computer running
-/// `cargo run --example post -- --serve 0.0.0.0:8443`). The TLS server name and the `Host`
+/// `cargo post -- --serve 0.0.0.0:8443`). The TLS server name and the `Host`
 /// header stay `HOST_NAME`.
 const ADDRESS: Option<&str> = match option_env!("RAWPOST_ADDRESS") {
     Some(a) if !a.is_empty() => Some(a),
@@ -149,7 +149,7 @@ const HOST: Host<'static> = if PORT == 443 {
 };
 
 /// The root certificate the server's chain must end in. The committed one is the TEST-ONLY
-/// root of `cargo run --example post -- --serve` (see the README to replace it).
+/// root of `cargo post -- --serve` (see the README to replace it).
 const ROOT_CA_PEM: &str = include_str!("root-ca.pem");
 
 /// TCP connect: this many attempts, this long apart (the story's hand-written code: 10 × 500 ms).

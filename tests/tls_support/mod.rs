@@ -84,9 +84,9 @@ pub fn make(
     }
 }
 
-/// A fresh key for `alg`. ring cannot generate RSA keys, so those come from the `rsa` crate.
+/// A fresh key for `alg`. ring cannot generate RSA keys, so those come from the `rsa` crate (a
+/// dev-dependency, so RSA chains can be made with or without the `rsa` feature).
 pub fn new_key(alg: &'static SignatureAlgorithm) -> KeyPair {
-    #[cfg(feature = "rsa")]
     if alg == &rcgen::PKCS_RSA_SHA256 {
         use rsa::pkcs8::EncodePrivateKey;
         let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).unwrap();
@@ -240,8 +240,8 @@ pub async fn serve_config(
 /// Where the client's provider gets the time.
 #[derive(Clone, Copy, Debug)]
 pub enum Time {
-    /// The system clock.
-    System,
+    /// The fixed test clock, [`CLOCK_NOW`] (2030-01-01): no verdict depends on the day.
+    Fixed,
     /// A clock function.
     Clock(fn() -> Option<u64>),
     /// A clock that is not set, with a floor (0: none).
@@ -333,8 +333,8 @@ pub async fn connect_with(
     time: Time,
 ) -> Outcome {
     match time {
-        Time::System => {
-            let mut p = PinnedProvider::new(OsRng, anchor, TimeSource::clock(system_clock));
+        Time::Fixed => {
+            let mut p = PinnedProvider::new(OsRng, anchor, TimeSource::clock(fixed_clock));
             connect(addr, host, &mut p).await
         }
         Time::Clock(clock) => {
@@ -388,12 +388,16 @@ pub async fn run(
     run_served(chain, key, anchor, host, time).await.0
 }
 
-/// The system clock, as the verifier's clock.
-pub fn system_clock() -> Option<u64> {
-    Some(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs(),
-    )
+/// The instant the verifier's clock reads in these tests: 2030-01-01T00:00:00Z. The test
+/// certificates have fixed dates (roots 2020–2060, intermediates 2021–2055, leaves 2024–2050;
+/// an expired leaf 2022–2023, a not-yet-valid one 2040–2050), so with a fixed clock no verdict
+/// depends on the day the tests run.
+pub const CLOCK_NOW: u64 = 1_893_456_000;
+
+/// The verifier's clock hook in these tests: always [`CLOCK_NOW`].
+pub fn fixed_clock() -> Option<u64> {
+    Some(CLOCK_NOW)
 }
+
+// 60 years of 365 days and the 15 leap days from 1972 to 2028.
+const _: () = assert!(CLOCK_NOW == ((2030 - 1970) * 365 + 15) * 86_400);

@@ -1,6 +1,6 @@
 //! rawpost on the ESP32-C3 (RISC-V RV32IMC, 160 MHz): Wi-Fi → DHCP → DNS → TCP → TLS 1.3 → JSON POST.
 //! The firmware is shared with the other chip and lives in `../esp32-common/firmware.rs`;
-//! see `../ESP32.md` for configuration, flashing and sizes.
+//! see the README's "On an ESP32" section for configuration, flashing and sizes.
 #![no_std]
 #![no_main]
 

@@ -1,8 +1,8 @@
 //! rawpost and reqwless 0.14 side by side: the same POST, the same canned response, the same
 //! in-memory `embedded-io-async` stream.
 //!
-//! Run with `cargo bench --bench exchange`. After criterion's own output, a summary prints the
-//! mean time per exchange of both crates and their ratio (read back from criterion's
+//! Run with `cargo bench` in `benches/exchange`. After criterion's own output, a summary prints
+//! the mean time per exchange of both crates and their ratio (read back from criterion's
 //! `estimates.json`), the write and read calls per exchange, and the size of the whole
 //! send+receive future on this host. See BENCHMARKS.md.
 
@@ -277,13 +277,23 @@ fn interleaved(v: &Variant) -> (f64, f64) {
     (median(a), median(b))
 }
 
-/// The mean (ns) criterion stored for a benchmark, if it ran in this target directory.
+/// The mean (ns) criterion stored for a benchmark, if it ran in this target directory. Looks
+/// where criterion writes: `$CRITERION_HOME`, else `criterion/` in the target directory
+/// (`$CARGO_TARGET_DIR`, else the one this bench runs from: `<target>/release/deps/exchange-…`).
 fn mean_ns(group: &str, function: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let path = target
-        .join("criterion")
+    let home = match std::env::var_os("CRITERION_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(target) => PathBuf::from(target),
+            None => std::env::current_exe()
+                .ok()?
+                .ancestors()
+                .nth(3)?
+                .to_path_buf(),
+        }
+        .join("criterion"),
+    };
+    let path = home
         .join(group.replace('/', "_"))
         .join(function)
         .join("new")

@@ -4,6 +4,7 @@
 //! - [`PinnedProvider`]: the embedded-tls `CryptoProvider` whose verifier checks the server's
 //!   chain against it (see there for every check made), then its handshake signature.
 //! - [`CertError`]: why it failed, in words a user can act on.
+//! - [`SignatureCache`]: certificate signatures already verified, so a reconnect skips them.
 //!
 //! No allocation, no `unsafe`; the chain is verified in place inside embedded-tls's read buffer.
 
@@ -12,6 +13,7 @@ mod anchor;
 mod connect;
 mod der;
 mod error;
+mod memo;
 mod provider;
 mod verifier;
 
@@ -20,5 +22,6 @@ pub use connect::{connect, OpenError};
 /// The embedded-tls crate this module is built on, re-exported so versions always match.
 pub use embedded_tls;
 pub use error::{CertError, Explain};
+pub use memo::SignatureCache;
 pub use provider::PinnedProvider;
 pub use verifier::{Clock, PinnedVerifier};

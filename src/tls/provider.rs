@@ -55,7 +55,7 @@ use super::{CertError, Explain, TrustAnchor};
 /// always call [`PinnedProvider::check`] (or [`PinnedProvider::server_authenticated`]) after it.
 pub struct PinnedProvider<'a, Rng, CipherSuite = Aes128GcmSha256> {
     rng: Rng,
-    verifier: PinnedVerifier<'a>,
+    pub(super) verifier: PinnedVerifier<'a>,
     _suite: PhantomData<CipherSuite>,
 }
 

@@ -12,7 +12,7 @@ use sha2::Digest;
 use webpki::{EndEntityCert, KeyUsage};
 
 use super::anchor::{is_same_cert, TrustAnchor};
-use super::{algs, der, CertError};
+use super::{algs, der, memo, CertError};
 
 /// Longest DNS name (RFC 1035).
 const MAX_HOST: usize = 253;
@@ -49,6 +49,8 @@ pub struct PinnedVerifier<'a> {
     used_clock: bool,
     error: Option<CertError>,
     detail: String<MAX_DETAIL>,
+    /// Set by `PinnedProvider::with_signature_cache` (see memo.rs).
+    pub(super) memo: Option<memo::CacheRef<'a>>,
 }
 
 impl<'a> PinnedVerifier<'a> {
@@ -64,6 +66,7 @@ impl<'a> PinnedVerifier<'a> {
             used_clock: false,
             error: None,
             detail: String::new(),
+            memo: None,
         }
     }
 
@@ -197,15 +200,17 @@ impl<'a> PinnedVerifier<'a> {
         let anchor = webpki::anchor_from_trusted_cert(&anchor_der)
             .map_err(|_| CertError::PinnedMalformed)?;
 
-        let verified = end_entity.verify_for_usage(
-            algs::ALL,
-            core::slice::from_ref(&anchor),
-            &intermediates,
-            UnixTime::since_unix_epoch(Duration::from_secs(time)),
-            KeyUsage::server_auth(),
-            None,
-            None,
-        );
+        let verified = memo::with_algorithms(algs::ALL, self.memo, |algs| {
+            end_entity.verify_for_usage(
+                algs,
+                core::slice::from_ref(&anchor),
+                &intermediates,
+                UnixTime::since_unix_epoch(Duration::from_secs(time)),
+                KeyUsage::server_auth(),
+                None,
+                None,
+            )
+        });
         let path = match verified {
             Ok(path) => path,
             Err(e) => return Err(self.refuse(&e, &chain, leaf_fields, sent, time)),

@@ -2,7 +2,7 @@
 //! changes, this file is the one to adapt.
 
 use embedded_tls::{Aes128GcmSha256, TlsConnection, TlsError};
-use rawpost::tls::{connect, CertError, OpenError, PinnedProvider, TrustAnchor};
+use rawpost::tls::{connect, CertError, OpenError, PinnedProvider, SignatureCache, TrustAnchor};
 use rawpost::{Connection, Host, Request};
 use serde::Serialize;
 
@@ -39,8 +39,12 @@ pub enum Failure {
     Http(&'static str),
 }
 
-/// Opens TLS 1.3 to [`HOST`] over `uart` with `anchor` pinned and the test clock, and returns
-/// rawpost's connection over the session.
+/// Certificate signatures kept between sessions: 4 of 32 bytes (a chain root → intermediate →
+/// leaf has 2; a renewed leaf adds 1).
+pub type Signatures = SignatureCache<4>;
+
+/// Opens TLS 1.3 to [`HOST`] over `uart` with `anchor` pinned, the test clock and, if given,
+/// the signature cache, and returns rawpost's connection over the session.
 pub async fn open<'a>(
     uart: Uart,
     tls_read: &'a mut [u8],
@@ -48,9 +52,13 @@ pub async fn open<'a>(
     http: &'a mut [u8],
     anchor: &'a [u8],
     rng: &mut TestRng,
+    signatures: Option<&mut Signatures>,
 ) -> Result<Session<'a>, Failure> {
     let anchor = TrustAnchor::from_der(anchor).map_err(Failure::Anchor)?;
     let mut provider = PinnedProvider::new(rng, anchor).with_clock(test_clock);
+    if let Some(signatures) = signatures {
+        provider = provider.with_signature_cache(signatures);
+    }
     let tls = TlsConnection::new(uart, tls_read, tls_write);
     match connect(tls, HOST, &mut provider, http).await {
         Ok(conn) => Ok(conn),

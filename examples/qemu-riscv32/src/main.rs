@@ -8,8 +8,8 @@
 //! UART driver) and the stack it needs below the task (painting). One JSON line reports it all
 //! through semihosting; the exit status says how it ended (see [`Exit`]).
 //!
-//! Mode (from the run script): 1 = the sessions, 2 = the same without anything kept between
-//! sessions (the baseline for the reconnect).
+//! Mode (from the run script): 1 = the sessions, with a `SignatureCache` kept between them;
+//! 2 = the same without it (the baseline for the reconnect).
 //!
 //! **Test only:** the TLS randomness is a fixed-seed generator (src/rng.rs), so the figures
 //! repeat exactly; a device uses its true random number generator.
@@ -48,12 +48,15 @@ static mut TLS_READ: [u8; TLS_READ_LEN] = [0; TLS_READ_LEN];
 static mut TLS_WRITE: [u8; TLS_WRITE_LEN] = [0; TLS_WRITE_LEN];
 static mut HTTP: [u8; HTTP_LEN] = [0; HTTP_LEN];
 static mut BODY: [u8; BODY_LEN] = [0; BODY_LEN];
+/// Certificate signatures already verified, kept between sessions (mode 1).
+static mut SIGNATURES: client::Signatures = client::Signatures::new();
 
 struct Buffers {
     tls_read: &'static mut [u8],
     tls_write: &'static mut [u8],
     http: &'static mut [u8],
     body: &'static mut [u8],
+    signatures: &'static mut client::Signatures,
 }
 
 /// The buffers, taken once.
@@ -65,6 +68,7 @@ fn buffers() -> Buffers {
             tls_write: &mut *addr_of_mut!(TLS_WRITE),
             http: &mut *addr_of_mut!(HTTP),
             body: &mut *addr_of_mut!(BODY),
+            signatures: &mut *addr_of_mut!(SIGNATURES),
         }
     }
 }
@@ -288,6 +292,7 @@ fn main() -> ! {
 
 /// The task: the sessions of [`PLAN`], each measured step by step.
 async fn session_task(config: &board::Config, bufs: Buffers) -> Exit {
+    let keep_signatures = config.mode == 1;
     let mut rng = rng::fixed_seed_test_rng();
     let mut uart = Uart::init();
     for (index, &posts) in PLAN.iter().enumerate() {
@@ -302,6 +307,7 @@ async fn session_task(config: &board::Config, bufs: Buffers) -> Exit {
             &mut *bufs.http,
             config.anchor,
             &mut rng,
+            keep_signatures.then_some(&mut *bufs.signatures),
         ));
         run_record().open_future = size;
         board::io_log(false);

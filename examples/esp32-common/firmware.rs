@@ -34,7 +34,7 @@ use esp_radio::wifi::{
     AuthenticationMethodConfig, Config as WifiConfig, ControllerConfig, Interface, Password, Ssid,
     WifiController,
 };
-use rawpost::tls::{CertError, OpenError, PinnedProvider, TrustAnchor};
+use rawpost::tls::{CertError, OpenError, PinnedProvider, SignatureCache, TrustAnchor};
 use rawpost::{Connection, EmbassyTimer, Host, Request, Timeouts};
 use serde::Serialize;
 use static_cell::{ConstStaticCell, StaticCell};
@@ -199,6 +199,10 @@ struct Buffers {
     body: [u8; 4096],
     /// The pinned root CA, decoded from `ROOT_CA_PEM` (DER).
     anchor: [u8; 2048],
+    /// Certificate signatures already verified: each POST's new TLS session verifies the
+    /// server's chain again (dates, names, constraints) but not the signatures it verified
+    /// before (the root's on the intermediate, the intermediate's on the leaf).
+    signatures: SignatureCache<4>,
 }
 
 static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
@@ -209,7 +213,53 @@ static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
     http: [0; 2048],
     body: [0; 4096],
     anchor: [0; 2048],
+    signatures: SignatureCache::new(),
 });
+
+// ---------------------------------------------------------------------------------------------
+// The main stack. Everything here runs in the main task, on the main stack (the RAM left after
+// the statics). Its deepest point is the TLS handshake, inside the certificate check.
+
+/// The stack the TLS handshake takes below the task that runs it, measured on RV32IMC under
+/// QEMU by `bash .ci/qemu` (README, "Measured on a RISC-V core": "stack of the handshake,
+/// below the task", P-256 root, with the signature cache). With a P-384 root (feature `p384`)
+/// add the difference shown there.
+const TLS_HANDSHAKE_STACK: usize = 18_432;
+
+/// The main stack this firmware needs: the handshake's stack plus a 50 % margin for what the
+/// QEMU figure does not cover: this build's own inlining and frames (the executor, this task,
+/// embassy-net's socket calls instead of a UART) and the interrupt handlers (the Wi-Fi
+/// driver's) that run on the same stack.
+const MAIN_STACK_NEEDED: usize = TLS_HANDSHAKE_STACK * 3 / 2;
+
+/// The smallest main stack esp-hal lets this firmware link with: set in `.cargo/config.toml`
+/// (`[env]`), enforced by esp-hal's linker script; checked here to cover `MAIN_STACK_NEEDED`.
+const MAIN_STACK_MINIMUM: usize = parse_size(env!("ESP_HAL_CONFIG_ENSURE_MAIN_STACK_MINIMUM"));
+const _: () = assert!(
+    MAIN_STACK_MINIMUM >= MAIN_STACK_NEEDED,
+    "raise ESP_HAL_CONFIG_ENSURE_MAIN_STACK_MINIMUM in .cargo/config.toml to cover MAIN_STACK_NEEDED"
+);
+
+const fn parse_size(digits: &str) -> usize {
+    let digits = digits.as_bytes();
+    let mut value = 0;
+    let mut i = 0;
+    while i < digits.len() {
+        assert!(digits[i].is_ascii_digit(), "a size in bytes");
+        value = value * 10 + (digits[i] - b'0') as usize;
+        i += 1;
+    }
+    value
+}
+
+/// The main stack's size, from esp-hal's linker script.
+fn main_stack_size() -> usize {
+    extern "C" {
+        static _stack_start_cpu0: u8;
+        static _stack_end_cpu0: u8;
+    }
+    (&raw const _stack_start_cpu0) as usize - (&raw const _stack_end_cpu0) as usize
+}
 
 /// The JSON body, serialized by serde-json-core straight into rawpost's buffer.
 #[derive(Serialize)]
@@ -297,6 +347,11 @@ async fn main(spawner: Spawner) -> ! {
         Err(e) => idle_forever(e.message()).await,
     };
     info!("pinned root CA: {} bytes of DER", anchor_len);
+    info!(
+        "main stack: {} bytes (the TLS handshake needs {} with the margin)",
+        main_stack_size(),
+        MAIN_STACK_NEEDED
+    );
     let mut seq: u32 = 0;
     loop {
         wait_for_network(stack).await;
@@ -479,6 +534,7 @@ async fn post_once(
             &mut bufs.http,
             anchor_der,
             trng,
+            &mut bufs.signatures,
         ),
     )
     .await;
@@ -585,11 +641,12 @@ async fn open_tls<'a>(
     http_buf: &'a mut [u8],
     anchor_der: &'a [u8],
     trng: &mut Trng,
+    signatures: &mut SignatureCache<4>,
 ) -> Result<Connection<'a, Tls<'a>>, Failure> {
     let anchor = TrustAnchor::from_der(anchor_der).map_err(Failure::Certificate)?;
     // No clock on the board: validity dates are checked as of the server certificate's
     // issuance (see the README); give `with_clock` an SNTP-backed clock to check them for real.
-    let mut provider = PinnedProvider::new(trng, anchor);
+    let mut provider = PinnedProvider::new(trng, anchor).with_signature_cache(signatures);
     let tls = TlsConnection::new(socket, tls_bufs.0, tls_bufs.1);
     rawpost::tls::connect(tls, host, &mut provider, http_buf)
         .await

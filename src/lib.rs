@@ -75,7 +75,7 @@ pub use proto::encode::{Host, Method};
 pub use proto::framing::Framing;
 pub use proto::response::{Fields, Header, ResponseHead, StatusClass, MAX_HEADERS};
 pub use proto::timing::Timeouts;
-pub use reconnect::{Attempt, Client, ClientError, Connect, Exchange};
+pub use reconnect::{Attempt, Client, ClientError, Connect, Exchange, CONNECT_TIMEOUT_MS};
 pub use request::Request;
 #[cfg(feature = "embassy-time")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embassy-time")))]

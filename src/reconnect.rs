@@ -12,6 +12,7 @@
 //! can only satisfy with a `'static` connector.)
 
 use core::ops::ControlFlow;
+use core::pin::pin;
 
 use embedded_io_async::{ErrorType, Read, Write};
 
@@ -65,6 +66,9 @@ pub enum ClientError<C, E> {
     /// An exchange failed, and neither reconnecting nor resending could mend it (RFC 9112
     /// §9.3.1 forbids resending a non-idempotent request that reached the server).
     Exchange(Error<E>),
+    /// Opening a connection took longer than the client's connect timeout
+    /// ([`Client::connect_timeout`]).
+    ConnectTimedOut,
 }
 
 impl<C: core::fmt::Debug, E: core::fmt::Debug> core::fmt::Display for ClientError<C, E> {
@@ -72,6 +76,7 @@ impl<C: core::fmt::Debug, E: core::fmt::Debug> core::fmt::Display for ClientErro
         match self {
             Self::Connect(e) => write!(f, "could not open a connection: {e:?}"),
             Self::Exchange(e) => e.fmt(f),
+            Self::ConnectTimedOut => f.write_str("opening a connection timed out"),
         }
     }
 }
@@ -157,7 +162,12 @@ pub struct Client<'a, C, T = NoTimer> {
     host: Host<'a>,
     timer: T,
     timeouts: Timeouts,
+    connect_ms: Option<u32>,
 }
+
+/// How long opening a connection may take by default, with a timer: TCP, and a TLS handshake
+/// (which takes about a second on an ESP32-C3 with a P-384 root).
+pub const CONNECT_TIMEOUT_MS: u32 = 20_000;
 
 impl<'a, C: Connect> Client<'a, C, NoTimer> {
     /// A client for `host` whose connections are opened by `connector` and use `buf`, with no
@@ -169,11 +179,13 @@ impl<'a, C: Connect> Client<'a, C, NoTimer> {
             host,
             timer: NoTimer,
             timeouts: Timeouts::none(),
+            connect_ms: Some(CONNECT_TIMEOUT_MS),
         }
     }
 
-    /// The same client with the waits of every exchange bounded by `timeouts`, measured with
-    /// `timer`.
+    /// The same client with the waits of every exchange bounded by `timeouts`, and opening a
+    /// connection bounded by [`CONNECT_TIMEOUT_MS`] (see [`Client::connect_timeout`]), measured
+    /// with `timer`.
     pub fn timed<T: Timer>(self, timer: T, timeouts: Timeouts) -> Client<'a, C, T> {
         Client {
             connector: self.connector,
@@ -181,11 +193,21 @@ impl<'a, C: Connect> Client<'a, C, NoTimer> {
             host: self.host,
             timer,
             timeouts,
+            connect_ms: self.connect_ms,
         }
     }
 }
 
 impl<'a, C: Connect, T: Timer> Client<'a, C, T> {
+    /// Bounds opening a connection (the connector's `connect`: DNS, TCP, the TLS handshake) to
+    /// `ms` milliseconds on the client's timer (`None`: the connector's own bounds only). The
+    /// default is [`CONNECT_TIMEOUT_MS`]; without a timer there is no bound.
+    #[must_use]
+    pub fn connect_timeout(mut self, ms: Option<u32>) -> Self {
+        self.connect_ms = ms;
+        self
+    }
+
     /// The connector, e.g. to change its settings between runs.
     pub fn connector(&mut self) -> &mut C {
         &mut self.connector
@@ -209,10 +231,16 @@ impl<'a, C: Connect, T: Timer> Client<'a, C, T> {
     ) -> Result<J::Output, ClientError<C::Error, C::StreamError>> {
         let mut attempt = Attempt::New;
         loop {
+            let deadline = match (T::ENABLED, self.connect_ms) {
+                (true, Some(ms)) => Some(self.timer.now_ms().saturating_add(u64::from(ms))),
+                _ => None,
+            };
+            let connecting = pin!(self.connector.connect(self.host));
             let stream = self
-                .connector
-                .connect(self.host)
+                .timer
+                .run_until(deadline, connecting)
                 .await
+                .ok_or(ClientError::ConnectTimedOut)?
                 .map_err(ClientError::Connect)?;
             crate::log::debug!("rawpost: connection to {} opened", self.host.name());
             let mut conn = Connection::with_timer(

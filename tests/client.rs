@@ -206,3 +206,40 @@ fn failures_it_cannot_mend_are_reported() {
         )))
     );
 }
+
+/// Opening a connection is bounded on the client's timer: a connector that never finishes
+/// (a TCP SYN or a TLS handshake left unanswered) ends the run with `ConnectTimedOut` at the
+/// deadline, not later, not sooner.
+#[test]
+fn opening_a_connection_is_bounded() {
+    struct Never;
+    impl Connect for Never {
+        type StreamError = Injected;
+        type Stream<'c> = Peer;
+        type Error = &'static str;
+        async fn connect(&mut self, _host: Host<'_>) -> Result<Peer, &'static str> {
+            core::future::pending().await
+        }
+    }
+    let clock = support::FakeClock::default();
+    clock.set(1_000);
+    let mut buf = [0u8; 256];
+    let mut job = Repeat {
+        req: Request::get("/"),
+        times: 1,
+        done: 0,
+        attempts: Vec::new(),
+    };
+    let mut client = Client::new(Never, &mut buf, HOST)
+        .timed(clock.clone(), rawpost::Timeouts::default())
+        .connect_timeout(Some(5_000));
+    let mut run = core::pin::pin!(client.run(&mut job));
+    assert!(support::poll_once(&mut run).is_none());
+    clock.set(5_999);
+    assert!(support::poll_once(&mut run).is_none());
+    clock.set(6_000);
+    assert_eq!(
+        support::poll_once(&mut run),
+        Some(Err(ClientError::ConnectTimedOut))
+    );
+}

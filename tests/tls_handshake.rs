@@ -722,7 +722,9 @@ async fn p384_root_without_feature_says_so() {
     assert_err(&out, CertError::NeedsP384);
     assert_eq!(
         out.explained.as_deref(),
-        Some("certificate algorithm needs feature p384")
+        Some(
+            "TLS certificate refused: certificate algorithm needs feature p384: \"Test Root CA\" uses ECDSA P-384"
+        )
     );
 }
 
@@ -745,8 +747,8 @@ async fn rsa_root_needs_its_feature() {
         pki.chain(),
         pki.leaf.key_der(),
         anchor(&pki.root),
-        Some(HOST),
-        None,
+        HOST,
+        Time::Fixed,
     )
     .await;
     assert_err(&out, CertError::UnsupportedAlgorithm);

@@ -2,7 +2,10 @@
 //! time by SNTP (or fall back to the build time), resolve the host (or use the address given),
 //! open TCP (bounded retries), open TLS 1.3 with the server name taken from the same
 //! `rawpost::Host` as the `Host` header, POST a JSON body serialized straight into rawpost's
-//! buffer, print the status and the body, and do it again.
+//! buffer, print the status and the body, and do it again a minute later — on the same TLS
+//! session for as long as the server keeps it: `rawpost::Client` keeps the connection and opens
+//! a new one when the server has closed it (its keep-alive timeout), sending the reading again
+//! when that is safe.
 //!
 //! Each chip's `src/main.rs` sets the crate attributes and `CHIP`, then includes this file as a
 //! module. Configuration is read at build time (see the README, "On an ESP32"):
@@ -21,10 +24,11 @@
 //! after a delay. Nothing here panics on a network or server fault.
 
 use core::fmt;
+use core::ops::ControlFlow;
 
 use embassy_executor::Spawner;
 use embassy_net::dns::DnsQueryType;
-use embassy_net::tcp::{ConnectError, TcpSocket};
+use embassy_net::tcp::{ConnectError, State as TcpState, TcpSocket};
 use embassy_net::udp::{PacketMetadata, UdpSocket};
 use embassy_net::{IpAddress, Ipv4Address, Runner, Stack, StackResources};
 use embassy_time::{with_timeout, Duration, Instant, Timer};
@@ -39,9 +43,12 @@ use esp_radio::wifi::{
     WifiController,
 };
 use rawpost::tls::{
-    CertError, Clock, OpenError, PinnedProvider, TimeSource, TimeUsed, TlsStream, TrustAnchor,
+    Clock, OpenError, PinnedProvider, SignatureCache, TimeSource, TimeUsed, TlsStream, TrustAnchor,
 };
-use rawpost::{Connection, EmbassyTimer, Host, Request, Timeouts};
+use rawpost::{
+    Attempt, Client, ClientError, Connect, Connection, EmbassyTimer, Exchange, Host, Request,
+    Timeouts,
+};
 use serde::Serialize;
 use static_cell::{ConstStaticCell, StaticCell};
 
@@ -233,6 +240,10 @@ struct Buffers {
     body: [u8; 4096],
     /// The pinned root CA, decoded from `ROOT_CA_PEM` (DER).
     anchor: [u8; 2048],
+    /// Certificate signatures already verified: each POST's new TLS session verifies the
+    /// server's chain again (dates, names, constraints) but not the signatures it verified
+    /// before (the root's on the intermediate, the intermediate's on the leaf).
+    signatures: SignatureCache<4>,
 }
 
 static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
@@ -243,7 +254,53 @@ static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
     http: [0; 2048],
     body: [0; 4096],
     anchor: [0; 2048],
+    signatures: SignatureCache::new(),
 });
+
+// ---------------------------------------------------------------------------------------------
+// The main stack. Everything here runs in the main task, on the main stack (the RAM left after
+// the statics). Its deepest point is the TLS handshake, inside the certificate check.
+
+/// The stack the TLS handshake takes below the task that runs it, measured on RV32IMC under
+/// QEMU by `bash .ci/qemu` (README, "Measured on a RISC-V core": "stack of the handshake,
+/// below the task", with a P-384 root, the larger of the two, so that enabling rawpost's
+/// `p384` feature needs no change here; `.ci/qemu` keeps this number equal to its measurement).
+const TLS_HANDSHAKE_STACK: usize = 19_732;
+
+/// The main stack this firmware needs: the handshake's stack plus a 50 % margin for what the
+/// QEMU figure does not cover: this build's own inlining and frames (the executor, this task,
+/// embassy-net's socket calls instead of a UART) and the interrupt handlers (the Wi-Fi
+/// driver's) that run on the same stack.
+const MAIN_STACK_NEEDED: usize = TLS_HANDSHAKE_STACK * 3 / 2;
+
+/// The smallest main stack esp-hal lets this firmware link with: set in `.cargo/config.toml`
+/// (`[env]`), enforced by esp-hal's linker script; checked here to cover `MAIN_STACK_NEEDED`.
+const MAIN_STACK_MINIMUM: usize = parse_size(env!("ESP_HAL_CONFIG_ENSURE_MAIN_STACK_MINIMUM"));
+const _: () = assert!(
+    MAIN_STACK_MINIMUM >= MAIN_STACK_NEEDED,
+    "raise ESP_HAL_CONFIG_ENSURE_MAIN_STACK_MINIMUM in .cargo/config.toml to cover MAIN_STACK_NEEDED"
+);
+
+const fn parse_size(digits: &str) -> usize {
+    let digits = digits.as_bytes();
+    let mut value = 0;
+    let mut i = 0;
+    while i < digits.len() {
+        assert!(digits[i].is_ascii_digit(), "a size in bytes");
+        value = value * 10 + (digits[i] - b'0') as usize;
+        i += 1;
+    }
+    value
+}
+
+/// The main stack's size, from esp-hal's linker script.
+fn main_stack_size() -> usize {
+    extern "C" {
+        static _stack_start_cpu0: u8;
+        static _stack_end_cpu0: u8;
+    }
+    (&raw const _stack_start_cpu0) as usize - (&raw const _stack_end_cpu0) as usize
+}
 
 /// The JSON body, serialized by serde-json-core straight into rawpost's buffer.
 #[derive(Serialize)]
@@ -313,7 +370,7 @@ async fn main(spawner: Spawner) -> ! {
         idle_forever("the Wi-Fi station interface is already in use").await
     };
     // The radio feeds the TRNG's entropy source, so the TRNG is ready once Wi-Fi is up.
-    let mut trng = match Trng::try_new() {
+    let trng = match Trng::try_new() {
         Ok(trng) => trng,
         Err(e) => {
             error!("the TRNG is not available: {}", Dbg(&e));
@@ -340,34 +397,65 @@ async fn main(spawner: Spawner) -> ! {
 
     let bufs = BUFFERS.take();
     // The pinned root CA: checked once at boot, so a damaged PEM file is reported at once.
-    let anchor_len = match TrustAnchor::from_pem(ROOT_CA_PEM.as_bytes(), &mut bufs.anchor) {
-        Ok(anchor) => anchor.der().len(),
+    let anchor = match TrustAnchor::from_pem(ROOT_CA_PEM.as_bytes(), &mut bufs.anchor) {
+        Ok(anchor) => anchor,
         Err(e) => idle_forever(e.message()).await,
     };
-    info!("pinned root CA: {} bytes of DER", anchor_len);
-    let mut clock = DeviceClock::default();
-    let mut seq: u32 = 0;
+    info!("pinned root CA: {} bytes of DER", anchor.der().len());
+    info!(
+        "main stack: {} bytes (the TLS handshake needs {} with the margin)",
+        main_stack_size(),
+        MAIN_STACK_NEEDED
+    );
+    // Certificate dates: the SNTP time once there is one, the build time until then. The
+    // signature cache spares each new session the signatures it verified before.
+    let time = TimeSource::clock(DeviceClock::default()).with_floor(BUILD_TIME);
+    let provider =
+        PinnedProvider::new(trng, anchor, time).with_signature_cache(&mut bufs.signatures);
+    let mut socket = TcpSocket::new(stack, &mut bufs.tcp_rx, &mut bufs.tcp_tx);
+    socket.set_timeout(Some(SOCKET_TIMEOUT));
+    let net = Net {
+        stack,
+        address,
+        socket,
+        tls_rx: &mut bufs.tls_rx,
+        tls_tx: &mut bufs.tls_tx,
+        provider,
+        opened: 0,
+    };
+    // Default deadlines for each exchange: 10 s to the first response byte, 5 s between reads,
+    // 30 s in all. Opening a connection is bounded step by step by `Net` itself.
+    let mut client = Client::new(net, &mut bufs.http, HOST)
+        .timed(EmbassyTimer, Timeouts::default())
+        .connect_timeout(None);
+    let mut report = Report {
+        seq: 0,
+        body: &mut bufs.body,
+    };
     loop {
         wait_for_network(stack).await;
+        let clock = client.connector().clock();
         if !clock.is_synced() {
-            sync_time(stack, &mut clock).await;
+            sync_time(stack, clock).await;
         }
-        seq = seq.wrapping_add(1);
-        match post_once(stack, address, &mut trng, clock, bufs, seq).await {
-            Ok(()) => {
-                info!("next POST in {} s", POST_INTERVAL.as_secs());
-                Timer::after(POST_INTERVAL).await;
-            }
-            Err(e) => {
-                error!(
-                    "POST #{} failed: {}; retrying in {} s",
-                    seq,
-                    Show(&e),
-                    RETRY_DELAY.as_secs()
-                );
-                Timer::after(RETRY_DELAY).await;
-            }
+        // Returns only on a failure that reconnecting or resending could not mend.
+        let failure = match client.run(&mut report).await {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        match failure {
+            ClientError::Connect(e) => error!("POST #{}: {}", report.seq, Show(&e)),
+            ClientError::Exchange(e) => error!(
+                "POST #{}: HTTP exchange failed: {} [{}]",
+                report.seq,
+                Show(&e),
+                e.name()
+            ),
+            other => error!("POST #{}: {}", report.seq, Show(&other)),
         }
+        client.connector().hang_up().await;
+        info!("trying again in {} s", RETRY_DELAY.as_secs());
+        Timer::after(RETRY_DELAY).await;
     }
 }
 
@@ -455,7 +543,8 @@ async fn wait_for_network(stack: Stack<'_>) {
     }
 }
 
-/// Which step of one POST failed, and why.
+/// Which step of opening a connection failed, and why.
+#[derive(Debug)]
 enum Failure {
     DnsTimeout,
     Dns(embassy_net::dns::Error),
@@ -463,8 +552,6 @@ enum Failure {
     Connect(ConnectFailure),
     TlsTimeout,
     Tls(OpenError),
-    Anchor(CertError),
-    Http(rawpost::Error<embedded_tls::TlsError>),
 }
 
 #[derive(Debug)]
@@ -493,122 +580,165 @@ impl fmt::Display for Failure {
                 "{e} (the pinned root is examples/esp32-common/root-ca.pem, built in)"
             ),
             Self::Tls(e) => write!(f, "{e}"),
-            Self::Anchor(e) => write!(f, "the pinned root CA does not load: {e}"),
-            Self::Http(e) => write!(f, "HTTP exchange failed: {e} [{}]", e.name()),
         }
     }
 }
 
-/// One POST, from the DNS lookup (unless `address` is given) to the closed TLS session.
-async fn post_once(
-    stack: Stack<'_>,
+/// Opens the connections `rawpost::Client` keeps: a DNS lookup (unless `RAWPOST_ADDRESS` is
+/// set), TCP on the one socket with bounded retries, then TLS 1.3 through `rawpost::tls::open`
+/// (server name from the same `Host` as the header, the chain checked against the pinned root).
+/// Each step is bounded, and a failure names its step.
+struct Net<'b> {
+    stack: Stack<'b>,
     address: Option<IpAddress>,
-    trng: &mut Trng,
-    clock: DeviceClock,
-    bufs: &mut Buffers,
-    seq: u32,
-) -> Result<(), Failure> {
-    let address = match address {
-        Some(address) => address,
-        None => {
-            let addresses =
-                with_timeout(DNS_TIMEOUT, stack.dns_query(HOST.name(), DnsQueryType::A))
-                    .await
-                    .map_err(|_| Failure::DnsTimeout)?
-                    .map_err(Failure::Dns)?;
-            let address: IpAddress = *addresses.first().ok_or(Failure::NoAddress)?;
-            info!("POST #{}: {} is {}", seq, HOST_NAME, Show(&address));
-            address
-        }
-    };
-
-    let mut socket = TcpSocket::new(stack, &mut bufs.tcp_rx, &mut bufs.tcp_tx);
-    socket.set_timeout(Some(SOCKET_TIMEOUT));
-    connect(&mut socket, address)
-        .await
-        .map_err(Failure::Connect)?;
-
-    let anchor_der = match TrustAnchor::from_pem(ROOT_CA_PEM.as_bytes(), &mut bufs.anchor) {
-        Ok(anchor) => anchor.der(),
-        Err(e) => return Err(Failure::Anchor(e)),
-    };
-    let opened = with_timeout(
-        TLS_HANDSHAKE_TIMEOUT,
-        open_tls(
-            socket,
-            HOST,
-            (&mut bufs.tls_rx, &mut bufs.tls_tx),
-            &mut bufs.http,
-            anchor_der,
-            trng,
-            clock,
-        ),
-    )
-    .await;
-    let conn = match opened {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => return Err(e),
-        Err(_) => return Err(Failure::TlsTimeout),
-    };
-
-    // Default deadlines: 10 s to the first response byte, 5 s between reads, 30 s in all.
-    let mut conn = conn.timed(EmbassyTimer, Timeouts::default());
-    let result = exchange(&mut conn, &mut bufs.body, seq).await;
-    hang_up(conn.into_inner()).await;
-    result
+    socket: TcpSocket<'b>,
+    tls_rx: &'b mut [u8],
+    tls_tx: &'b mut [u8],
+    provider: PinnedProvider<'b, Trng, DeviceClock>,
+    /// Connections opened so far.
+    opened: u32,
 }
 
-/// The HTTP exchange: the JSON body serialized into rawpost's buffer, then the status and the
-/// body printed.
-async fn exchange(
-    conn: &mut Connection<'_, Tls<'_>, EmbassyTimer>,
-    body: &mut [u8],
-    seq: u32,
-) -> Result<(), Failure> {
-    let reading = Reading {
-        device: CHIP,
-        seq,
-        uptime_ms: Instant::now().as_millis(),
-        message: "hello from rawpost",
-    };
-    let request = Request::post(PATH).headers(&[
-        ("Content-Type", "application/json"),
-        ("Accept", "application/json"),
-        ("User-Agent", "rawpost-esp32/0.1"),
-        ("Connection", "close"),
-    ]);
-    let mut response = conn
-        .send_with(&request, |buf| serde_json_core::to_slice(&reading, buf))
-        .await
-        .map_err(Failure::Http)?;
-    let status = response.status();
-    let n = response.read_to_end(body).await.map_err(Failure::Http)?;
-    info!(
-        "POST #{}: HTTP {} {}, {} body bytes",
-        seq,
-        status,
-        response.reason(),
-        n
-    );
-    match core::str::from_utf8(&body[..n]) {
-        Ok(text) => info!("{}", text),
-        Err(_) => info!("(the body is not UTF-8)"),
+type Tls<'c, 'b> = TlsStream<'c, &'c mut TcpSocket<'b>, Aes128GcmSha256>;
+
+impl<'b> Net<'b> {
+    /// The clock the certificate dates are checked against.
+    fn clock(&mut self) -> &mut DeviceClock {
+        self.provider.time_source_mut().clock_mut()
     }
-    Ok(())
+
+    /// Ends the TCP connection, whatever state it is in: a FIN within a second, then back to
+    /// the closed state (dropping or reusing an embassy-net socket sends nothing by itself).
+    /// Errors are ignored: the server may have closed its side already.
+    async fn hang_up(&mut self) {
+        if self.socket.state() != TcpState::Closed {
+            self.socket.close();
+            let _ = with_timeout(Duration::from_secs(1), self.socket.flush()).await;
+            self.socket.abort();
+        }
+    }
 }
 
-/// Ends the session, whatever happened: TLS close_notify, then a TCP FIN, within 2 s, so the
-/// server is not left with a half-open connection (dropping an embassy-net socket sends
-/// nothing). Errors are ignored: the server may already have closed its side.
-async fn hang_up(tls: Tls<'_>) {
-    let _ = with_timeout(Duration::from_secs(2), async {
-        let mut socket = match tls.close().await {
-            Ok(socket) | Err((socket, _)) => socket,
+impl<'b> Connect for Net<'b> {
+    type StreamError = embedded_tls::TlsError;
+    type Stream<'c>
+        = Tls<'c, 'b>
+    where
+        Self: 'c;
+    type Error = Failure;
+
+    async fn connect(&mut self, host: Host<'_>) -> Result<Tls<'_, 'b>, Failure> {
+        let address = match self.address {
+            Some(address) => address,
+            None => {
+                let addresses =
+                    with_timeout(DNS_TIMEOUT, self.stack.dns_query(host.name(), DnsQueryType::A))
+                        .await
+                        .map_err(|_| Failure::DnsTimeout)?
+                        .map_err(Failure::Dns)?;
+                let address: IpAddress = *addresses.first().ok_or(Failure::NoAddress)?;
+                info!("{} is {}", HOST_NAME, Show(&address));
+                address
+            }
         };
-        socket.close();
-        let _ = socket.flush().await;
-    })
-    .await;
+        // The last connection (the server closed it, or an exchange failed) ends first.
+        self.hang_up().await;
+        connect(&mut self.socket, address)
+            .await
+            .map_err(Failure::Connect)?;
+        self.opened += 1;
+        let opened = with_timeout(
+            TLS_HANDSHAKE_TIMEOUT,
+            rawpost::tls::open(
+                &mut self.socket,
+                &mut *self.tls_rx,
+                &mut *self.tls_tx,
+                host,
+                &mut self.provider,
+            ),
+        )
+        .await;
+        match self.provider.last_time() {
+            Some(TimeUsed::Clock(t)) => info!("certificate dates checked against SNTP time {}", t),
+            Some(TimeUsed::Floor(t)) => warn!(
+                "certificate dates checked against the build time {} (no SNTP time): a certificate that expired after it is not detected",
+                t
+            ),
+            Some(TimeUsed::NotChecked(_)) | None => {}
+        }
+        match opened {
+            Ok(Ok(session)) => {
+                info!("connection #{}: TLS 1.3 to {} open", self.opened, HOST_NAME);
+                Ok(session)
+            }
+            Ok(Err(e)) => Err(Failure::Tls(e)),
+            Err(_) => Err(Failure::TlsTimeout),
+        }
+    }
+}
+
+/// What the firmware does over the kept connection, each time `Client::run` calls it: one
+/// reading POSTed as JSON (serialized by serde-json-core straight into rawpost's buffer), the
+/// answer printed, then a wait until the next one.
+struct Report<'b> {
+    seq: u32,
+    body: &'b mut [u8],
+}
+
+impl<C: Connect, T: rawpost::Timer> Exchange<C, T> for Report<'_> {
+    type Output = core::convert::Infallible;
+
+    async fn exchange<'s>(
+        &mut self,
+        conn: &mut Connection<'_, C::Stream<'s>, &mut T>,
+        attempt: Attempt,
+    ) -> Result<ControlFlow<Self::Output>, rawpost::Error<C::StreamError>>
+    where
+        C: 's,
+    {
+        match attempt {
+            Attempt::New => self.seq = self.seq.wrapping_add(1),
+            // The server had closed the kept connection: the same reading, on a new one.
+            Attempt::Resend => info!("POST #{}: sent again on a new connection", self.seq),
+        }
+        let reading = Reading {
+            device: CHIP,
+            seq: self.seq,
+            uptime_ms: Instant::now().as_millis(),
+            message: "hello from rawpost",
+        };
+        // A reading carries its sequence number, so a server that sees it twice can drop the
+        // second: safe to send again automatically (RFC 9112 §9.3.1), hence `idempotent`.
+        let request = Request::post(PATH)
+            .headers(&[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json"),
+                ("User-Agent", "rawpost-esp32/0.1"),
+            ])
+            .idempotent();
+        let mut response = conn
+            .send_with(&request, |buf| serde_json_core::to_slice(&reading, buf))
+            .await?;
+        let status = response.status();
+        let n = response.read_to_end(self.body).await?;
+        info!(
+            "POST #{}: HTTP {} {}, {} body bytes",
+            self.seq,
+            status,
+            response.reason(),
+            n
+        );
+        match core::str::from_utf8(&self.body[..n]) {
+            Ok(text) => info!("{}", text),
+            Err(_) => info!("(the body is not UTF-8)"),
+        }
+        info!(
+            "next POST in {} s, on this connection while the server keeps it",
+            POST_INTERVAL.as_secs()
+        );
+        Timer::after(POST_INTERVAL).await;
+        Ok(ControlFlow::Continue(()))
+    }
 }
 
 /// Connects the socket: [`CONNECT_TRIES`] attempts, [`CONNECT_BACKOFF`] apart, each bounded.
@@ -635,43 +765,6 @@ async fn connect(socket: &mut TcpSocket<'_>, address: IpAddress) -> Result<(), C
         attempt += 1;
         Timer::after(CONNECT_BACKOFF).await;
     }
-}
-
-type Tls<'a> = TlsStream<'a, TcpSocket<'a>, Aes128GcmSha256>;
-
-/// Opens TLS 1.3 over the connected socket with rawpost's pinned-CA verifier, and returns the
-/// HTTP connection over it. The server name (SNI) and the `Host` header both come from `host`.
-/// Certificate dates are checked against the SNTP time, or the build time while there is none.
-async fn open_tls<'a>(
-    socket: TcpSocket<'a>,
-    host: Host<'a>,
-    tls_bufs: (&'a mut [u8], &'a mut [u8]),
-    http_buf: &'a mut [u8],
-    anchor_der: &'a [u8],
-    trng: &mut Trng,
-    clock: DeviceClock,
-) -> Result<Connection<'a, Tls<'a>>, Failure> {
-    let anchor = TrustAnchor::from_der(anchor_der).map_err(Failure::Anchor)?;
-    let time = TimeSource::clock(clock).with_floor(BUILD_TIME);
-    let mut provider = PinnedProvider::new(trng, anchor, time);
-    let opened = rawpost::tls::connect(
-        socket,
-        tls_bufs.0,
-        tls_bufs.1,
-        host,
-        &mut provider,
-        http_buf,
-    )
-    .await;
-    match provider.last_time() {
-        Some(TimeUsed::Clock(t)) => info!("certificate dates checked against SNTP time {}", t),
-        Some(TimeUsed::Floor(t)) => warn!(
-            "certificate dates checked against the build time {} (no SNTP time): a certificate that expired after it is not detected",
-            t
-        ),
-        Some(TimeUsed::NotChecked(_)) | None => {}
-    }
-    opened.map_err(Failure::Tls)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -230,6 +230,55 @@ where
     Ok(Connection::new(stream, buf, host))
 }
 
+/// What the server's certificate must name: `host`'s name or address.
+// `OpenError` carries its detail inline (no allocation), hence its size.
+#[allow(clippy::result_large_err)]
+fn expected(host: Host<'_>) -> Result<Expected, OpenError> {
+    match host.validate().ok().and(Expected::parse(host.name())) {
+        Some(expected) => Ok(expected),
+        None => {
+            let mut detail = Detail::new();
+            detail.push(host.name());
+            Err(OpenError::certificate(CertError::InvalidServerName, detail))
+        }
+    }
+}
+
+impl<Rng, C: Clock, CS> PinnedProvider<'_, Rng, C, CS> {
+    /// Checks a certificate chain for `host` against the pinned certificate, without a
+    /// server: `chain` is what a server sends (DER, its own certificate first, then the
+    /// certificates it adds, as `openssl s_client -showcerts` prints them). Every check of a
+    /// handshake is made — path, CA flags and constraints, names, dates against the time
+    /// source, every signature (through the signature cache, if the provider has one) — but
+    /// the server's handshake signature, which needs a live server. Use it to test a pin
+    /// against a captured chain on a host before flashing a device.
+    // `OpenError` carries its detail inline (no allocation), hence its size.
+    #[allow(clippy::result_large_err)]
+    pub fn verify_chain(&mut self, host: Host<'_>, chain: &[&[u8]]) -> Result<(), OpenError> {
+        self.verifier.begin(expected(host)?);
+        let mut certificates = CertificateRef::with_context(&[]);
+        for der in chain {
+            if certificates
+                .add(embedded_tls::CertificateEntryRef::X509(der))
+                .is_err()
+            {
+                return Err(OpenError::certificate(CertError::Rejected, Detail::new()));
+            }
+        }
+        let time = self.time_input();
+        match self.verifier.verify_certificate(&[], &certificates, time) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let detail = match self.verifier.take_refusal() {
+                    Some((_, detail)) => detail,
+                    None => Detail::new(),
+                };
+                Err(OpenError::certificate(error, detail))
+            }
+        }
+    }
+}
+
 /// The handshake of [`connect`] without the HTTP part: the verified TLS session as a
 /// [`TlsStream`], for protocols other than HTTP or to read the stream directly. The same
 /// checks, alerts and errors as [`connect`].
@@ -246,14 +295,7 @@ where
     C: Clock,
     CS: TlsCipherSuite + 'static,
 {
-    let expected = match host.validate().ok().and(Expected::parse(host.name())) {
-        Some(expected) => expected,
-        None => {
-            let mut detail = Detail::new();
-            detail.push(host.name());
-            return Err(OpenError::certificate(CertError::InvalidServerName, detail));
-        }
-    };
+    let expected = expected(host)?;
     let ip = expected.is_ip();
     provider.verifier.begin(expected);
     let mut tls = TlsConnection::new(Transport::new(transport), tls_read, tls_write);

@@ -7,6 +7,7 @@
 //!   for every check made).
 //! - [`OpenError`]: why a handshake failed, in words a user can act on, naming the
 //!   certificates involved ([`CertError`], [`Detail`]).
+//! - [`SignatureCache`]: certificate signatures already verified, so a reconnect skips them.
 //!
 //! No allocation, no `unsafe`; the chain is verified in place inside embedded-tls's read buffer.
 
@@ -16,6 +17,7 @@ mod connect;
 mod connector;
 mod der;
 mod error;
+mod memo;
 mod provider;
 mod stream;
 mod verifier;
@@ -26,5 +28,6 @@ pub use connector::{TlsConnectError, TlsConnector};
 /// The embedded-tls crate this module is built on, re-exported so versions always match.
 pub use embedded_tls;
 pub use error::{CertError, Detail, DETAIL_LEN};
+pub use memo::SignatureCache;
 pub use provider::{Clock, NoClock, PinnedProvider, TimeSource, TimeUsed, MIN_TIME};
 pub use stream::{TlsStream, Transport};

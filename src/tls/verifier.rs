@@ -10,7 +10,7 @@ use rustls_pki_types::{
 use webpki::{EndEntityCert, KeyUsage};
 
 use super::anchor::{is_same_cert, TrustAnchor};
-use super::{algs, der, CertError, Detail, TimeUsed, MIN_TIME};
+use super::{algs, der, memo, CertError, Detail, TimeUsed, MIN_TIME};
 
 /// Longest DNS name (RFC 1035).
 const MAX_HOST: usize = 253;
@@ -89,6 +89,8 @@ pub(crate) struct PinnedVerifier<'a> {
     time_used: Option<TimeUsed>,
     error: Option<CertError>,
     detail: Detail,
+    /// Set by `PinnedProvider::with_signature_cache` (see memo.rs).
+    pub(super) memo: Option<memo::CacheRef<'a>>,
 }
 
 impl<'a> PinnedVerifier<'a> {
@@ -102,6 +104,7 @@ impl<'a> PinnedVerifier<'a> {
             time_used: None,
             error: None,
             detail: Detail::new(),
+            memo: None,
         }
     }
 
@@ -416,15 +419,17 @@ impl<'a> PinnedVerifier<'a> {
         let anchor = webpki::anchor_from_trusted_cert(&anchor_der)
             .map_err(|_| CertError::PinnedMalformed)?;
 
-        let verified = end_entity.verify_for_usage(
-            algs::ALL,
-            core::slice::from_ref(&anchor),
-            &intermediates,
-            UnixTime::since_unix_epoch(Duration::from_secs(time)),
-            KeyUsage::server_auth(),
-            None,
-            None,
-        );
+        let verified = memo::with_algorithms(algs::ALL, self.memo, |algs| {
+            end_entity.verify_for_usage(
+                algs,
+                core::slice::from_ref(&anchor),
+                &intermediates,
+                UnixTime::since_unix_epoch(Duration::from_secs(time)),
+                KeyUsage::server_auth(),
+                None,
+                None,
+            )
+        });
         let path = match verified {
             Ok(path) => path,
             Err(e) => return Err(self.refuse(&e, &chain, leaf, leaf_fields, sent, time)),

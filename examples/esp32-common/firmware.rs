@@ -434,10 +434,6 @@ async fn main(spawner: Spawner) -> ! {
     };
     loop {
         wait_for_network(stack).await;
-        let clock = client.connector().clock();
-        if !clock.is_synced() {
-            sync_time(stack, clock).await;
-        }
         // Returns only on a failure that reconnecting or resending could not mend.
         let failure = match client.run(&mut report).await {
             Ok(never) => match never {},
@@ -628,14 +624,22 @@ impl<'b> Connect for Net<'b> {
     type Error = Failure;
 
     async fn connect(&mut self, host: Host<'_>) -> Result<Tls<'_, 'b>, Failure> {
+        // Certificate dates are checked in the handshake: the time is needed now. SNTP is asked
+        // before each new connection until it answers (the build time is the floor until then).
+        if !self.clock().is_synced() {
+            let stack = self.stack;
+            sync_time(stack, self.clock()).await;
+        }
         let address = match self.address {
             Some(address) => address,
             None => {
-                let addresses =
-                    with_timeout(DNS_TIMEOUT, self.stack.dns_query(host.name(), DnsQueryType::A))
-                        .await
-                        .map_err(|_| Failure::DnsTimeout)?
-                        .map_err(Failure::Dns)?;
+                let addresses = with_timeout(
+                    DNS_TIMEOUT,
+                    self.stack.dns_query(host.name(), DnsQueryType::A),
+                )
+                .await
+                .map_err(|_| Failure::DnsTimeout)?
+                .map_err(Failure::Dns)?;
                 let address: IpAddress = *addresses.first().ok_or(Failure::NoAddress)?;
                 info!("{} is {}", HOST_NAME, Show(&address));
                 address

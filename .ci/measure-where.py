@@ -261,7 +261,8 @@ def instructions(binary, profile, n, top):
     total = sum(by_origin.values())
     print(f"{events[0]} per exchange, by origin (total {total / n:,.0f}):")
     for origin, v in by_origin.most_common():
-        print(f"  {v / n:9,.1f}  {origin}")
+        if v / n >= 0.5:
+            print(f"  {v / n:9,.1f}  {origin}")
     print(f"\n{events[0]} per exchange, top {top} source functions (inlined code included):")
     for (origin, fn), v in by_fn.most_common(top):
         print(f"  {v / n:9,.1f}  {100 * v / total:5.1f} %  {origin:8} {fn}")

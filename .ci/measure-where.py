@@ -248,16 +248,22 @@ def attribute(frames):
     return "other", demangle(frames[0][0]) if frames else "?"
 
 
-def instructions(binary, profile, n, top):
+def attribute_profile(binary, profile):
+    """The profile's first event (Ir) by (origin, source function), and the event names."""
     costs, events = parse_callgrind(profile, os.path.realpath(binary))
     addrs = sorted(costs)
     frames = symbolize(binary, addrs)
     by_fn = collections.Counter()
-    by_origin = collections.Counter()
     for a in addrs:
-        origin, fn = attribute(frames.get(a, []))
-        by_fn[(origin, fn)] += costs[a][0]
-        by_origin[origin] += costs[a][0]
+        by_fn[attribute(frames.get(a, []))] += costs[a][0]
+    return by_fn, events
+
+
+def instructions(binary, profile, n, top):
+    by_fn, events = attribute_profile(binary, profile)
+    by_origin = collections.Counter()
+    for (origin, _), v in by_fn.items():
+        by_origin[origin] += v
     total = sum(by_origin.values())
     print(f"{events[0]} per exchange, by origin (total {total / n:,.0f}):")
     for origin, v in by_origin.most_common():

@@ -244,7 +244,7 @@ def attribute(frames):
         sym = frames[-1][0]
         crate = sym.split("::", 1)[0]
         origin = "rawpost" if crate == "rawpost" else crate if crate.isidentifier() else "core"
-        return origin, demangle(sym) + " (inlined core code)"
+        return origin, demangle(sym) + " (standard library code)"
     return "other", demangle(frames[0][0]) if frames else "?"
 
 

@@ -1,5 +1,7 @@
-//! rawpost and reqwless 0.14 side by side: the same POST, the same canned response, the same
-//! in-memory `embedded-io-async` stream.
+//! rawpost and reqwless 0.14 side by side: the same POST, the same canned response (the
+//! reference exchange of `benches/reference/exchange.rs`), the same in-memory
+//! `embedded-io-async` stream. Wall-clock time; the deterministic figures (instructions, calls,
+//! future sizes, flash) come from `.ci/measure`.
 //!
 //! Run with `cargo bench` in `benches/exchange`. After criterion's own output, a summary prints
 //! the mean time per exchange of both crates and their ratio (read back from criterion's
@@ -16,20 +18,13 @@ use std::time::Duration;
 use criterion::Criterion;
 use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
 
-const HOST: &str = "api.example.com";
-const PATH: &str = "/oauth/token";
-const USER_AGENT: &str = "rawpost-bench/1.0";
-const CONTENT_TYPE: &str = "application/json";
-
-/// The 100-byte JSON request body.
-const BODY_100: &[u8; 100] =
-    br#"{"grant_type":"client_credentials","client_id":"esp32-c3-0042","client_secret":"s3cr3t-0123456789a"}"#;
-
-/// The server's answer: a token as JSON, with Content-Length.
-const RESPONSE_LENGTH: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 87\r\nCache-Control: no-store\r\n\r\n{\"access_token\":\"eyJhbGciOiJIUzI1NiJ9.e30.abc\",\"token_type\":\"Bearer\",\"expires_in\":3600}";
-
-/// The same body, chunked in three chunks.
-const RESPONSE_CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nCache-Control: no-store\r\n\r\n20\r\n{\"access_token\":\"eyJhbGciOiJIUzI\r\n20\r\n1NiJ9.e30.abc\",\"token_type\":\"Bea\r\n17\r\nrer\",\"expires_in\":3600}\r\n0\r\n\r\n";
+/// The reference exchange, shared with `benches/instructions` and `benches/size`.
+#[path = "../reference/exchange.rs"]
+mod reference;
+use reference::{
+    BODY as BODY_100, CONTENT_TYPE, HOST, PATH, REQUEST_LEN, RESPONSE as RESPONSE_LENGTH,
+    RESPONSE_BODY_LEN, RESPONSE_CHUNKED, USER_AGENT,
+};
 
 /// The buffer each crate gets: rawpost's one buffer, reqwless's receive buffer.
 const BUF: usize = 1024;
@@ -204,7 +199,15 @@ fn counts(v: &Variant) -> ((u32, u32, usize), (u32, u32, usize)) {
     let b = block_on(reqwless_exchange(&mut s, &mut buf, v.body));
     let req = (s.writes, s.reads, s.written);
     assert_eq!(a, b, "{}: both crates read the same body", v.name);
-    assert_eq!(a, 87);
+    assert_eq!(a, RESPONSE_BODY_LEN);
+    if v.body.len() == BODY_100.len() {
+        assert_eq!(
+            (raw.2, req.2),
+            (REQUEST_LEN, REQUEST_LEN),
+            "{}: bytes written",
+            v.name
+        );
+    }
     (raw, req)
 }
 

@@ -1,5 +1,8 @@
-//! What both size binaries share: a plain in-memory stream, an executor that polls a future
-//! that never waits, and the entry point glue. Nothing here depends on either HTTP crate.
+//! What every size binary shares: the reference exchange (`benches/reference/exchange.rs`), a
+//! plain in-memory stream, an executor that polls a future that never waits, the entry point
+//! glue, and the exchange itself through each crate (features `rawpost`, `reqwless`), generic
+//! over the stream so that the host measurement (`benches/instructions`) runs the very same
+//! functions over a recording stream.
 #![no_std]
 
 use core::future::Future;
@@ -9,17 +12,9 @@ use core::task::{Context, Poll, Waker};
 
 use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
 
-/// The server's answer, the same for both crates.
-pub static RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 87\r\nCache-Control: no-store\r\n\r\n{\"access_token\":\"eyJhbGciOiJIUzI1NiJ9.e30.abc\",\"token_type\":\"Bearer\",\"expires_in\":3600}";
-
-/// The 100-byte JSON request body.
-pub static BODY: &[u8; 100] =
-    br#"{"grant_type":"client_credentials","client_id":"esp32-c3-0042","client_secret":"s3cr3t-0123456789a"}"#;
-
-pub const HOST: &str = "api.example.com";
-pub const PATH: &str = "/oauth/token";
-pub const USER_AGENT: &str = "rawpost-bench/1.0";
-pub const CONTENT_TYPE: &str = "application/json";
+#[path = "../../reference/exchange.rs"]
+mod reference;
+pub use reference::*;
 
 /// A plain stream: reads replay [`RESPONSE`], writes are consumed. `black_box` keeps the
 /// compiler from evaluating the exchange at compile time.
@@ -128,4 +123,229 @@ pub fn halt() -> ! {
     loop {
         core::hint::spin_loop();
     }
+}
+
+/// What the baseline binaries do instead of an HTTP exchange: one write of the body, then reads
+/// of the response into `buf` until the stream ends. The same stream, executor and harness as
+/// the HTTP binaries, so that their difference is the HTTP crate.
+pub async fn baseline_exchange<S: Read + Write>(mut stream: S, buf: &mut [u8]) -> usize {
+    if stream.write(BODY).await.is_err() {
+        return 0;
+    }
+    let mut n = 0;
+    while let Some(rest) = buf.get_mut(n..) {
+        match stream.read(rest).await {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
+/// [`baseline_exchange`] without `.await`.
+pub fn baseline_exchange_blocking<S: embedded_io::Read + embedded_io::Write>(
+    mut stream: S,
+    buf: &mut [u8],
+) -> usize {
+    if stream.write(BODY).is_err() {
+        return 0;
+    }
+    let mut n = 0;
+    while let Some(rest) = buf.get_mut(n..) {
+        match stream.read(rest) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
+/// The request's header fields for rawpost, after the `Host` it adds.
+#[cfg(feature = "rawpost")]
+pub const RAWPOST_HEADERS: [(&str, &str); 3] = [
+    ("Content-Type", CONTENT_TYPE),
+    ("Accept", CONTENT_TYPE),
+    ("User-Agent", USER_AGENT),
+];
+
+/// The body of [`rawpost_exchange`], as a macro so that the size binary defines the very same
+/// code as its own `async fn exchange` (whose future `.ci/bench-check` reads from
+/// `-Zprint-type-sizes` as `{async fn body of exchange()}`), without a wrapper around it.
+#[cfg(feature = "rawpost")]
+#[macro_export]
+macro_rules! rawpost_exchange_body {
+    ($stream:expr, $buf:expr, $out:expr) => {{
+        let mut conn = rawpost::Connection::new($stream, $buf, rawpost::Host::new($crate::HOST));
+        let req = rawpost::Request::post($crate::PATH)
+            .headers(&$crate::RAWPOST_HEADERS)
+            .body($crate::BODY);
+        let Ok(mut resp) = conn.send(&req).await else {
+            return 0;
+        };
+        if resp.status() != 200 {
+            return 0;
+        }
+        resp.read_to_end($out).await.unwrap_or(0)
+    }};
+}
+
+/// The reference exchange through rawpost's async shell: send the POST, read the body to its
+/// end into `out`. Returns the body's length (0 on any error).
+#[cfg(feature = "rawpost")]
+pub async fn rawpost_exchange<S: Read + Write>(stream: S, buf: &mut [u8], out: &mut [u8]) -> usize {
+    rawpost_exchange_body!(stream, buf, out)
+}
+
+/// The reference exchange through rawpost's blocking shell.
+#[cfg(feature = "rawpost")]
+pub fn rawpost_exchange_blocking<S: embedded_io::Read + embedded_io::Write>(
+    stream: S,
+    buf: &mut [u8],
+    out: &mut [u8],
+) -> usize {
+    let mut conn = rawpost::blocking::Connection::new(stream, buf, rawpost::Host::new(HOST));
+    let req = rawpost::Request::post(PATH)
+        .headers(&RAWPOST_HEADERS)
+        .body(BODY);
+    let Ok(mut resp) = conn.send(&req) else {
+        return 0;
+    };
+    if resp.status() != 200 {
+        return 0;
+    }
+    resp.read_to_end(out).unwrap_or(0)
+}
+
+/// The buffer handed to [`write_body`] is smaller than [`BODY`].
+#[cfg(feature = "rawpost")]
+#[derive(Debug)]
+pub struct NoRoom;
+
+/// Writes [`BODY`] into the buffer rawpost's `send_with` hands over; returns its length.
+#[cfg(feature = "rawpost")]
+pub fn write_body(buf: &mut [u8]) -> Result<usize, NoRoom> {
+    let dst = buf.get_mut(..BODY.len()).ok_or(NoRoom)?;
+    dst.copy_from_slice(BODY);
+    Ok(BODY.len())
+}
+
+/// The same exchange through rawpost's other entry points: the body written into the
+/// connection's buffer by `send_with` (with [`write_body`]), the response body read with
+/// `Read::read`. Used for the sizes of those futures.
+#[cfg(feature = "rawpost")]
+pub async fn rawpost_exchange_send_with<S: Read + Write>(
+    stream: S,
+    buf: &mut [u8],
+    out: &mut [u8],
+) -> usize {
+    let mut conn = rawpost::Connection::new(stream, buf, rawpost::Host::new(HOST));
+    let req = rawpost::Request::post(PATH).headers(&RAWPOST_HEADERS);
+    let Ok(mut resp) = conn.send_with(&req, write_body).await else {
+        return 0;
+    };
+    if resp.status() != 200 {
+        return 0;
+    }
+    let mut n = 0;
+    while let Some(rest) = out.get_mut(n..) {
+        match resp.read(rest).await {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
+/// The request's extra header fields for reqwless (it adds `Host`, `Content-Type` and `Accept`
+/// from its builder).
+#[cfg(feature = "reqwless")]
+pub const REQWLESS_HEADERS: [(&str, &str); 1] = [("User-Agent", USER_AGENT)];
+
+/// The reference request built with reqwless's builder.
+#[cfg(feature = "reqwless")]
+pub fn reqwless_request() -> reqwless::request::Request<'static, &'static [u8]> {
+    use reqwless::headers::ContentType;
+    use reqwless::request::{Request, RequestBuilder};
+    Request::post(PATH)
+        .host(HOST)
+        .content_type(ContentType::ApplicationJson)
+        .accept(ContentType::ApplicationJson)
+        .headers(&REQWLESS_HEADERS)
+        .body(&BODY[..])
+        .build()
+}
+
+/// The body of [`reqwless_exchange`], as a macro for the size binary's `async fn exchange`
+/// (see [`rawpost_exchange_body`]).
+#[cfg(feature = "reqwless")]
+#[macro_export]
+macro_rules! reqwless_exchange_body {
+    ($stream:expr, $rx:expr) => {{
+        let mut conn = reqwless::client::HttpConnection::Plain($stream);
+        let Ok(resp) = conn.send($crate::reqwless_request(), $rx).await else {
+            return 0;
+        };
+        if resp.status.0 != 200 {
+            return 0;
+        }
+        match resp.body().read_to_end().await {
+            Ok(body) => body.len(),
+            Err(_) => 0,
+        }
+    }};
+}
+
+/// The reference exchange through reqwless 0.14 over a plain connection (what its
+/// `HttpClient` uses for `http://`): send the POST, read the body to its end (into the receive
+/// buffer `rx`, which is how its `read_to_end` works).
+#[cfg(feature = "reqwless")]
+pub async fn reqwless_exchange<S: Read + Write>(stream: S, rx: &mut [u8]) -> usize {
+    reqwless_exchange_body!(stream, rx)
+}
+
+/// The same through reqwless's `into_buffered` connection, which gathers the request's writes
+/// in `tx` and writes once.
+#[cfg(feature = "reqwless")]
+pub async fn reqwless_exchange_buffered<S: Read + Write>(
+    stream: S,
+    tx: &mut [u8],
+    rx: &mut [u8],
+) -> usize {
+    let mut conn = reqwless::client::HttpConnection::Plain(stream).into_buffered(tx);
+    let Ok(resp) = conn.send(reqwless_request(), rx).await else {
+        return 0;
+    };
+    if resp.status.0 != 200 {
+        return 0;
+    }
+    match resp.body().read_to_end().await {
+        Ok(body) => body.len(),
+        Err(_) => 0,
+    }
+}
+
+/// The reference exchange through reqwless with the body read by `Read::read` on its body
+/// reader into `out`. Used for the size of that future.
+#[cfg(feature = "reqwless")]
+pub async fn reqwless_exchange_read<S: Read + Write>(
+    stream: S,
+    rx: &mut [u8],
+    out: &mut [u8],
+) -> usize {
+    let mut conn = reqwless::client::HttpConnection::Plain(stream);
+    let Ok(resp) = conn.send(reqwless_request(), rx).await else {
+        return 0;
+    };
+    if resp.status.0 != 200 {
+        return 0;
+    }
+    let mut body = resp.body().reader();
+    let mut n = 0;
+    while let Some(rest) = out.get_mut(n..) {
+        match body.read(rest).await {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
 }

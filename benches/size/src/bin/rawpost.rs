@@ -1,26 +1,14 @@
-//! One POST through rawpost over a plain stream.
+//! One POST through rawpost over a plain stream: the reference exchange of `rawpost_size`.
 #![no_std]
 #![no_main]
 
-use rawpost_size::{block_on, halt, sink, Dummy, BODY, CONTENT_TYPE, HOST, PATH, USER_AGENT};
+use rawpost_size::{block_on, halt, sink, Dummy};
 
-/// The whole exchange: send the POST, read the body. Its future's size is read from
+/// The whole exchange: send the POST, read the body. The same code as
+/// `rawpost_size::rawpost_exchange` (one macro); its future's size is read from
 /// `-Zprint-type-sizes` (`{async fn body of exchange()}`).
 async fn exchange(stream: &mut Dummy, buf: &mut [u8], out: &mut [u8]) -> usize {
-    let headers = [
-        ("Content-Type", CONTENT_TYPE),
-        ("Accept", CONTENT_TYPE),
-        ("User-Agent", USER_AGENT),
-    ];
-    let mut conn = rawpost::Connection::new(stream, buf, rawpost::Host::new(HOST));
-    let req = rawpost::Request::post(PATH).headers(&headers).body(BODY);
-    let Ok(mut resp) = conn.send(&req).await else {
-        return 0;
-    };
-    if resp.status() != 200 {
-        return 0;
-    }
-    resp.read_to_end(out).await.unwrap_or(0)
+    rawpost_size::rawpost_exchange_body!(stream, buf, out)
 }
 
 #[no_mangle]

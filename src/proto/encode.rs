@@ -333,35 +333,33 @@ struct Window<'b> {
 }
 
 impl Window<'_> {
-    /// Copies `bytes` (its part inside the window) and checks each byte against `class`
-    /// (`0`: no check) in the same pass.
+    /// Copies `bytes` (its part inside the window) and checks every byte of it, inside the
+    /// window or not, against `class` (`0`: no check), so that validity never depends on the
+    /// window. The copy is one block copy; the check is a separate loop of table lookups.
     fn put(&mut self, bytes: &[u8], class: u8) {
+        if class != 0 {
+            self.valid &= all_in(bytes, class);
+        }
         let start = self.pos;
         self.pos += bytes.len();
+        if self.skip == 0 {
+            // The common case: the whole head fits, nothing is skipped.
+            if let Some(dst) = self.buf.get_mut(start..self.pos) {
+                dst.copy_from_slice(bytes);
+                return;
+            }
+        }
         let lo = start.max(self.skip);
         let hi = self.pos.min(self.skip + self.buf.len());
-        let mut valid = true;
         if lo < hi {
             let dst = self.buf.get_mut(lo - self.skip..hi - self.skip);
             let src = bytes.get(lo - start..hi - start);
             if let (Some(dst), Some(src)) = (dst, src) {
-                if class == 0 && dst.len() == src.len() {
+                if dst.len() == src.len() {
                     dst.copy_from_slice(src);
-                } else {
-                    for (d, &s) in dst.iter_mut().zip(src) {
-                        *d = s;
-                        valid &= class == 0 || CLASS[usize::from(s)] & class != 0;
-                    }
                 }
             }
         }
-        if class != 0 && (lo > start || hi < self.pos) {
-            // Bytes outside the window are checked too, so that validity never depends on it.
-            let before = bytes.get(..lo.saturating_sub(start)).unwrap_or(bytes);
-            let after = bytes.get(hi.saturating_sub(start)..).unwrap_or(&[]);
-            valid &= all_in(before, class) & all_in(after, class);
-        }
-        self.valid &= valid;
     }
 }
 

@@ -290,9 +290,15 @@ pub fn parse(
     }
     crate::trace::response(head);
     let head: &[u8] = head;
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut fields);
-    let len = match resp.parse(head) {
+    // Left uninitialized: httparse writes each field before it is read.
+    let mut fields =
+        [const { core::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        head,
+        &mut fields,
+    ) {
         Ok(httparse::Status::Complete(n)) if n == head.len() => n,
         Ok(_) => return Err(ResponseError::MalformedStatusLine),
         Err(e) => return Err(map_httparse(e)),

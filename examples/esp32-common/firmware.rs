@@ -240,9 +240,10 @@ struct Buffers {
     body: [u8; 4096],
     /// The pinned root CA, decoded from `ROOT_CA_PEM` (DER).
     anchor: [u8; 2048],
-    /// Certificate signatures already verified: each POST's new TLS session verifies the
-    /// server's chain again (dates, names, constraints) but not the signatures it verified
-    /// before (the root's on the intermediate, the intermediate's on the leaf).
+    /// Certificate signatures already verified: a new TLS session (after the server closed the
+    /// last one) verifies the server's chain again (dates, names, constraints) but not the
+    /// signatures it verified before (the root's on the intermediate, the intermediate's on
+    /// the leaf).
     signatures: SignatureCache<4>,
 }
 

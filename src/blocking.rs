@@ -201,10 +201,9 @@ impl<S: Read + Write> Write for BodyWriter<'_, '_, S> {
 
     fn flush(&mut self) -> Result<(), Self::Error> {
         let conn = &mut *self.conn;
-        conn.stream.flush().map_err(|e| {
-            conn.core.poison();
-            Error::Io(e)
-        })
+        conn.core.begin_piece_flush()?;
+        let ctx = conn.ctx(None, &[]);
+        conn.drive(&ctx, &mut []).map(drop)
     }
 }
 

@@ -333,10 +333,9 @@ impl<S: Read + Write, T: Timer> Write for BodyWriter<'_, '_, S, T> {
 
     async fn flush(&mut self) -> Result<(), Self::Error> {
         let conn = &mut *self.conn;
-        conn.stream.flush().await.map_err(|e| {
-            conn.core.poison();
-            Error::Io(e)
-        })
+        conn.core.begin_piece_flush()?;
+        let ctx = conn.ctx(None, &[]);
+        conn.drive(&ctx, &mut []).await.map(drop)
     }
 }
 

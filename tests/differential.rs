@@ -148,6 +148,7 @@ async fn run_async(p: &Program, peer: &mut Peer, out_step: usize) -> Run {
                     let mut w = conn.send_streaming(&req, len).await?;
                     for piece in pieces {
                         w.write_all(piece).await?;
+                        w.flush().await?;
                     }
                     w.finish().await?
                 }
@@ -198,6 +199,7 @@ fn run_blocking(p: &Program, peer: &mut Peer, out_step: usize) -> Run {
                     let mut w = conn.send_streaming(&req, len)?;
                     for piece in pieces {
                         w.write_all(piece)?;
+                        w.flush()?;
                     }
                     w.finish()?
                 }
@@ -238,6 +240,7 @@ fn both(p: &Program, configure: &dyn Fn(&mut Peer), out_step: usize) -> (Run, Ve
     let got_blocking = run_blocking(p, &mut b, out_step);
     assert_eq!(got_async, got_blocking, "{}: results differ", p.name);
     assert_eq!(a.writes, b.writes, "{}: writes differ", p.name);
+    assert_eq!(a.flushes, b.flushes, "{}: flushes differ", p.name);
     (got_async, a.writes)
 }
 
@@ -248,6 +251,31 @@ fn fault_free_programs_complete_and_agree() {
         assert_eq!(run.len(), p.ops.len(), "{}: {run:?}", p.name);
         assert!(run.iter().all(|(r, _)| r.is_ok()), "{}: {run:?}", p.name);
     }
+}
+
+/// A streamed body's `flush` is a step of the core like any other: a failed flush at every
+/// flush call ends the exchange with the stream's error in both shells, and the connection is
+/// not reused.
+#[test]
+fn a_failed_flush_at_every_call_agrees() {
+    let mut failed = 0;
+    for p in PROGRAMS {
+        let mut flushes = Peer::new(p.script);
+        block_on(run_async(p, &mut flushes, 4096));
+        for k in 0..flushes.flushes {
+            let (run, _) = both(p, &|peer| peer.flush_error_at = Some(k), 4096);
+            assert_eq!(
+                run.last().unwrap(),
+                &(Err(Error::Io(Injected)), false),
+                "{}: flush {k} failed: {run:?}",
+                p.name
+            );
+            failed += 1;
+        }
+    }
+    // The streamed program flushes after each of its pieces (and the request), so some
+    // of these failures happen inside a body.
+    assert!(failed > 10, "{failed}");
 }
 
 /// The repro of the blocking shell's truncated head: both shells write the whole head, in

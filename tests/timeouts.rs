@@ -270,6 +270,69 @@ impl embedded_io_async::Write for Stalls {
     }
 }
 
+/// Flushing a streamed body is bounded like its writes: a flush the stream never completes ends
+/// in `Timeout(Send)` once the idle time has passed, and the connection is unusable.
+#[test]
+fn a_streamed_body_flush_is_bounded() {
+    let clock = FakeClock::default();
+    let mut buf = [0u8; 256];
+    let mut conn = Connection::with_timer(
+        FlushStalls(Peer::new(b"")),
+        &mut buf,
+        HOST,
+        clock.clone(),
+        timeouts(),
+    );
+    let req = Request::post("/log");
+    let mut body = {
+        let mut f = pin!(conn.send_streaming(&req, Some(4)));
+        poll_once(&mut f)
+            .expect("the head is written at once")
+            .unwrap()
+    };
+    clock.set(1_000);
+    let n = {
+        let mut f = pin!(embedded_io_async::Write::write(&mut body, b"ab"));
+        poll_once(&mut f)
+            .expect("the piece is written at once")
+            .unwrap()
+    };
+    assert_eq!(n, 2);
+    let r = {
+        let mut f = pin!(embedded_io_async::Write::flush(&mut body));
+        expires_exactly_at(&clock, &mut f, 5_999, 6_000)
+    };
+    assert_eq!(r, Err(Error::Timeout(TimeoutPhase::Send)));
+    let mut f = pin!(embedded_io_async::Write::write(&mut body, b"cd"));
+    assert_eq!(
+        poll_once(&mut f),
+        Some(Err(Error::Connection(ConnectionError::Poisoned)))
+    );
+}
+
+/// A stream that accepts every write and whose flushes never complete.
+struct FlushStalls(Peer);
+
+impl embedded_io::ErrorType for FlushStalls {
+    type Error = Injected;
+}
+
+impl embedded_io_async::Read for FlushStalls {
+    async fn read(&mut self, _buf: &mut [u8]) -> Result<usize, Injected> {
+        core::future::pending().await
+    }
+}
+
+impl embedded_io_async::Write for FlushStalls {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Injected> {
+        self.0.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Injected> {
+        core::future::pending().await
+    }
+}
+
 /// A stream that never accepts a write.
 struct NeverWrites;
 

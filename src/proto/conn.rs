@@ -76,7 +76,7 @@ enum Goal {
     Response,
     /// The head of a streamed request is sent (and any `100 Continue` wait is over).
     Streaming,
-    /// A streamed piece is sent.
+    /// A streamed piece is sent, or the pieces so far are flushed.
     Piece,
     /// Body bytes, or the end of the body; with `to_end`, an empty output slice means the
     /// caller's slice is full and the body must end here.
@@ -352,11 +352,6 @@ impl Core {
         self.state == State::ClosedByServer && (self.idempotent || !self.wrote)
     }
 
-    /// Marks the connection unusable.
-    pub fn poison(&mut self) {
-        self.state = State::Poisoned;
-    }
-
     /// The head of the current (or last) response.
     pub fn head(&self) -> Option<&ResponseHead> {
         self.head.as_ref()
@@ -591,16 +586,7 @@ impl Core {
     /// write call, which may take part of it); chunked, as one chunk framed in the buffer (a
     /// piece larger than the buffer is cut to fit).
     pub fn begin_piece<E>(&mut self, buf: &mut [u8], data: &[u8]) -> Result<(), Error<E>> {
-        self.goal = Goal::Piece;
-        match self.state {
-            State::Streaming { piece: None } => {}
-            State::Streaming { piece: Some(_) } | State::Poisoned => {
-                self.state = State::Poisoned;
-                return Err(ConnectionError::Poisoned.into());
-            }
-            _ if self.head.is_some() => return Err(ConnectionError::AnsweredBeforeBody.into()),
-            _ => return Err(ConnectionError::Poisoned.into()),
-        }
+        self.begin_streamed_step()?;
         if data.is_empty() {
             return Ok(());
         }
@@ -628,6 +614,31 @@ impl Core {
         };
         self.state = State::Streaming { piece: Some(piece) };
         Ok(())
+    }
+
+    /// Starts flushing a streamed body's pieces written so far (the caller's `flush`), bounded
+    /// like a write.
+    pub fn begin_piece_flush<E>(&mut self) -> Result<(), Error<E>> {
+        self.begin_streamed_step()?;
+        self.state = State::Streaming {
+            piece: Some((Stage::Flush, 0)),
+        };
+        Ok(())
+    }
+
+    /// A piece or a flush may start: the head of a streamed request is sent and no piece is
+    /// under way (one abandoned part-way poisons the connection).
+    fn begin_streamed_step(&mut self) -> Result<(), ConnectionError> {
+        self.goal = Goal::Piece;
+        match self.state {
+            State::Streaming { piece: None } => Ok(()),
+            State::Streaming { piece: Some(_) } | State::Poisoned => {
+                self.state = State::Poisoned;
+                Err(ConnectionError::Poisoned)
+            }
+            _ if self.head.is_some() => Err(ConnectionError::AnsweredBeforeBody),
+            _ => Err(ConnectionError::Poisoned),
+        }
     }
 
     /// Starts ending a streamed body (for chunked, with the last chunk) and reading the
@@ -746,6 +757,7 @@ impl Core {
                         Some((Stage::Src { at }, _)) if at == 0 && !ctx.src.is_empty() => {
                             return Ok(Step::WriteSrc(0..ctx.src.len()))
                         }
+                        Some((Stage::Flush, _)) => return Ok(Step::Flush),
                         Some((_, n)) => {
                             self.state = State::Streaming { piece: None };
                             return Ok(Step::Done(n));
@@ -1154,6 +1166,9 @@ impl Core {
         match self.state {
             State::Send(Stage::FlushHead) => self.state = State::Send(Stage::Continue),
             State::Send(Stage::Flush) => self.state = State::Head,
+            State::Streaming {
+                piece: Some((Stage::Flush, _)),
+            } => self.state = State::Streaming { piece: None },
             _ => {}
         }
         Ok(())

@@ -54,6 +54,8 @@ pub struct Peer {
     pub write_max: Option<usize>,
     pub writes: Vec<Vec<u8>>,
     pub flushes: usize,
+    /// The nth flush call (0-based) fails.
+    pub flush_error_at: Option<usize>,
 }
 
 impl Peer {
@@ -69,6 +71,7 @@ impl Peer {
             write_max: None,
             writes: Vec::new(),
             flushes: 0,
+            flush_error_at: None,
         }
     }
 
@@ -109,6 +112,14 @@ impl Peer {
         Ok(n)
     }
 
+    fn flush_now(&mut self) -> Result<(), Injected> {
+        self.flushes += 1;
+        match self.flush_error_at == Some(self.flushes - 1) {
+            true => Err(Injected),
+            false => Ok(()),
+        }
+    }
+
     fn write_now(&mut self, buf: &[u8]) -> Result<usize, Injected> {
         if self.write_error_at == Some(self.writes.len()) {
             self.writes.push(Vec::new());
@@ -136,8 +147,7 @@ impl embedded_io_async::Write for Peer {
     }
 
     async fn flush(&mut self) -> Result<(), Injected> {
-        self.flushes += 1;
-        Ok(())
+        self.flush_now()
     }
 }
 
@@ -153,8 +163,7 @@ impl embedded_io::Write for Peer {
     }
 
     fn flush(&mut self) -> Result<(), Injected> {
-        self.flushes += 1;
-        Ok(())
+        self.flush_now()
     }
 }
 

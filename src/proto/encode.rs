@@ -476,19 +476,6 @@ pub fn validate(
     Ok(w.pos)
 }
 
-/// The length of a head's encoding, without checking it (see [`validate`]).
-pub fn encoded_len(head: &RequestHead<'_>, host: &Host<'_>, body: BodyFraming) -> usize {
-    let mut w = Window {
-        buf: &mut [],
-        pos: 0,
-        skip: 0,
-        valid: true,
-    };
-    // Without checks `emit` cannot fail.
-    let _ = emit::<false>(head, host, body, &mut w);
-    w.pos
-}
-
 /// Validates a request head and encodes it into `out` in one pass.
 ///
 /// Returns the head's length, or the first fault; when the head does not fit,

@@ -27,15 +27,16 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use embedded_io_adapters::tokio_1::FromTokio;
-use embedded_io_async::{ErrorType, Read, Write};
+use embedded_io_async::{ErrorType, Read, ReadReady, Write};
 use rand_core::OsRng;
 use rawpost::tls::{PinnedProvider, TimeSource, TlsConnector, TrustAnchor};
 use rawpost::{
     Attempt, Client, ClientError, Connect, Connection, ConnectionError, Error, Exchange, Framing,
     Host, Request, Response, Timeouts, Timer,
 };
-use tokio::net::TcpStream;
+#[path = "support/tokio_tcp.rs"]
+mod tokio_tcp;
+use tokio_tcp::TokioTcp;
 
 const HOST: Host<'static> = Host::new("api.example.test");
 
@@ -130,15 +131,14 @@ struct Tcp(u16, Counter);
 
 impl Connect for Tcp {
     type StreamError = std::io::Error;
-    type Stream<'c> = Counted<FromTokio<TcpStream>>;
+    type Stream<'c> = Counted<TokioTcp>;
     type Error = std::io::Error;
 
     async fn connect(&mut self, _host: Host<'_>) -> Result<Self::Stream<'_>, std::io::Error> {
-        let tcp = TcpStream::connect(("127.0.0.1", self.0)).await?;
-        tcp.set_nodelay(true)?;
+        let tcp = TokioTcp::connect(("127.0.0.1", self.0)).await?;
         self.1.set(0);
         Ok(Counted {
-            inner: FromTokio::new(tcp),
+            inner: tcp,
             written: self.1.clone(),
         })
     }
@@ -179,6 +179,12 @@ impl<S: ErrorType> ErrorType for Counted<S> {
 impl<S: Read> Read for Counted<S> {
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, S::Error> {
         self.inner.read(buf).await
+    }
+}
+
+impl<S: ReadReady> ReadReady for Counted<S> {
+    fn read_ready(&mut self) -> Result<bool, S::Error> {
+        self.inner.read_ready()
     }
 }
 
@@ -278,7 +284,7 @@ where
                 let mut $conn = Connection::new(stream, &mut buf, HOST).timed(
                     TokioTimer(tokio::time::Instant::now()),
                     Timeouts {
-                        continue_ms: 10_000,
+                        continue_ms: Some(10_000),
                         ..Timeouts::default()
                     },
                 );
@@ -398,18 +404,43 @@ where
         read_all(&mut resp).await.map_err(e)?;
         check(conn.is_reusable(), || "not reusable".into())?;
         tokio::time::sleep(Duration::from_secs(2)).await;
+        // Written into the connection the server closed: the end comes after the request.
+        match conn.send(&req).await {
+            Err(Error::Connection(ConnectionError::Dropped)) => {}
+            Err(other) => return Err(format!("want Dropped, got {}", e(other))),
+            Ok(_) => return Err("the server did not close the idle connection".into()),
+        }
+        check(!conn.may_resend(), || {
+            "a POST that may have reached the server may not be resent".into()
+        })?;
+        Ok("Dropped: written into the connection the server had closed".into())
+    }
+    .await;
+    failed += report(transport, "idle connection closed by the server", outcome);
+
+    // The same, checked before writing: the close is seen, nothing is written.
+    let outcome: Outcome = async {
+        let stream = idle
+            .connect(HOST)
+            .await
+            .map_err(|e| format!("connect: {e:?}"))?;
+        let mut conn = Connection::new(stream, &mut buf, HOST).check_before_send();
+        let req = Request::post("/echo?s=idle-checked").body(b"{}");
+        let mut resp = conn.send(&req).await.map_err(e)?;
+        read_all(&mut resp).await.map_err(e)?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
         match conn.send(&req).await {
             Err(Error::Connection(ConnectionError::ClosedByServer)) => {}
             Err(other) => return Err(format!("want ClosedByServer, got {}", e(other))),
             Ok(_) => return Err("the server did not close the idle connection".into()),
         }
-        check(!conn.may_resend(), || {
-            "a POST that reached the server may not be resent".into()
+        check(conn.may_resend(), || {
+            "a request never written may be resent".into()
         })?;
-        Ok("ClosedByServer: the server closed the idle connection".into())
+        Ok("ClosedByServer: found before writing".into())
     }
     .await;
-    failed += report(transport, "idle connection closed by the server", outcome);
+    failed += report(transport, "idle close found before writing", outcome);
 
     let outcome: Outcome = async {
         let mut job = IdleThenAgain {
@@ -424,40 +455,40 @@ where
             Err(ClientError::Exchange(x)) => return Err(e(x)),
             Err(other) => return Err(format!("{other:?}")),
         }
-        check(
-            job.attempts == [Attempt::New, Attempt::New, Attempt::Resend],
-            || format!("attempts {:?}", job.attempts),
-        )?;
-        Ok("the reconnect helper resent the idempotent POST on a new connection".into())
+        check(job.attempts == [Attempt::New, Attempt::New], || {
+            format!("attempts {:?}", job.attempts)
+        })?;
+        check(client.connections_opened() == 2, || {
+            format!("{} connections", client.connections_opened())
+        })?;
+        Ok(
+            "the client found the closed connection before writing and sent the POST on a new one"
+                .into(),
+        )
     }
     .await;
     failed += report(transport, "idle close through Client", outcome);
     failed
 }
 
-/// Posts, waits past the server's keep-alive timeout, posts again: the second POST meets the
-/// closed connection and is resent (it is marked idempotent).
+/// Posts, waits past the server's keep-alive timeout, posts again: the client finds the closed
+/// connection before writing the second POST (not idempotent) and sends it on a new one.
 struct IdleThenAgain {
     sent: Vec<u8>,
     done: usize,
     attempts: Vec<Attempt>,
 }
 
-impl<C: Connect, T: Timer> Exchange<C, T> for IdleThenAgain {
+impl Exchange for IdleThenAgain {
     type Output = ();
 
-    async fn exchange<'s>(
+    async fn exchange<S: Read + Write, T: Timer>(
         &mut self,
-        conn: &mut Connection<'_, C::Stream<'s>, &mut T>,
+        conn: &mut Connection<'_, S, T>,
         attempt: Attempt,
-    ) -> Result<ControlFlow<()>, Error<C::StreamError>>
-    where
-        C: 's,
-    {
+    ) -> Result<ControlFlow<()>, Error<S::Error>> {
         self.attempts.push(attempt);
-        let req = Request::post("/echo?s=client")
-            .body(&self.sent)
-            .idempotent();
+        let req = Request::post("/echo?s=client").body(&self.sent);
         let mut resp = conn.send(&req).await?;
         let body = read_all(&mut resp).await?;
         assert_eq!(body, self.sent);

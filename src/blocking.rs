@@ -1,13 +1,16 @@
 //! The blocking I/O shell: the same client over `embedded_io::{Read, Write}`, for std users
 //! (esp-idf-svc, host tools) and simple loops.
 //!
-//! It performs the steps of the same sans-IO [`Core`] as the async
-//! [`Connection`](crate::Connection), with the same loop; only `.await` is missing. There is no
-//! [`Timer`](crate::Timer): a blocking call cannot be raced, so deadlines are the stream's own
-//! (`set_read_timeout` on a std `TcpStream`, a socket option on esp-idf), and the body of an
+//! It performs the steps of the same sans-IO core as the async
+//! [`Connection`](crate::Connection), with the same loop; only `.await` is missing. A blocking
+//! call cannot be raced, so deadlines need a [`Clock`] that can bound the next call on the
+//! stream (a std `TcpStream`'s `set_read_timeout`, a socket option on esp-idf): a call that
+//! returns an error of kind `TimedOut` after being bounded is the deadline passing. With the
+//! default [`NoClock`] the waits are the stream's own, and the body of an
 //! `Expect: 100-continue` request is sent at once (RFC 9110 §10.1.1 allows it) — exactly what
 //! the async connection does without a timer. A differential test drives both shells through
-//! the same scripted peers and compares every byte written and every result.
+//! the same scripted peers and the same fake clock and compares every byte written and every
+//! result.
 //!
 //! ```no_run
 //! # fn demo<S: embedded_io::Read + embedded_io::Write>(stream: S) -> Result<(), rawpost::Error<S::Error>> {
@@ -20,42 +23,137 @@
 //! # let _ = n; Ok(()) }
 //! ```
 
-use embedded_io::{ErrorType, Read, ReadReady, Write};
+use embedded_io::{Error as _, ErrorKind, ErrorType, Read, ReadReady, Write};
 
-use crate::error::{ConnectionError, Error};
-use crate::proto::conn::{part, part_mut, Core, Ctx, Step};
+use crate::error::Error;
+use crate::proto::conn::{part, part_mut, Core, ReadMode, Step};
 use crate::proto::encode::Host;
+use crate::proto::timing::Timeouts;
 use crate::request::Request;
 use crate::ResponseHead;
 
+/// Time for the blocking shell's deadlines: a monotonic millisecond clock, and a way to bound
+/// the next blocking call on the stream.
+///
+/// ```
+/// use std::net::TcpStream;
+/// use std::time::{Duration, Instant};
+///
+/// /// Deadlines on a std TCP stream, through its read and write timeouts.
+/// struct StdClock(Instant);
+///
+/// impl rawpost::blocking::Clock<embedded_io_adapters::std::FromStd<TcpStream>> for StdClock {
+///     fn now_ms(&mut self) -> u64 {
+///         self.0.elapsed().as_millis() as u64
+///     }
+///
+///     fn bound(&mut self, stream: &mut embedded_io_adapters::std::FromStd<TcpStream>, until: Option<u64>) {
+///         let left = until.map(|t| Duration::from_millis(t.saturating_sub(self.now_ms()).max(1)));
+///         let _ = stream.inner().set_read_timeout(left);
+///         let _ = stream.inner().set_write_timeout(left);
+///     }
+/// }
+/// ```
+///
+/// (A std socket reports a passed timeout as `WouldBlock`, which `embedded-io-adapters` maps
+/// to `ErrorKind::Other`: the shell counts any failure of a bounded call once the clock has
+/// passed the deadline as the deadline passing.)
+pub trait Clock<S> {
+    /// Whether deadlines are enforced. Only [`NoClock`] says no.
+    const ENABLED: bool = true;
+
+    /// Milliseconds since an arbitrary, fixed origin; never decreasing.
+    fn now_ms(&mut self) -> u64;
+
+    /// Bounds the next call on `stream` (a read, a write or a flush) so that it returns by
+    /// `until` (milliseconds on this clock), with an error if nothing happened by then.
+    /// `None`: unbounded.
+    fn bound(&mut self, stream: &mut S, until: Option<u64>);
+}
+
+/// No deadlines: every wait lasts as long as the stream makes it last.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoClock;
+
+impl<S> Clock<S> for NoClock {
+    const ENABLED: bool = false;
+
+    fn now_ms(&mut self) -> u64 {
+        0
+    }
+
+    fn bound(&mut self, _stream: &mut S, _until: Option<u64>) {}
+}
+
+fn time<S, C: Clock<S>>(clock: &mut C) -> Option<u64> {
+    match C::ENABLED {
+        true => Some(clock.now_ms()),
+        false => None,
+    }
+}
+
 /// A blocking connection to one host; see the async [`Connection`](crate::Connection), which
-/// this mirrors.
-pub struct Connection<'a, S> {
+/// this mirrors. `C` is the [`Clock`] that bounds every wait; the default [`NoClock`] sets no
+/// deadline.
+pub struct Connection<'a, S, C = NoClock> {
     stream: S,
     buf: &'a mut [u8],
     host: Host<'a>,
     core: Core,
+    clock: C,
+    ready: Option<fn(&mut S) -> bool>,
 }
 
-impl<S> core::fmt::Debug for Connection<'_, S> {
+impl<S, C> core::fmt::Debug for Connection<'_, S, C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("blocking::Connection")
             .field("host", &self.host)
             .field("buffer", &self.buf.len())
-            .field("reusable", &self.core.is_reusable())
+            .field("closed", &self.core.closed_error())
             .finish_non_exhaustive()
     }
 }
 
-impl<'a, S> Connection<'a, S> {
-    /// A connection over `stream` to `host`, using `buf` for requests and responses.
+impl<'a, S> Connection<'a, S, NoClock> {
+    /// A connection over `stream` to `host`, using `buf` for requests and responses, with no
+    /// deadlines.
     pub fn new(stream: S, buf: &'a mut [u8], host: Host<'a>) -> Self {
         Self {
             stream,
             buf,
             host,
-            core: Core::new(false),
+            core: Core::new(Timeouts::none()),
+            clock: NoClock,
+            ready: None,
         }
+    }
+
+    /// The same connection with its waits bounded by `timeouts`, measured and enforced with
+    /// `clock`.
+    pub fn timed<C: Clock<S>>(self, clock: C, timeouts: Timeouts) -> Connection<'a, S, C> {
+        let mut core = self.core;
+        core.set_timeouts(timeouts);
+        Connection {
+            stream: self.stream,
+            buf: self.buf,
+            host: self.host,
+            core,
+            clock,
+            ready: self.ready,
+        }
+    }
+}
+
+impl<'a, S, C: Clock<S>> Connection<'a, S, C> {
+    /// Changes the deadlines for the next waits.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.core.set_timeouts(timeouts);
+    }
+
+    /// The longest the connection is kept idle; see
+    /// [`Connection::set_max_idle`](crate::Connection::set_max_idle).
+    pub fn set_max_idle(&mut self, ms: Option<u32>) {
+        self.core.set_max_idle(ms);
     }
 
     /// The host used for the `Host` header.
@@ -65,8 +163,9 @@ impl<'a, S> Connection<'a, S> {
 
     /// Whether a request can be sent now; see
     /// [`Connection::is_reusable`](crate::Connection::is_reusable).
-    pub fn is_reusable(&self) -> bool {
-        self.core.is_reusable()
+    pub fn is_reusable(&mut self) -> bool {
+        let now = time(&mut self.clock);
+        self.core.is_reusable(now)
     }
 
     /// Whether the last request may be sent again on a new connection; see
@@ -86,46 +185,89 @@ impl<'a, S> Connection<'a, S> {
     }
 }
 
-impl<'a, S: Read + Write> Connection<'a, S> {
+impl<'a, S: Read + Write, C: Clock<S>> Connection<'a, S, C> {
     /// Performs the core's steps until the operation in progress is done.
-    fn drive(&mut self, ctx: &Ctx<'_>, out: &mut [u8]) -> Result<usize, Error<S::Error>> {
+    fn drive(&mut self, src: &[u8], out: &mut [u8]) -> Result<usize, Error<S::Error>> {
         let Self {
-            stream, buf, core, ..
+            stream,
+            buf,
+            core,
+            clock,
+            ..
         } = self;
+        let mut now = time(clock);
+        // One call on the stream, bounded by `$until` through the clock; `None` when it
+        // timed out: it failed with `TimedOut`, or failed once the deadline had passed (a std
+        // socket reports its timeout as `WouldBlock`). The clock is read again after it.
+        macro_rules! call {
+            ($until:expr, $io:expr) => {{
+                let until = $until;
+                clock.bound(stream, until);
+                let r = $io;
+                now = time(clock);
+                match (r, until) {
+                    (Err(e), Some(until))
+                        if e.kind() == ErrorKind::TimedOut || now.is_some_and(|n| n >= until) =>
+                    {
+                        None
+                    }
+                    (r, _) => Some(r),
+                }
+            }};
+        }
         loop {
-            match core.poll(buf, ctx, out)? {
+            let r = match core.poll(buf, out, now)? {
                 Step::Done(n) => return Ok(n),
-                Step::Write(r) => core.on_write(stream.write(part(buf, r)))?,
-                Step::WriteSrc(r) => core.on_write(stream.write(part(ctx.src, r)))?,
-                Step::Flush => core.on_flush(stream.flush())?,
-                Step::Read(r, _) => core.on_read(stream.read(part_mut(buf, r)))?,
-                Step::ReadOut(n, _) => core.on_read(stream.read(part_mut(out, 0..n)))?,
+                Step::Write { range, until } => {
+                    call!(until, stream.write(part(buf, range))).map(|r| core.on_write(r, now))
+                }
+                Step::WriteSrc { range, until } => {
+                    call!(until, stream.write(part(src, range))).map(|r| core.on_write(r, now))
+                }
+                Step::Flush { until } => {
+                    call!(until, stream.flush()).map(|r| core.on_flush(r, now))
+                }
+                Step::Read { range, until } => call!(until, stream.read(part_mut(buf, range)))
+                    .map(|r| core.on_read(buf, r, now)),
+                Step::ReadOut { range, until } => call!(until, stream.read(part_mut(out, range)))
+                    .map(|r| core.on_read(buf, r, now)),
+            };
+            match r {
+                Some(r) => r?,
+                None => core.on_timeout(now)?,
             }
         }
     }
 
-    fn ctx<'x>(&self, req: Option<&'x Request<'x>>, src: &'x [u8]) -> Ctx<'x>
-    where
-        'a: 'x,
-    {
-        Request::ctx(req, self.host, src)
-    }
-
-    fn settle(&mut self) -> Result<(), Error<S::Error>> {
-        self.core.begin_settle();
-        let ctx = self.ctx(None, &[]);
-        self.drive(&ctx, &mut []).map(drop)
+    /// What must happen before a request; see the async shell.
+    fn prepare(&mut self) -> Result<(), Error<S::Error>> {
+        let now = time(&mut self.clock);
+        self.core.begin_settle(now);
+        self.drive(&[], &mut [])?;
+        if let Some(ready) = self.ready {
+            if self.core.completed() > 0 && self.core.is_idle() && ready(&mut self.stream) {
+                self.core.begin_probe();
+                self.drive(&[], &mut [])?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends a request and reads the response head; see
     /// [`Connection::send`](crate::Connection::send).
-    pub fn send(&mut self, req: &Request<'_>) -> Result<Response<'_, 'a, S>, Error<S::Error>> {
-        self.settle()?;
-        self.core
-            .begin_send(self.buf, &req.head, &self.host, req.body, req.idempotent)?;
-        let ctx = self.ctx(Some(req), req.body);
-        self.drive(&ctx, &mut [])?;
-        self.response()
+    pub fn send(&mut self, req: &Request<'_>) -> Result<Response<'_, 'a, S, C>, Error<S::Error>> {
+        self.prepare()?;
+        let now = time(&mut self.clock);
+        self.core.begin_send(
+            self.buf,
+            &req.head,
+            &self.host,
+            req.body,
+            req.idempotent,
+            now,
+        )?;
+        self.drive(req.body, &mut [])?;
+        Ok(Response { conn: self })
     }
 
     /// Sends a request whose body is written straight into the buffer; see
@@ -134,16 +276,22 @@ impl<'a, S: Read + Write> Connection<'a, S> {
         &mut self,
         req: &Request<'_>,
         write_body: F,
-    ) -> Result<Response<'_, 'a, S>, Error<S::Error>>
+    ) -> Result<Response<'_, 'a, S, C>, Error<S::Error>>
     where
         F: FnOnce(&mut [u8]) -> Result<usize, BE>,
     {
-        self.settle()?;
-        self.core
-            .begin_send_with(self.buf, &req.head, &self.host, req.idempotent, write_body)?;
-        let ctx = self.ctx(Some(req), &[]);
-        self.drive(&ctx, &mut [])?;
-        self.response()
+        self.prepare()?;
+        let now = time(&mut self.clock);
+        self.core.begin_send_with(
+            self.buf,
+            &req.head,
+            &self.host,
+            req.idempotent,
+            now,
+            write_body,
+        )?;
+        self.drive(&[], &mut [])?;
+        Ok(Response { conn: self })
     }
 
     /// Sends the head of a request whose body is then streamed; see
@@ -152,79 +300,78 @@ impl<'a, S: Read + Write> Connection<'a, S> {
         &mut self,
         req: &Request<'_>,
         length: Option<u64>,
-    ) -> Result<BodyWriter<'_, 'a, S>, Error<S::Error>> {
-        self.settle()?;
+    ) -> Result<BodyWriter<'_, 'a, S, C>, Error<S::Error>> {
+        self.prepare()?;
+        let now = time(&mut self.clock);
         self.core
-            .begin_stream(self.buf, &req.head, &self.host, length, req.idempotent)?;
-        let ctx = self.ctx(Some(req), &[]);
-        self.drive(&ctx, &mut [])?;
+            .begin_stream(self.buf, &req.head, &self.host, length, req.idempotent, now)?;
+        self.drive(&[], &mut [])?;
         Ok(BodyWriter { conn: self })
-    }
-
-    fn response(&mut self) -> Result<Response<'_, 'a, S>, Error<S::Error>> {
-        if self.core.head().is_none() {
-            return Err(Error::Connection(ConnectionError::Poisoned));
-        }
-        Ok(Response { conn: self })
     }
 }
 
-impl<S: Read + Write + ReadReady> Connection<'_, S> {
-    /// Checks, without waiting, whether the server has closed this idle connection; see
+fn read_ready<S: ReadReady>(stream: &mut S) -> bool {
+    stream.read_ready().unwrap_or(true)
+}
+
+impl<S: Read + Write + ReadReady, C: Clock<S>> Connection<'_, S, C> {
+    /// Checks every kept connection before a request is written into it; see
+    /// [`Connection::check_before_send`](crate::Connection::check_before_send).
+    pub fn check_before_send(mut self) -> Self {
+        self.ready = Some(read_ready::<S>);
+        self
+    }
+
+    /// Checks, without waiting, whether this connection can still carry a request; see
     /// [`Connection::check_closed`](crate::Connection::check_closed).
     pub fn check_closed(&mut self) -> Result<bool, Error<S::Error>> {
-        let ready = self.stream.read_ready().map_err(Error::Io)?;
-        if ready && self.core.begin_idle_check() {
-            let ctx = self.ctx(None, &[]);
-            self.drive(&ctx, &mut [])?;
+        if self.core.is_idle() && read_ready(&mut self.stream) && self.core.begin_probe() {
+            self.drive(&[], &mut [])?;
         }
-        Ok(self.core.is_closed_by_server())
+        Ok(!self.is_reusable())
     }
 }
 
 /// The body of a streamed request; see [`BodyWriter`](crate::BodyWriter).
-pub struct BodyWriter<'c, 'a, S> {
-    conn: &'c mut Connection<'a, S>,
+pub struct BodyWriter<'c, 'a, S, C = NoClock> {
+    conn: &'c mut Connection<'a, S, C>,
 }
 
-impl<S: ErrorType> ErrorType for BodyWriter<'_, '_, S> {
+impl<S: ErrorType, C> ErrorType for BodyWriter<'_, '_, S, C> {
     type Error = Error<S::Error>;
 }
 
-impl<S: Read + Write> Write for BodyWriter<'_, '_, S> {
+impl<S: Read + Write, C: Clock<S>> Write for BodyWriter<'_, '_, S, C> {
     fn write(&mut self, data: &[u8]) -> Result<usize, Self::Error> {
         let conn = &mut *self.conn;
         conn.core.begin_piece(conn.buf, data)?;
-        let ctx = conn.ctx(None, data);
-        conn.drive(&ctx, &mut [])
+        conn.drive(data, &mut [])
     }
 
     fn flush(&mut self) -> Result<(), Self::Error> {
         let conn = &mut *self.conn;
         conn.core.begin_piece_flush()?;
-        let ctx = conn.ctx(None, &[]);
-        conn.drive(&ctx, &mut []).map(drop)
+        conn.drive(&[], &mut []).map(drop)
     }
 }
 
-impl<'c, 'a, S: Read + Write> BodyWriter<'c, 'a, S> {
+impl<'c, 'a, S: Read + Write, C: Clock<S>> BodyWriter<'c, 'a, S, C> {
     /// Ends the body and reads the response head; see
     /// [`BodyWriter::finish`](crate::BodyWriter::finish).
-    pub fn finish(self) -> Result<Response<'c, 'a, S>, Error<S::Error>> {
+    pub fn finish(self) -> Result<Response<'c, 'a, S, C>, Error<S::Error>> {
         let conn = self.conn;
         conn.core.begin_finish(conn.buf)?;
-        let ctx = conn.ctx(None, &[]);
-        conn.drive(&ctx, &mut [])?;
-        conn.response()
+        conn.drive(&[], &mut [])?;
+        Ok(Response { conn })
     }
 }
 
 /// A blocking response; see [`Response`](crate::Response).
-pub struct Response<'c, 'a, S> {
-    conn: &'c mut Connection<'a, S>,
+pub struct Response<'c, 'a, S, C = NoClock> {
+    conn: &'c mut Connection<'a, S, C>,
 }
 
-impl<S> Response<'_, '_, S> {
+impl<S, C> Response<'_, '_, S, C> {
     fn buf(&self) -> &[u8] {
         self.conn.buf
     }
@@ -237,48 +384,36 @@ impl<S> Response<'_, '_, S> {
         self.conn.core.head().unwrap_or(&ResponseHead::NONE)
     }
 
-    crate::client::response_accessors!();
+    crate::accessors::response_accessors!();
 }
 
-impl<S: ErrorType> ErrorType for Response<'_, '_, S> {
+impl<S: ErrorType, C> ErrorType for Response<'_, '_, S, C> {
     type Error = Error<S::Error>;
 }
 
-impl<S: Read + Write> Read for Response<'_, '_, S> {
+impl<S: Read + Write, C: Clock<S>> Read for Response<'_, '_, S, C> {
     /// Reads body bytes; `Ok(0)` means the body has ended correctly.
     fn read(&mut self, out: &mut [u8]) -> Result<usize, Self::Error> {
         let conn = &mut *self.conn;
-        conn.core.begin_read(false);
-        let ctx = conn.ctx(None, &[]);
-        conn.drive(&ctx, out)
+        conn.core.begin_read(ReadMode::Some)?;
+        conn.drive(&[], out)
     }
 }
 
-impl<S: Read + Write> Response<'_, '_, S> {
+impl<S: Read + Write, C: Clock<S>> Response<'_, '_, S, C> {
     /// Reads the whole body into `out`; see
     /// [`Response::read_to_end`](crate::Response::read_to_end).
     pub fn read_to_end(&mut self, out: &mut [u8]) -> Result<usize, Error<S::Error>> {
         let conn = &mut *self.conn;
-        let ctx = conn.ctx(None, &[]);
-        let mut filled = 0;
-        loop {
-            conn.core.begin_read(true);
-            match conn.drive(&ctx, part_mut(out, filled..out.len()))? {
-                0 => return Ok(filled),
-                n => filled += n,
-            }
-        }
+        conn.core.begin_read(ReadMode::ToEnd)?;
+        conn.drive(&[], out)
     }
 
     /// Reads the rest of the body and drops it; returns how many bytes were dropped.
     pub fn discard(&mut self) -> Result<u64, Error<S::Error>> {
-        let mut scratch = [0u8; 64];
-        let mut total = 0u64;
-        loop {
-            match self.read(&mut scratch)? {
-                0 => return Ok(total),
-                n => total += n as u64,
-            }
-        }
+        let conn = &mut *self.conn;
+        conn.core.begin_read(ReadMode::Discard)?;
+        conn.drive(&[], &mut [])?;
+        Ok(conn.core.skipped())
     }
 }

@@ -1,16 +1,17 @@
 //! The async I/O shell: it performs the [`Step`]s that the connection's state machine
-//! ([`proto::conn::Core`](crate::proto::conn::Core)) asks for on an `embedded_io_async` stream,
-//! racing each wait against a [`Timer`]. It decides nothing: every rule of the exchange and of
-//! the connection's life is in the core. This is the only module that awaits.
+//! ([`Core`]) asks for on an `embedded_io_async` stream, racing each wait against the one
+//! deadline the step names on a [`Timer`], and passes the time in with every event. It decides
+//! nothing: every rule of the exchange and of the connection's life is in the core. This is the
+//! only module that awaits.
 
 use core::pin::pin;
 
 use embedded_io_async::{ErrorType, Read, ReadReady, Write};
 
-use crate::error::{ConnectionError, Error};
-use crate::proto::conn::{part, part_mut, Core, Ctx, Step};
+use crate::error::Error;
+use crate::proto::conn::{part, part_mut, Core, ReadMode, Step};
 use crate::proto::encode::Host;
-use crate::proto::timing::{Deadlines, Timeouts, Wait};
+use crate::proto::timing::Timeouts;
 use crate::request::Request;
 use crate::timer::{NoTimer, Timer};
 use crate::ResponseHead;
@@ -18,19 +19,21 @@ use crate::ResponseHead;
 /// A connection to one host: it owns the stream and borrows one buffer for everything.
 ///
 /// The buffer holds the encoded request (head and, when it fits, body), then the response head,
-/// the trailers, and any bytes the server sent beyond the current response. Its size bounds the
-/// request head and the response head; bodies of any size stream through it.
+/// the trailers, and the body bytes that arrived with them. Its size bounds the request head and
+/// the response head; bodies of any size stream through it.
 ///
-/// After a response whose body was read to its end, on HTTP/1.1 without `Connection: close`,
-/// the next [`send`](Connection::send) goes over the same stream. When the server has closed
-/// the idle connection meanwhile (servers do after their keep-alive timeout), that send fails
-/// with [`ConnectionError::ClosedByServer`]: reconnect and send again, or let
-/// [`Client`](crate::Client) do it. An exchange abandoned part-way (an error, a timeout, a
-/// dropped future, a body left unread) makes every later `send` fail with
-/// [`ConnectionError::Poisoned`]; [`into_inner`](Connection::into_inner) always gives the
-/// stream back.
+/// After a response on HTTP/1.1 without `Connection: close`, the next
+/// [`send`](Connection::send) goes over the same stream. A body left unread is skipped first
+/// when that is bounded ([`DRAIN_BUDGET`](crate::DRAIN_BUDGET)). Before writing into a kept
+/// connection it checks, without waiting, what it can: that the connection has not been idle
+/// longer than the server keeps it (`Keep-Alive: timeout=N`, or
+/// [`set_max_idle`](Connection::set_max_idle); needs a timer), and, after
+/// [`check_before_send`](Connection::check_before_send), that the server has not closed it.
+/// A request refused that way was not written, and the error says so
+/// ([`Error::may_have_been_processed`] is `false`); [`into_inner`](Connection::into_inner)
+/// always gives the stream back.
 ///
-/// `T` is the [`Timer`] that bounds every wait (see [`Connection::with_timer`]); the default
+/// `T` is the [`Timer`] that bounds every wait (see [`Connection::timed`]); the default
 /// [`NoTimer`] sets no deadline.
 pub struct Connection<'a, S, T = NoTimer> {
     stream: S,
@@ -38,8 +41,9 @@ pub struct Connection<'a, S, T = NoTimer> {
     host: Host<'a>,
     core: Core,
     timer: T,
-    /// The timeouts and the deadlines of the exchange in progress.
-    deadlines: Deadlines,
+    /// Asks the stream, without waiting, whether bytes or its end are ready (`ReadReady`), to
+    /// check a kept connection before writing into it.
+    ready: Option<fn(&mut S) -> bool>,
 }
 
 impl<S, T> core::fmt::Debug for Connection<'_, S, T> {
@@ -47,8 +51,16 @@ impl<S, T> core::fmt::Debug for Connection<'_, S, T> {
         f.debug_struct("Connection")
             .field("host", &self.host)
             .field("buffer", &self.buf.len())
-            .field("reusable", &self.core.is_reusable())
+            .field("closed", &self.core.closed_error())
             .finish_non_exhaustive()
+    }
+}
+
+/// The timer's clock, when there is one.
+fn clock<T: Timer>(timer: &mut T) -> Option<u64> {
+    match T::ENABLED {
+        true => Some(timer.now_ms()),
+        false => None,
     }
 }
 
@@ -60,27 +72,35 @@ impl<'a, S> Connection<'a, S, NoTimer> {
     /// For TLS, give the same [`Host`] to the TLS helper that opens the session, so the server
     /// name and the `Host` header cannot disagree.
     pub fn new(stream: S, buf: &'a mut [u8], host: Host<'a>) -> Self {
-        Self::with_timer(stream, buf, host, NoTimer, Timeouts::none())
+        Self {
+            stream,
+            buf,
+            host,
+            core: Core::new(Timeouts::none()),
+            timer: NoTimer,
+            ready: None,
+        }
     }
 
-    /// The same connection with its waits bounded by `timeouts`, measured with `timer`.
+    /// The same connection with its waits bounded by `timeouts`, measured with `timer` (for
+    /// example `EmbassyTimer`, or a [`DelayTimer`](crate::DelayTimer) on any executor).
     pub fn timed<T: Timer>(self, timer: T, timeouts: Timeouts) -> Connection<'a, S, T> {
         let mut core = self.core;
-        core.set_timed(T::ENABLED);
+        core.set_timeouts(timeouts);
         Connection {
             stream: self.stream,
             buf: self.buf,
             host: self.host,
             core,
             timer,
-            deadlines: Deadlines::start(timeouts, 0),
+            ready: self.ready,
         }
     }
 }
 
 impl<'a, S, T: Timer> Connection<'a, S, T> {
-    /// A connection whose waits are bounded by `timeouts`, measured with `timer` (for example
-    /// `EmbassyTimer`, or a [`DelayTimer`](crate::DelayTimer) on any executor).
+    /// A connection whose waits are bounded by `timeouts`, measured with `timer`: the same as
+    /// `Connection::new(stream, buf, host).timed(timer, timeouts)`.
     pub fn with_timer(
         stream: S,
         buf: &'a mut [u8],
@@ -88,19 +108,21 @@ impl<'a, S, T: Timer> Connection<'a, S, T> {
         timer: T,
         timeouts: Timeouts,
     ) -> Self {
-        Self {
-            stream,
-            buf,
-            host,
-            core: Core::new(T::ENABLED),
-            timer,
-            deadlines: Deadlines::start(timeouts, 0),
-        }
+        Connection::new(stream, buf, host).timed(timer, timeouts)
     }
 
-    /// Changes the deadlines for the next exchanges.
+    /// Changes the deadlines for the next waits.
     pub fn set_timeouts(&mut self, timeouts: Timeouts) {
-        self.deadlines.set_timeouts(timeouts);
+        self.core.set_timeouts(timeouts);
+    }
+
+    /// The longest this connection is kept idle and then written into, for servers that do not
+    /// announce their keep-alive timeout (`Keep-Alive: timeout=N`); the shorter of the two
+    /// counts. Once idle longer, a request is refused with
+    /// [`ConnectionError::Expired`](crate::ConnectionError::Expired) without writing anything.
+    /// Needs a timer. `None` (the default): only what the server announced.
+    pub fn set_max_idle(&mut self, ms: Option<u32>) {
+        self.core.set_max_idle(ms);
     }
 
     /// The host used for the `Host` header.
@@ -108,18 +130,20 @@ impl<'a, S, T: Timer> Connection<'a, S, T> {
         self.host
     }
 
-    /// Whether a request can be sent now: the last response was read to its end (or to the
-    /// end of its data, with only chunk framing left) and kept the connection. It does not
-    /// know whether the server has closed the connection since; see
+    /// Whether a request can be sent now: the last response was read to its end (or its rest
+    /// will be skipped first), kept the connection, and the connection has not been idle longer
+    /// than the server keeps it. It does not ask the stream; see
     /// [`check_closed`](Connection::check_closed).
-    pub fn is_reusable(&self) -> bool {
-        self.core.is_reusable()
+    pub fn is_reusable(&mut self) -> bool {
+        let now = clock(&mut self.timer);
+        self.core.is_reusable(now)
     }
 
-    /// Whether the last request may be sent again on a new connection after
-    /// [`ConnectionError::ClosedByServer`]: RFC 9112 §9.3.1 allows it when the method is
-    /// idempotent (or the request was marked [`Request::idempotent`]), or when no byte of the
-    /// request reached the stream.
+    /// Whether the last request may be sent again on a new connection, as RFC 9112 §9.3.1
+    /// allows: it failed before any byte of it was written, or the connection ended before
+    /// any byte of its response and it is idempotent (its method, or
+    /// [`Request::idempotent`]). Exact, where [`Error::may_have_been_processed`] errs on the
+    /// side of "maybe".
     pub fn may_resend(&self) -> bool {
         self.core.may_resend()
     }
@@ -136,68 +160,65 @@ impl<'a, S, T: Timer> Connection<'a, S, T> {
 }
 
 impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
-    /// Performs the core's steps until the operation in progress is done.
-    async fn drive(&mut self, ctx: &Ctx<'_>, out: &mut [u8]) -> Result<usize, Error<S::Error>> {
+    /// Performs the core's steps until the operation in progress is done. `src` is the caller's
+    /// body for [`Step::WriteSrc`], `out` its slice for body reads.
+    async fn drive(&mut self, src: &[u8], out: &mut [u8]) -> Result<usize, Error<S::Error>> {
         let Self {
             stream,
             buf,
             core,
             timer,
-            deadlines,
             ..
         } = self;
-        // One wait of the stream, bounded by the deadline of `$wait`: the stream's future is
-        // pinned here and raced by the timer (just polled with `NoTimer`). `Err` carries the
-        // phase that ran out (`None`: the continue wait, which just ends).
-        macro_rules! bounded {
-            ($wait:expr, $io:expr) => {{
+        let mut now = clock(timer);
+        // One wait of the stream, raced against `$until` (just polled with `NoTimer`): the
+        // stream's future is pinned here, so the race holds only a reference to it. `None`
+        // when the deadline passed first. The clock is read again after it.
+        macro_rules! wait {
+            ($until:expr, $io:expr) => {{
                 let io = pin!($io);
-                let (at, phase) = match T::ENABLED {
-                    true => deadlines.next($wait, timer.now_ms()).unzip(),
-                    false => (None, None),
-                };
-                let phase = phase.flatten();
-                match timer.run_until(at, io).await {
-                    Some(r) => Ok(r),
-                    None => Err(phase),
-                }
+                let r = timer.run_until($until, io).await;
+                now = clock(timer);
+                r
             }};
         }
         loop {
-            let r = match core.poll(buf, ctx, out)? {
+            let r = match core.poll(buf, out, now)? {
                 Step::Done(n) => return Ok(n),
-                Step::Write(r) => {
-                    bounded!(Wait::Write, stream.write(part(buf, r))).map(|r| core.on_write(r))
+                Step::Write { range, until } => {
+                    wait!(until, stream.write(part(buf, range))).map(|r| core.on_write(r, now))
                 }
-                Step::WriteSrc(r) => {
-                    bounded!(Wait::Write, stream.write(part(ctx.src, r))).map(|r| core.on_write(r))
+                Step::WriteSrc { range, until } => {
+                    wait!(until, stream.write(part(src, range))).map(|r| core.on_write(r, now))
                 }
-                Step::Flush => bounded!(Wait::Write, stream.flush()).map(|r| core.on_flush(r)),
-                Step::Read(r, wait) => {
-                    bounded!(wait, stream.read(part_mut(buf, r))).map(|r| core.on_read(r))
+                Step::Flush { until } => {
+                    wait!(until, stream.flush()).map(|r| core.on_flush(r, now))
                 }
-                Step::ReadOut(n, wait) => {
-                    bounded!(wait, stream.read(part_mut(out, 0..n))).map(|r| core.on_read(r))
-                }
+                Step::Read { range, until } => wait!(until, stream.read(part_mut(buf, range)))
+                    .map(|r| core.on_read(buf, r, now)),
+                Step::ReadOut { range, until } => wait!(until, stream.read(part_mut(out, range)))
+                    .map(|r| core.on_read(buf, r, now)),
             };
             match r {
-                Ok(r) => r?,
-                Err(phase) => core.on_timeout(phase)?,
+                Some(r) => r?,
+                None => core.on_timeout(now)?,
             }
         }
     }
 
-    fn start_clock(&mut self) {
-        if T::ENABLED {
-            self.deadlines.restart(self.timer.now_ms());
+    /// What must happen before a request: the rest of an unread body skipped, and a kept
+    /// connection checked when the stream can say whether the server closed it.
+    async fn prepare(&mut self) -> Result<(), Error<S::Error>> {
+        let now = clock(&mut self.timer);
+        self.core.begin_settle(now);
+        self.drive(&[], &mut []).await?;
+        if let Some(ready) = self.ready {
+            if self.core.completed() > 0 && self.core.is_idle() && ready(&mut self.stream) {
+                self.core.begin_probe();
+                self.drive(&[], &mut []).await?;
+            }
         }
-    }
-
-    fn ctx<'x>(&self, req: Option<&'x Request<'x>>, src: &'x [u8]) -> Ctx<'x>
-    where
-        'a: 'x,
-    {
-        Request::ctx(req, self.host, src)
+        Ok(())
     }
 
     /// Sends a request and reads the response head.
@@ -216,26 +237,29 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
         &mut self,
         req: &Request<'_>,
     ) -> Result<Response<'_, 'a, S, T>, Error<S::Error>> {
-        // The clock of the new exchange starts before the rest of the last response's
-        // framing is read: that read belongs to this exchange's time.
-        self.start_clock();
-        self.core.begin_settle();
-        self.drive(&self.ctx(None, &[]), &mut []).await?;
-        self.core
-            .begin_send(self.buf, &req.head, &self.host, req.body, req.idempotent)?;
-        let ctx = self.ctx(Some(req), req.body);
-        self.drive(&ctx, &mut []).await?;
-        self.response()
+        self.prepare().await?;
+        let now = clock(&mut self.timer);
+        self.core.begin_send(
+            self.buf,
+            &req.head,
+            &self.host,
+            req.body,
+            req.idempotent,
+            now,
+        )?;
+        self.drive(req.body, &mut []).await?;
+        Ok(Response { conn: self })
     }
 
     /// Sends a request whose body is written by `write_body` straight into the buffer, behind
-    /// the space reserved for the head, so no second buffer is needed (for example
-    /// `|buf| serde_json_core::to_slice(&value, buf)`). `write_body` returns the body's length.
+    /// the room reserved for the head, so no second buffer is needed (for example
+    /// `|buf| serde_json_core::to_slice(&value, buf)`). `write_body` is given all of the
+    /// buffer behind that room and returns the body's length; the head is then encoded right in
+    /// front of the body and both go out in one write.
     ///
     /// The request's own body, if any, is not sent. If `write_body` fails, or reports more bytes
     /// than it was given, the result is [`RequestError::BodyWriter`](crate::RequestError) and
-    /// nothing is written. Head and body go out in one write. An `Expect: 100-continue` header
-    /// is sent as given but not waited for (the body is already in the buffer).
+    /// nothing is written. `Expect: 100-continue` is honoured as by [`send`](Connection::send).
     pub async fn send_with<F, BE>(
         &mut self,
         req: &Request<'_>,
@@ -244,16 +268,18 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     where
         F: FnOnce(&mut [u8]) -> Result<usize, BE>,
     {
-        // The clock of the new exchange starts before the rest of the last response's
-        // framing is read: that read belongs to this exchange's time.
-        self.start_clock();
-        self.core.begin_settle();
-        self.drive(&self.ctx(None, &[]), &mut []).await?;
-        self.core
-            .begin_send_with(self.buf, &req.head, &self.host, req.idempotent, write_body)?;
-        let ctx = self.ctx(Some(req), &[]);
-        self.drive(&ctx, &mut []).await?;
-        self.response()
+        self.prepare().await?;
+        let now = clock(&mut self.timer);
+        self.core.begin_send_with(
+            self.buf,
+            &req.head,
+            &self.host,
+            req.idempotent,
+            now,
+            write_body,
+        )?;
+        self.drive(&[], &mut []).await?;
+        Ok(Response { conn: self })
     }
 
     /// Sends the head of a request whose body the caller then writes piece by piece through
@@ -263,51 +289,56 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     /// from the caller's slice; a body that ends up longer or shorter is
     /// [`RequestError::BodyLengthMismatch`](crate::RequestError). With `None` it is sent as
     /// `Transfer-Encoding: chunked`, each piece framed in the buffer and written with one
-    /// write. The request's own body is not sent.
+    /// write. The request's own body is not sent. Each write may wait
+    /// [`Timeouts::idle_ms`] for the stream to take bytes; an upload that makes progress is
+    /// never cut short.
     ///
     /// `Expect: 100-continue` is honoured as by [`send`](Connection::send): with a timer, this
     /// returns once the `100` came or the wait ran out; if the server answered with a final
-    /// status instead, writing the body fails with [`ConnectionError::AnsweredBeforeBody`] and
+    /// status instead, writing the body fails with
+    /// [`ConnectionError::AnsweredBeforeBody`](crate::ConnectionError::AnsweredBeforeBody) and
     /// [`BodyWriter::finish`] returns that response.
     pub async fn send_streaming(
         &mut self,
         req: &Request<'_>,
         length: Option<u64>,
     ) -> Result<BodyWriter<'_, 'a, S, T>, Error<S::Error>> {
-        // The clock of the new exchange starts before the rest of the last response's
-        // framing is read: that read belongs to this exchange's time.
-        self.start_clock();
-        self.core.begin_settle();
-        self.drive(&self.ctx(None, &[]), &mut []).await?;
+        self.prepare().await?;
+        let now = clock(&mut self.timer);
         self.core
-            .begin_stream(self.buf, &req.head, &self.host, length, req.idempotent)?;
-        let ctx = self.ctx(Some(req), &[]);
-        self.drive(&ctx, &mut []).await?;
+            .begin_stream(self.buf, &req.head, &self.host, length, req.idempotent, now)?;
+        self.drive(&[], &mut []).await?;
         Ok(BodyWriter { conn: self })
-    }
-
-    fn response(&mut self) -> Result<Response<'_, 'a, S, T>, Error<S::Error>> {
-        if self.core.head().is_none() {
-            return Err(Error::Connection(ConnectionError::Poisoned));
-        }
-        Ok(Response { conn: self })
     }
 }
 
+/// Reads whether a stream has bytes (or its end) ready; an error counts as ready, so that the
+/// read that follows reports it.
+fn read_ready<S: ReadReady>(stream: &mut S) -> bool {
+    stream.read_ready().unwrap_or(true)
+}
+
 impl<S: Read + Write + ReadReady, T: Timer> Connection<'_, S, T> {
-    /// Checks, without waiting, whether the server has closed this idle connection (its
-    /// keep-alive timeout): `Ok(true)` if it has, and the next `send` then fails with
-    /// [`ConnectionError::ClosedByServer`] before writing anything. Needs a stream that can
-    /// tell whether bytes are ready (`ReadReady`, as embassy-net's TCP socket can).
-    /// [`Client`](crate::Client) does not need it: it reconnects either way.
+    /// Checks every kept connection before a request is written into it: when the stream
+    /// says bytes or its end are ready while the connection is idle, it reads them first — an
+    /// end means the server closed it, bytes answer no request — and the request is refused
+    /// without writing anything ([`ConnectionError::ClosedByServer`](crate::ConnectionError),
+    /// [`ConnectionError::Unsolicited`](crate::ConnectionError)). The stream must not wait in
+    /// `read` when `read_ready` said yes (as `ReadReady` promises): embassy-net's TCP socket and
+    /// rawpost's `TlsStream` keep that promise. [`Client`](crate::Client) turns this on.
+    pub fn check_before_send(mut self) -> Self {
+        self.ready = Some(read_ready::<S>);
+        self
+    }
+
+    /// Checks, without waiting, whether this connection can still carry a request: `Ok(true)`
+    /// when the server has closed it (the stream is at its end, or bytes arrived that answer
+    /// no request), it has been idle too long, or it is closed for any other reason.
     pub async fn check_closed(&mut self) -> Result<bool, Error<S::Error>> {
-        let ready = self.stream.read_ready().map_err(Error::Io)?;
-        if ready && self.core.begin_idle_check() {
-            self.start_clock();
-            let ctx = self.ctx(None, &[]);
-            self.drive(&ctx, &mut []).await?;
+        if self.core.is_idle() && read_ready(&mut self.stream) && self.core.begin_probe() {
+            self.drive(&[], &mut []).await?;
         }
-        Ok(self.core.is_closed_by_server())
+        Ok(!self.is_reusable())
     }
 }
 
@@ -327,15 +358,13 @@ impl<S: Read + Write, T: Timer> Write for BodyWriter<'_, '_, S, T> {
     async fn write(&mut self, data: &[u8]) -> Result<usize, Self::Error> {
         let conn = &mut *self.conn;
         conn.core.begin_piece(conn.buf, data)?;
-        let ctx = conn.ctx(None, data);
-        conn.drive(&ctx, &mut []).await
+        conn.drive(data, &mut []).await
     }
 
     async fn flush(&mut self) -> Result<(), Self::Error> {
         let conn = &mut *self.conn;
         conn.core.begin_piece_flush()?;
-        let ctx = conn.ctx(None, &[]);
-        conn.drive(&ctx, &mut []).await.map(drop)
+        conn.drive(&[], &mut []).await.map(drop)
     }
 }
 
@@ -346,113 +375,20 @@ impl<'c, 'a, S: Read + Write, T: Timer> BodyWriter<'c, 'a, S, T> {
     pub async fn finish(self) -> Result<Response<'c, 'a, S, T>, Error<S::Error>> {
         let conn = self.conn;
         conn.core.begin_finish(conn.buf)?;
-        let ctx = conn.ctx(None, &[]);
-        conn.drive(&ctx, &mut []).await?;
-        conn.response()
+        conn.drive(&[], &mut []).await?;
+        Ok(Response { conn })
     }
 }
 
 /// A response: its head is parsed, its body is read through [`embedded_io_async::Read`] (or
 /// [`read_to_end`](Response::read_to_end), [`discard`](Response::discard)).
 ///
-/// It borrows the connection; the next request can be sent once the body has been read to its
-/// end and the response is no longer used. Leaving body bytes unread makes the connection
-/// unusable.
+/// It borrows the connection; the next request can be sent once the response is no longer
+/// used. A body left unread is skipped before the next request when that is bounded (see
+/// [`Connection`]).
 pub struct Response<'c, 'a, S, T = NoTimer> {
     conn: &'c mut Connection<'a, S, T>,
 }
-
-/// The accessors shared by the async and the blocking response: they only look at the head
-/// and trailers kept in the buffer.
-macro_rules! response_accessors {
-    () => {
-        /// The status code as the server sent it: three digits, `000` to `999`. See
-        /// [`status_class`](Self::status_class) for codes outside 100–599.
-        pub fn status(&self) -> u16 {
-            self.parsed().status()
-        }
-
-        /// The class of the status code; a code outside 100–599 is a server error (RFC 9110
-        /// §15).
-        pub fn status_class(&self) -> $crate::StatusClass {
-            self.parsed().status_class()
-        }
-
-        /// Whether the status is `2xx`.
-        pub fn is_success(&self) -> bool {
-            self.status_class() == $crate::StatusClass::Success
-        }
-
-        /// The reason phrase (empty when it is missing or not valid UTF-8).
-        pub fn reason(&self) -> &str {
-            let (a, b) = self.parsed().reason;
-            self.buf()
-                .get(usize::from(a)..usize::from(b))
-                .and_then(|r| core::str::from_utf8(r).ok())
-                .unwrap_or("")
-        }
-
-        /// The minor HTTP version: 0 for HTTP/1.0, 1 for HTTP/1.1 (and any higher `HTTP/1.x`,
-        /// read as HTTP/1.1).
-        pub fn minor_version(&self) -> u8 {
-            self.parsed().minor_version()
-        }
-
-        /// The parsed head: status, framing, persistence.
-        pub fn head(&self) -> &$crate::ResponseHead {
-            self.parsed()
-        }
-
-        /// How the body is delimited.
-        pub fn framing(&self) -> $crate::Framing {
-            self.parsed().framing()
-        }
-
-        /// The body's length when the server declared it (`Content-Length`), `Some(0)` when
-        /// there is no body.
-        pub fn content_length(&self) -> Option<u64> {
-            match self.parsed().framing() {
-                $crate::Framing::Empty => Some(0),
-                $crate::Framing::Length(n) => Some(n),
-                _ => None,
-            }
-        }
-
-        /// Whether the connection can carry another request once this body has been read:
-        /// HTTP/1.1, no `Connection: close`, and a body not delimited by the server closing
-        /// the connection.
-        pub fn keeps_connection(&self) -> bool {
-            self.parsed().keeps_connection()
-        }
-
-        /// Whether the body has been read to its end.
-        pub fn is_complete(&self) -> bool {
-            self.core().body_done()
-        }
-
-        /// The header fields in wire order: `(name, value)`, values trimmed.
-        pub fn headers(&self) -> $crate::Fields<'_> {
-            let start = usize::from(self.parsed().fields_start);
-            let end = usize::from(self.parsed().len);
-            $crate::proto::response::fields(self.buf().get(start..end).unwrap_or(&[]))
-        }
-
-        /// The first header field with this name (case-insensitive), as text; `None` when
-        /// absent or not UTF-8.
-        pub fn header(&self, name: &str) -> Option<&str> {
-            self.headers()
-                .find(|h| h.is(name))
-                .and_then(|h| h.value_str())
-        }
-
-        /// The trailer fields of a chunked body, once the body has been read to its end (empty
-        /// otherwise).
-        pub fn trailers(&self) -> $crate::Fields<'_> {
-            $crate::proto::response::fields(self.buf().get(self.core().trailers()).unwrap_or(&[]))
-        }
-    };
-}
-pub(crate) use response_accessors;
 
 impl<S, T> Response<'_, '_, S, T> {
     fn buf(&self) -> &[u8] {
@@ -467,7 +403,7 @@ impl<S, T> Response<'_, '_, S, T> {
         self.conn.core.head().unwrap_or(&ResponseHead::NONE)
     }
 
-    response_accessors!();
+    crate::accessors::response_accessors!();
 }
 
 impl<S: ErrorType, T> ErrorType for Response<'_, '_, S, T> {
@@ -480,9 +416,8 @@ impl<S: Read + Write, T: Timer> Read for Response<'_, '_, S, T> {
     /// byte of the body completes the exchange.
     async fn read(&mut self, out: &mut [u8]) -> Result<usize, Self::Error> {
         let conn = &mut *self.conn;
-        conn.core.begin_read(false);
-        let ctx = conn.ctx(None, &[]);
-        conn.drive(&ctx, out).await
+        conn.core.begin_read(ReadMode::Some)?;
+        conn.drive(&[], out).await
     }
 }
 
@@ -493,27 +428,16 @@ impl<S: Read + Write, T: Timer> Response<'_, '_, S, T> {
     /// (and the connection is then unusable).
     pub async fn read_to_end(&mut self, out: &mut [u8]) -> Result<usize, Error<S::Error>> {
         let conn = &mut *self.conn;
-        let ctx = conn.ctx(None, &[]);
-        let mut filled = 0;
-        loop {
-            conn.core.begin_read(true);
-            match conn.drive(&ctx, part_mut(out, filled..out.len())).await? {
-                0 => return Ok(filled),
-                n => filled += n,
-            }
-        }
+        conn.core.begin_read(ReadMode::ToEnd)?;
+        conn.drive(&[], out).await
     }
 
     /// Reads the rest of the body and drops it; returns how many bytes were dropped. The
     /// connection can then be reused.
     pub async fn discard(&mut self) -> Result<u64, Error<S::Error>> {
-        let mut scratch = [0u8; 64];
-        let mut total = 0u64;
-        loop {
-            match self.read(&mut scratch).await? {
-                0 => return Ok(total),
-                n => total += n as u64,
-            }
-        }
+        let conn = &mut *self.conn;
+        conn.core.begin_read(ReadMode::Discard)?;
+        conn.drive(&[], &mut []).await?;
+        Ok(conn.core.skipped())
     }
 }

@@ -10,7 +10,15 @@ use core::fmt;
 /// [`Error::Request`] is a fault in what the caller asked for (nothing was written, unless the
 /// variant says otherwise), [`Error::Response`] is a fault in what the server sent,
 /// [`Error::Connection`] says the connection cannot carry this exchange (and what to do), and
-/// [`Error::Timeout`] names the wait that ran out.
+/// [`Error::Timeout`] names the wait that ran out. [`Error::may_have_been_processed`] says
+/// whether the request may have reached the server.
+///
+/// An end of the connection (a clean close, a reset, a TLS session that ended without
+/// `close_notify`) is never an [`Error::Io`]: it is reported by where it happened, the same way
+/// over any stream — [`ConnectionError::ClosedByServer`] before the request was written,
+/// [`ConnectionError::Dropped`] after it and before the response,
+/// [`ResponseError::UnexpectedEof`], [`ResponseError::TruncatedBody`] or
+/// [`ResponseError::UncleanClose`] during the response.
 ///
 /// [`Error::name`] gives the name of the innermost variant (for example `"TruncatedBody"`), which
 /// is what logs and the `replay` example print.
@@ -18,7 +26,7 @@ use core::fmt;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Error<E> {
-    /// The stream returned an error; it is passed through unchanged.
+    /// The stream failed (other than by ending); its error is passed through unchanged.
     Io(E),
     /// The request could not be sent as asked; no byte of it was written, unless the variant
     /// says otherwise.
@@ -100,13 +108,17 @@ pub enum ResponseError {
     ChunkSizeOverflow,
     /// The trailer section is malformed or does not fit the buffer.
     InvalidTrailers,
+    /// The response head fills the buffer, leaving no room to read the framing of its chunked
+    /// body (a chunk-size line): the head itself fit. Use a larger buffer.
+    NoRoomForChunk,
     /// The server sent more than [`MAX_INTERIM_RESPONSES`](crate::MAX_INTERIM_RESPONSES)
     /// interim (1xx) responses.
     TooManyInterimResponses,
     /// The server switched protocols (`101`) although no upgrade was requested.
     UnexpectedUpgrade,
-    /// The connection ended before the response head was complete (on a reused connection,
-    /// before its first byte, that is [`ConnectionError::ClosedByServer`] instead).
+    /// The connection ended (closed or reset) after the response began and before its head was
+    /// complete. (An end before the first byte of a response is
+    /// [`ConnectionError::Dropped`].)
     UnexpectedEof,
     /// The connection ended before the body was complete (before `Content-Length` bytes, or
     /// before the last chunk).
@@ -117,28 +129,80 @@ pub enum ResponseError {
     UncleanClose,
 }
 
-/// Why a connection cannot carry an exchange.
+/// Why a connection cannot carry an exchange, or what happened to it.
+///
+/// Every variant but [`Dropped`](ConnectionError::Dropped) and
+/// [`AnsweredBeforeBody`](ConnectionError::AnsweredBeforeBody) is a refusal: no byte of the
+/// request was written, so it may be sent on a new connection whatever its method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ConnectionError {
-    /// An earlier exchange was abandoned part-way (its future dropped, an error, or a body not
-    /// read to the end), so the stream's position in the byte stream is unknown. Open a new
-    /// connection.
-    Poisoned,
     /// The server ended the connection after its last response (`Connection: close`,
-    /// HTTP/1.0, or a body delimited by closing the connection). Open a new one.
+    /// HTTP/1.0, or a body delimited by closing the connection). Nothing was written: open a new
+    /// connection.
     Closed,
-    /// The server closed this kept-alive connection while it was idle (servers do after their
-    /// keep-alive timeout): it ended before the first byte of the response. Reconnect and send
-    /// again; [`Client`](crate::Client) does both, resending only what RFC 9112 §9.3.1 allows.
+    /// The server had closed this kept-alive connection before the request was written: it was
+    /// found closed while idle (an end of stream, a reset, a TLS session that ended), the first
+    /// write was refused, or the server answered `408 Request Timeout` before reading the
+    /// request (Go's rule). Nothing of the request was processed: send it again on a new
+    /// connection.
     ClosedByServer,
-    /// The stream accepted no bytes of the request (it is closed for writing).
-    WriteZero,
+    /// The connection had been idle longer than the server said it keeps idle connections
+    /// (`Keep-Alive: timeout=N`) or than the connection's `max_idle`, so it is treated as closed
+    /// and was not written into. Send the request on a new connection.
+    Expired,
+    /// Bytes arrived while no response was owed (after a complete response, or while the
+    /// connection was idle). rawpost never pipelines, so they answer no request of this
+    /// connection; it is no longer used. Nothing was written: open a new connection.
+    Unsolicited,
+    /// The connection ended (closed or reset by the server or the network) after the request,
+    /// or part of it, was written and before any byte of a response arrived. The server may
+    /// have processed the request: resend it only if it is idempotent, or if the server
+    /// deduplicates it.
+    Dropped,
+    /// The previous response's body was not read to its end, and the rest could not be
+    /// skipped within the drain budget ([`DRAIN_BUDGET`](crate::DRAIN_BUDGET) bytes within the
+    /// idle deadline), so the connection was closed. Nothing was written: read or
+    /// [`discard`](crate::Response::discard) bodies before the next request, or open a new
+    /// connection.
+    BodyLeftUnread {
+        /// The status of the response whose body was left.
+        status: u16,
+        /// Body bytes that were left, when the response declared its length.
+        left: Option<u64>,
+    },
+    /// An earlier exchange on this connection failed, or was abandoned part-way; it says how.
+    /// Nothing was written: open a new connection.
+    Broken(Broken),
     /// The server answered with a final status before the body of an
     /// `Expect: 100-continue` request was sent, so the body is not wanted: call
     /// [`BodyWriter::finish`](crate::BodyWriter::finish) to read that response.
     AnsweredBeforeBody,
+}
+
+/// How an earlier exchange left its connection unusable (see [`ConnectionError::Broken`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Broken {
+    /// The stream failed ([`Error::Io`]).
+    Io,
+    /// The connection ended before a response ([`ConnectionError::Dropped`]).
+    Dropped,
+    /// The response broke the protocol or ended early.
+    Response(ResponseError),
+    /// The caller's body did not match its declared length, or the response body did not fit
+    /// the caller's slice.
+    Request(RequestError),
+    /// A deadline passed.
+    Timeout(TimeoutPhase),
+    /// An operation was abandoned part-way (its future was dropped), so the position in the
+    /// byte stream is unknown.
+    Abandoned,
+    /// The server answered before the body of an `Expect: 100-continue` request was sent: the
+    /// request on the wire is incomplete.
+    BodyNotSent,
 }
 
 /// The wait that ran out.
@@ -152,8 +216,9 @@ pub enum TimeoutPhase {
     FirstByte,
     /// Waiting for more of the response after it had started.
     Idle,
-    /// The whole exchange took longer than allowed.
-    Exchange,
+    /// The response took longer than allowed ([`Timeouts::response_ms`](crate::Timeouts),
+    /// from the end of the request to the end of the response).
+    Response,
 }
 
 impl TimeoutPhase {
@@ -163,7 +228,7 @@ impl TimeoutPhase {
             Self::Send => "Send",
             Self::FirstByte => "FirstByte",
             Self::Idle => "Idle",
-            Self::Exchange => "Exchange",
+            Self::Response => "Response",
         }
     }
 }
@@ -202,6 +267,7 @@ impl ResponseError {
             Self::InvalidChunk => "InvalidChunk",
             Self::ChunkSizeOverflow => "ChunkSizeOverflow",
             Self::InvalidTrailers => "InvalidTrailers",
+            Self::NoRoomForChunk => "NoRoomForChunk",
             Self::TooManyInterimResponses => "TooManyInterimResponses",
             Self::UnexpectedUpgrade => "UnexpectedUpgrade",
             Self::UnexpectedEof => "UnexpectedEof",
@@ -221,13 +287,16 @@ impl ResponseError {
 }
 
 impl ConnectionError {
-    /// The variant's name, e.g. `"Poisoned"`.
+    /// The variant's name, e.g. `"ClosedByServer"`.
     pub const fn name(&self) -> &'static str {
         match self {
-            Self::Poisoned => "Poisoned",
             Self::Closed => "Closed",
             Self::ClosedByServer => "ClosedByServer",
-            Self::WriteZero => "WriteZero",
+            Self::Expired => "Expired",
+            Self::Unsolicited => "Unsolicited",
+            Self::Dropped => "Dropped",
+            Self::BodyLeftUnread { .. } => "BodyLeftUnread",
+            Self::Broken(_) => "Broken",
             Self::AnsweredBeforeBody => "AnsweredBeforeBody",
         }
     }
@@ -243,6 +312,35 @@ impl<E> Error<E> {
             Self::Response(e) => e.name(),
             Self::Connection(e) => e.name(),
             Self::Timeout(_) => "Timeout",
+        }
+    }
+}
+
+impl<E> Error<E> {
+    /// Whether the server may have received and processed the request: `false` means that no
+    /// byte of it was written (a refused or invalid request, a connection found closed before
+    /// writing), so it can be sent again safely whatever its method. `true` means it was
+    /// written, in whole or in part, or a response to it began: resend it only if it is
+    /// idempotent, or if the server recognizes a repeat (a sequence number, an
+    /// `Idempotency-Key`).
+    ///
+    /// The answer comes from the error alone and errs on the side of "maybe": a stream error
+    /// ([`Error::Io`]) or a timeout while the first bytes were being written says `true` even if
+    /// the stream took none of them. [`Connection::may_resend`](crate::Connection::may_resend)
+    /// knows exactly.
+    pub const fn may_have_been_processed(&self) -> bool {
+        match self {
+            Self::Io(_) | Self::Response(_) | Self::Timeout(_) => true,
+            Self::Request(e) => matches!(
+                e,
+                RequestError::BodyLengthMismatch | RequestError::BodyBufferTooSmall
+            ),
+            Self::Connection(e) => {
+                matches!(
+                    e,
+                    ConnectionError::Dropped | ConnectionError::AnsweredBeforeBody
+                )
+            }
         }
     }
 }
@@ -317,6 +415,9 @@ impl fmt::Display for ResponseError {
             Self::InvalidChunk => "invalid chunk framing in the response body",
             Self::ChunkSizeOverflow => "chunk size or chunk-size line too large",
             Self::InvalidTrailers => "invalid or oversized trailer section",
+            Self::NoRoomForChunk => {
+                "the response head fills the buffer and leaves no room for the chunked body's chunk-size line: use a larger buffer"
+            }
             Self::TooManyInterimResponses => "too many interim (1xx) responses",
             Self::UnexpectedUpgrade => "the server switched protocols (101) without being asked",
             Self::UnexpectedEof => "the connection closed before the response head was complete",
@@ -330,19 +431,55 @@ impl fmt::Display for ResponseError {
 
 impl fmt::Display for ConnectionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Poisoned => {
-                "the connection is unusable: an earlier exchange failed or was abandoned part-way; open a new connection"
+        match self {
+            Self::Closed => f.write_str(
+                "the server ended the connection after its last response; the request was not sent: open a new connection",
+            ),
+            Self::ClosedByServer => f.write_str(
+                "the server had closed this kept-alive connection before the request was written; nothing of it was processed: send it again on a new connection",
+            ),
+            Self::Expired => f.write_str(
+                "the connection had been idle longer than the server keeps idle connections (Keep-Alive: timeout, or max_idle); the request was not sent: send it on a new connection",
+            ),
+            Self::Unsolicited => f.write_str(
+                "bytes arrived while no response was owed, so they answer no request; the connection is no longer used and the request was not sent: open a new connection",
+            ),
+            Self::Dropped => f.write_str(
+                "the connection ended after the request was written and before any byte of a response; the server may have processed it",
+            ),
+            Self::BodyLeftUnread { status, left } => {
+                write!(f, "the body of the last response ({status}) was not read to its end")?;
+                if let Some(left) = left {
+                    write!(f, " ({left} bytes left)")?;
+                }
+                f.write_str(
+                    " and could not be skipped within the drain budget, so the connection was closed; the request was not sent: read bodies to their end, or open a new connection",
+                )
             }
-            Self::Closed => "the server closed the connection after the last response; open a new connection",
-            Self::ClosedByServer => {
-                "the server had closed this idle kept-alive connection (its keep-alive timeout): reconnect and send the request again"
+            Self::Broken(why) => write!(
+                f,
+                "the connection is unusable: an earlier exchange {why}; the request was not sent: open a new connection"
+            ),
+            Self::AnsweredBeforeBody => f.write_str(
+                "the server answered before the body was sent (Expect: 100-continue): finish() gives its response",
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Broken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io => f.write_str("failed with an I/O error"),
+            Self::Dropped => f.write_str("lost its connection before the response"),
+            Self::Response(e) => write!(f, "failed: {e}"),
+            Self::Request(e) => write!(f, "failed: {e}"),
+            Self::Timeout(p) => write!(f, "failed: {p}"),
+            Self::Abandoned => f.write_str("was abandoned part-way (its future was dropped)"),
+            Self::BodyNotSent => {
+                f.write_str("was answered before its body was sent (Expect: 100-continue)")
             }
-            Self::WriteZero => "the stream accepted no bytes of the request",
-            Self::AnsweredBeforeBody => {
-                "the server answered before the body was sent (Expect: 100-continue): finish() gives its response"
-            }
-        })
+        }
     }
 }
 
@@ -352,7 +489,7 @@ impl fmt::Display for TimeoutPhase {
             Self::Send => "timed out writing the request",
             Self::FirstByte => "timed out waiting for the first byte of the response",
             Self::Idle => "timed out waiting for more of the response",
-            Self::Exchange => "the whole exchange took too long",
+            Self::Response => "the response took longer than allowed",
         })
     }
 }
@@ -372,6 +509,7 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
 impl core::error::Error for RequestError {}
 impl core::error::Error for ResponseError {}
 impl core::error::Error for ConnectionError {}
+impl core::error::Error for Broken {}
 impl core::error::Error for TimeoutPhase {}
 
 /// `source()` is the rawpost error inside ([`RequestError`], [`ResponseError`],
@@ -398,8 +536,9 @@ impl<E: embedded_io::Error> embedded_io::Error for Error<E> {
             Self::Request(_) => ErrorKind::InvalidInput,
             Self::Response(e) if e.is_early_end() => ErrorKind::ConnectionAborted,
             Self::Response(_) => ErrorKind::InvalidData,
-            Self::Connection(ConnectionError::ClosedByServer) => ErrorKind::ConnectionReset,
-            Self::Connection(ConnectionError::WriteZero) => ErrorKind::WriteZero,
+            Self::Connection(ConnectionError::ClosedByServer | ConnectionError::Dropped) => {
+                ErrorKind::ConnectionReset
+            }
             Self::Connection(_) => ErrorKind::NotConnected,
             Self::Timeout(_) => ErrorKind::TimedOut,
         }

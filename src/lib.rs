@@ -53,6 +53,7 @@
 
 pub(crate) mod log;
 
+mod accessors;
 pub mod blocking;
 mod client;
 mod error;
@@ -68,14 +69,14 @@ pub mod trace;
 
 pub use client::{BodyWriter, Connection, Response};
 pub use error::TimeoutPhase;
-pub use error::{ConnectionError, Error, RequestError, ResponseError};
-pub use proto::conn::MAX_INTERIM_RESPONSES;
+pub use error::{Broken, ConnectionError, Error, RequestError, ResponseError};
+pub use proto::conn::{DRAIN_BUDGET, MAX_INTERIM_RESPONSES};
 pub use proto::decode::MAX_CHUNK_LINE;
 pub use proto::encode::{Host, Method};
 pub use proto::framing::Framing;
 pub use proto::response::{Fields, Header, ResponseHead, StatusClass, MAX_HEADERS};
 pub use proto::timing::Timeouts;
-pub use reconnect::{Attempt, Client, ClientError, Connect, Exchange, CONNECT_TIMEOUT_MS};
+pub use reconnect::{Attempt, Backoff, Client, ClientError, Connect, Exchange, CONNECT_TIMEOUT_MS};
 pub use request::Request;
 #[cfg(feature = "embassy-time")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embassy-time")))]

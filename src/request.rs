@@ -124,21 +124,6 @@ impl<'r> Request<'r> {
         crate::proto::encode::encode(&self.head, host, framing, out)
     }
 
-    /// What the connection's state machine needs of an operation on `host`: this request (to
-    /// encode the rest of a head sent in parts), and the caller's bytes `src` that a write
-    /// step refers to. Both shells build it here.
-    pub(crate) fn ctx<'x>(
-        req: Option<&'x Request<'x>>,
-        host: crate::Host<'x>,
-        src: &'x [u8],
-    ) -> crate::proto::conn::Ctx<'x> {
-        crate::proto::conn::Ctx {
-            req: req.map(|r| &r.head),
-            host,
-            src,
-        }
-    }
-
     /// The body.
     pub const fn body_bytes(&self) -> &'r [u8] {
         self.body

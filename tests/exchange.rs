@@ -414,8 +414,13 @@ fn no_body_for_head_204_304() {
 
 #[test]
 fn head_response_keeps_the_next_response_intact() {
-    let mut peer = Peer::new(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    let mut peer = Peer::turns(
+        &[
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        ],
+        &[],
+        &support::FakeClock::default(),
     );
     let mut buf = [0u8; 512];
     block_on(async {
@@ -428,11 +433,16 @@ fn head_response_keeps_the_next_response_intact() {
 }
 
 #[test]
-fn pipelined_bytes_are_kept_for_the_next_response() {
-    let script = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirstHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nsecond\r\n0\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nthird";
+fn three_exchanges_on_one_connection() {
+    let turns: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nsecond\r\n0\r\n\r\n",
+        b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nthird",
+    ];
     for plan in [Reads::Whole, Reads::Max(1), Reads::Max(13)] {
         for out_step in [64, 1] {
-            let mut peer = Peer::new(script).reads(plan.clone());
+            let mut peer =
+                Peer::turns(turns, &[], &support::FakeClock::default()).reads(plan.clone());
             let mut buf = [0u8; 512];
             block_on(async {
                 let mut conn = Connection::new(&mut peer, &mut buf, HOST);
@@ -458,25 +468,28 @@ fn pipelined_bytes_are_kept_for_the_next_response() {
     }
 }
 
+/// A body partly read is skipped before the next request (it is buffered, within the drain
+/// budget): nothing is lost and the connection goes on.
 #[test]
-fn unread_body_poisons_the_connection() {
-    let mut peer = Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789");
+fn a_partly_read_body_is_skipped_before_the_next_request() {
+    let mut peer = Peer::turns(
+        &[
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        ],
+        &[],
+        &support::FakeClock::default(),
+    );
     let mut buf = [0u8; 512];
     block_on(async {
         let mut conn = Connection::new(&mut peer, &mut buf, HOST);
         let mut resp = conn.send(&post()).await.unwrap();
         let mut part = [0u8; 4];
         assert_eq!(resp.read(&mut part).await.unwrap(), 4);
-        assert!(!conn.is_reusable());
-        let err = conn.send(&post()).await.err().unwrap();
-        assert_eq!(err, Error::Connection(ConnectionError::Poisoned));
-        assert_eq!(err.name(), "Poisoned");
+        assert!(conn.is_reusable());
+        assert_eq!(conn.send(&post()).await.map(|r| r.status()), Ok(200));
     });
-    assert_eq!(
-        peer.writes.len(),
-        1,
-        "nothing is written on a poisoned connection"
-    );
+    assert_eq!(peer.writes.len(), 2);
 }
 
 #[test]
@@ -487,7 +500,12 @@ fn dropped_future_poisons_the_connection() {
     assert!(!poll_once_then_drop(conn.send(&req)));
     assert!(!conn.is_reusable());
     let err = block_on(conn.send(&req)).err().unwrap();
-    assert_eq!(err, Error::Connection(ConnectionError::Poisoned));
+    assert_eq!(
+        err,
+        Error::Connection(ConnectionError::Broken(rawpost::Broken::Abandoned))
+    );
+    assert_eq!(err.name(), "Broken");
+    assert!(!err.may_have_been_processed());
     let stream = conn.into_inner();
     assert_eq!(
         stream.0.writes.len(),
@@ -625,10 +643,10 @@ fn truncated_bodies_are_errors() {
             String::from_utf8_lossy(script)
         );
     }
-    // Nothing at all on a new connection.
+    // Nothing at all: the connection ended after the request, before a response.
     assert_eq!(
         all_splits(b"", &post()),
-        Err(Error::Response(UnexpectedEof))
+        Err(Error::Connection(ConnectionError::Dropped))
     );
 }
 
@@ -711,7 +729,8 @@ fn injected_read_errors_and_eof_at_every_offset() {
             let got = exchange(&mut peer, &mut buf, &post(), 64).unwrap_err();
             // The head is 47 bytes long.
             let want = match at {
-                0..47 => Error::Response(ResponseError::UnexpectedEof),
+                0 => Error::Connection(ConnectionError::Dropped),
+                1..47 => Error::Response(ResponseError::UnexpectedEof),
                 _ => Error::Response(ResponseError::TruncatedBody),
             };
             assert_eq!(got, want, "EOF at {at}");
@@ -734,9 +753,11 @@ fn injected_write_errors() {
                 .err()
                 .unwrap();
             assert_eq!(err, Error::Io(Injected));
+            // The first write took nothing: the request may be sent again.
+            assert_eq!(conn.may_resend(), call == 0);
             assert_eq!(
                 conn.send(&post()).await.err().unwrap(),
-                Error::Connection(ConnectionError::Poisoned)
+                Error::Connection(ConnectionError::Broken(rawpost::Broken::Io))
             );
         });
     }
@@ -818,7 +839,9 @@ fn reading_after_an_error_never_looks_like_the_end() {
         );
         assert_eq!(
             resp.read(&mut out).await,
-            Err(Error::Connection(ConnectionError::Poisoned))
+            Err(Error::Connection(ConnectionError::Broken(
+                rawpost::Broken::Response(ResponseError::TruncatedBody)
+            )))
         );
         assert!(!resp.is_complete());
     });

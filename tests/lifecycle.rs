@@ -1,7 +1,9 @@
-//! A connection's life beyond one exchange: the last body byte completes the exchange, waits
-//! are bounded without a timer, the server closing an idle kept-alive connection is its own
-//! typed error with the resend rule of RFC 9112 §9.3.1, ends of stream are told apart, and a
-//! status line is never a header.
+//! A connection's life beyond one exchange (issue 17): the last body byte completes the
+//! exchange; a body left unread is skipped when that is bounded and named when it is not; bytes
+//! that arrive when no response is owed are never a response; a `408` on a reused connection is
+//! the server closing it; a connection idle longer than the server keeps it is not written
+//! into; an end of the stream is classified by where it happened, the same over any stream, with
+//! the resend rule of RFC 9112 §9.3.1; and a status line is never a header.
 
 mod support;
 
@@ -9,21 +11,20 @@ use core::pin::pin;
 
 use embedded_io_async::{Read as _, Write as _};
 use rawpost::{
-    blocking, Connection, ConnectionError, Error, Host, Request, ResponseError, Timeouts,
+    blocking, Broken, Connection, ConnectionError, Error, Host, Request, ResponseError, Timeouts,
+    DRAIN_BUDGET,
 };
 use support::{block_on, poll_once, FakeClock, Gated, Peer, Reads, Reset, Resets};
 
 const HOST: Host<'static> = Host::new("api.example.com");
-const TWO: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-const CHUNKED_THEN_OK: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+const OK5: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+const OK2: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+const CHUNKED: &[u8] =
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n";
 
-fn timeouts() -> Timeouts {
-    Timeouts {
-        first_byte_ms: Some(10_000),
-        idle_ms: Some(5_000),
-        exchange_ms: Some(30_000),
-        continue_ms: 1_000,
-    }
+/// A server that answers each request in turn, at once.
+fn server(turns: &[&[u8]]) -> Peer {
+    Peer::turns(turns, &[], &FakeClock::default())
 }
 
 /// Reads exactly the body's length (`read_exact`), never the `Ok(0)` after it, then sends the
@@ -48,8 +49,8 @@ async fn read_exact_then_next<S: embedded_io_async::Read + embedded_io_async::Wr
 
 #[test]
 fn reading_exactly_the_content_length_completes_the_exchange() {
-    for reads in [Reads::Whole, Reads::Max(1), Reads::Sizes(vec![44])] {
-        let mut peer = Peer::new(TWO).reads(reads.clone());
+    for reads in [Reads::Whole, Reads::Max(1), Reads::Sizes(vec![38])] {
+        let mut peer = server(&[OK5, OK2]).reads(reads.clone());
         let mut buf = [0u8; 256];
         let got = block_on(async {
             let mut conn = Connection::new(&mut peer, &mut buf, HOST);
@@ -70,7 +71,7 @@ fn a_chunked_body_read_to_its_last_data_byte_is_settled_by_the_next_send() {
         Reads::Sizes(vec![55]),
         Reads::Sizes(vec![54, 1]),
     ] {
-        let mut peer = Peer::new(CHUNKED_THEN_OK).reads(reads.clone());
+        let mut peer = server(&[CHUNKED, OK2]).reads(reads.clone());
         let mut buf = [0u8; 256];
         let got = block_on(async {
             let mut conn = Connection::new(&mut peer, &mut buf, HOST);
@@ -78,18 +79,181 @@ fn a_chunked_body_read_to_its_last_data_byte_is_settled_by_the_next_send() {
         });
         assert_eq!(got, Ok(b"ok".to_vec()), "{reads:?}");
     }
-    // Body bytes left unread: the connection cannot be reused (where the next response starts
-    // is unknown), and says so.
-    let mut peer = Peer::new(CHUNKED_THEN_OK);
+}
+
+/// The README's first example reads the body only on 200: an error body left unread is
+/// skipped before the next request (issue 17 item 2), buffered or not, any framing.
+#[test]
+fn a_body_left_unread_is_skipped_before_the_next_request() {
+    const NOT_FOUND: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found";
+    for first in [NOT_FOUND, CHUNKED] {
+        for reads in [Reads::Whole, Reads::Max(1), Reads::Sizes(vec![30])] {
+            let mut peer = server(&[first, OK2]).reads(reads.clone());
+            let mut buf = [0u8; 256];
+            block_on(async {
+                let mut conn = Connection::new(&mut peer, &mut buf, HOST);
+                let resp = conn.send(&Request::post("/a").body(b"1")).await.unwrap();
+                assert!(!resp.is_complete() || resp.content_length() == Some(9));
+                let mut resp = conn.send(&Request::post("/a").body(b"2")).await.unwrap();
+                let mut body = [0u8; 8];
+                assert_eq!(resp.read_to_end(&mut body).await, Ok(2), "{reads:?}");
+            });
+            assert_eq!(peer.writes.len(), 2);
+        }
+    }
+    // Partly read: the rest is skipped too.
+    let mut peer = server(&[NOT_FOUND, OK2]).reads(Reads::Max(4));
     let mut buf = [0u8; 256];
     block_on(async {
         let mut conn = Connection::new(&mut peer, &mut buf, HOST);
-        let mut resp = conn.send(&Request::get("/1")).await.unwrap();
-        let mut two = [0u8; 2];
-        resp.read_exact(&mut two).await.unwrap();
-        let r = conn.send(&Request::get("/2")).await.map(|_| ());
-        assert_eq!(r, Err(Error::Connection(ConnectionError::Poisoned)));
+        let mut resp = conn.send(&Request::get("/a")).await.unwrap();
+        let mut three = [0u8; 3];
+        resp.read_exact(&mut three).await.unwrap();
+        let status = conn.send(&Request::get("/b")).await.map(|r| r.status());
+        assert_eq!(status, Ok(200));
     });
+}
+
+/// More left than the drain budget: the connection is closed, and the next request is refused
+/// in words — which response, how much was left — without writing anything.
+#[test]
+fn a_body_too_large_to_skip_closes_the_connection_and_says_so() {
+    let left = DRAIN_BUDGET as u64 + 1;
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {left}\r\n\r\n");
+    let mut peer = server(&[head.as_bytes(), OK2]);
+    let mut buf = [0u8; 256];
+    let post = Request::post("/a").body(b"1");
+    let mut conn = blocking::Connection::new(&mut peer, &mut buf, HOST);
+    assert_eq!(conn.send(&post).map(|r| r.status()), Ok(200));
+    let e = conn.send(&post).map(|_| ()).unwrap_err();
+    assert_eq!(
+        e,
+        Error::Connection(ConnectionError::BodyLeftUnread {
+            status: 200,
+            left: Some(left),
+        })
+    );
+    assert!(!e.may_have_been_processed());
+    assert!(conn.may_resend());
+    assert_eq!(
+        e.to_string(),
+        format!("the body of the last response (200) was not read to its end ({left} bytes left) and could not be skipped within the drain budget, so the connection was closed; the request was not sent: read bodies to their end, or open a new connection")
+    );
+    assert_eq!(peer.writes.len(), 1);
+}
+
+/// Issue 17 item 1: bytes that arrive when no response is owed are never the next response. A
+/// `408` behind a complete response is the server closing the connection (safe to send again);
+/// other bytes answer no request.
+#[test]
+fn bytes_behind_a_response_are_never_the_next_response() {
+    const TIMEOUT: &[u8] =
+        b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    for (behind, want) in [
+        (TIMEOUT, ConnectionError::ClosedByServer),
+        (
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"[..],
+            ConnectionError::Unsolicited,
+        ),
+        (&b"garbage"[..], ConnectionError::Unsolicited),
+    ] {
+        // Both in one script: the second arrives with the first.
+        let mut peer = Peer::new(&[OK2, behind].concat());
+        let mut buf = [0u8; 256];
+        block_on(async {
+            let mut conn = Connection::new(&mut peer, &mut buf, HOST);
+            let mut resp = conn.send(&Request::post("/a").body(b"1")).await.unwrap();
+            let mut body = [0u8; 4];
+            assert_eq!(resp.read_to_end(&mut body).await, Ok(2));
+            assert_eq!(&body[..2], b"ok");
+            assert!(!conn.is_reusable());
+            let e = conn.send(&Request::post("/a").body(b"2")).await.map(|_| ());
+            assert_eq!(e, Err(Error::Connection(want)));
+            assert!(conn.may_resend());
+        });
+        assert_eq!(peer.writes.len(), 1, "the second request was not written");
+    }
+}
+
+/// Go's rule: a `408` as the first thing read on a reused connection means the server timed
+/// the idle connection out before it read the request: closed by the server, safe to send
+/// again. On a new connection a 408 is an answer like any other.
+#[test]
+fn a_408_first_on_a_reused_connection_is_closed_by_server() {
+    const TIMEOUT: &[u8] =
+        b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    let mut peer = server(&[OK2, TIMEOUT]);
+    let mut buf = [0u8; 256];
+    let post = Request::post("/a").body(b"1");
+    let mut conn = blocking::Connection::new(&mut peer, &mut buf, HOST);
+    conn.send(&post).unwrap().discard().unwrap();
+    let e = conn.send(&post).map(|_| ()).unwrap_err();
+    assert_eq!(e, Error::Connection(ConnectionError::ClosedByServer));
+    assert!(!e.may_have_been_processed());
+    assert!(conn.may_resend());
+
+    let mut peer = server(&[TIMEOUT]);
+    let mut buf = [0u8; 256];
+    let mut conn = blocking::Connection::new(&mut peer, &mut buf, HOST);
+    assert_eq!(conn.send(&post).map(|r| r.status()), Ok(408));
+}
+
+/// Issue 17 item C: `Keep-Alive: timeout=N` is remembered, and a connection idle longer than a
+/// little less than that (or than `max_idle`) is treated as closed and not written into.
+#[test]
+fn a_connection_idle_longer_than_the_server_keeps_it_is_not_written_into() {
+    const KEEP: &[u8] =
+        b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=2, max=100\r\nContent-Length: 2\r\n\r\nok";
+    let post = Request::post("/a").body(b"1");
+    // timeout=2 is kept for 1.5 s.
+    for (idle, expired) in [(1_499, false), (1_500, true)] {
+        let clock = FakeClock::default();
+        let mut peer = Peer::turns(&[KEEP, OK2], &[], &clock);
+        let mut buf = [0u8; 256];
+        let mut conn =
+            Connection::new(&mut peer, &mut buf, HOST).timed(clock.clone(), Timeouts::default());
+        let r = block_on(async {
+            let resp = conn.send(&post).await?;
+            assert_eq!(resp.head().idle_timeout(), Some(2));
+            clock.set(clock.0.get() + idle);
+            conn.send(&post).await.map(|r| r.status())
+        });
+        if expired {
+            assert_eq!(r, Err(Error::Connection(ConnectionError::Expired)));
+            assert!(conn.may_resend());
+            assert!(!conn.is_reusable());
+        } else {
+            assert_eq!(r, Ok(200));
+        }
+        assert_eq!(
+            peer.writes.len(),
+            if expired { 1 } else { 2 },
+            "idle {idle}"
+        );
+    }
+    // A server that announces nothing: `max_idle`.
+    let clock = FakeClock::default();
+    let mut peer = Peer::turns(&[OK2, OK2], &[], &clock);
+    let mut buf = [0u8; 256];
+    let mut conn =
+        Connection::new(&mut peer, &mut buf, HOST).timed(clock.clone(), Timeouts::default());
+    conn.set_max_idle(Some(400));
+    block_on(async {
+        conn.send(&post).await.unwrap().discard().await.unwrap();
+        clock.set(clock.0.get() + 399);
+        assert!(conn.is_reusable());
+        clock.set(clock.0.get() + 1);
+        assert!(!conn.is_reusable());
+        assert_eq!(conn.check_closed().await, Ok(true));
+        let e = conn.send(&post).await.map(|_| ()).unwrap_err();
+        assert_eq!(e, Error::Connection(ConnectionError::Expired));
+    });
+    // Without a clock nothing can expire.
+    let mut peer = server(&[KEEP, OK2]);
+    let mut buf = [0u8; 256];
+    let mut conn = blocking::Connection::new(&mut peer, &mut buf, HOST);
+    conn.send(&post).unwrap().discard().unwrap();
+    assert_eq!(conn.send(&post).map(|r| r.status()), Ok(200));
 }
 
 /// Without a timer there is no bounded way to wait for `100 Continue`: the body goes at once,
@@ -127,14 +291,17 @@ fn send_streaming_honours_expect() {
 
     // 100, then the body.
     let clock = FakeClock::default();
-    let stream = Gated {
-        peer: Peer::new(
-            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
-        ),
-        open_after: 1,
-    };
+    let mut peer = Peer::turns(
+        &[
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+        ],
+        &[],
+        &clock,
+    );
     let mut buf = [0u8; 256];
-    let mut conn = Connection::with_timer(stream, &mut buf, HOST, clock.clone(), timeouts());
+    let mut conn =
+        Connection::new(&mut peer, &mut buf, HOST).timed(clock.clone(), Timeouts::default());
     {
         let mut f = pin!(async {
             let mut w = conn.send_streaming(&req, Some(4)).await?;
@@ -144,18 +311,17 @@ fn send_streaming_honours_expect() {
         assert_eq!(poll_once(&mut f), Some(Ok(201)));
     }
     assert!(conn.is_reusable());
-    assert_eq!(
-        conn.into_inner().peer.writes,
-        vec![head.clone(), b"data".to_vec()]
-    );
+    assert_eq!(peer.writes, vec![head.clone(), b"data".to_vec()]);
 
     // A final answer first: nothing of the body is written.
-    let stream = Gated {
-        peer: Peer::new(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"),
-        open_after: 1,
-    };
+    let mut peer = Peer::turns(
+        &[b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"],
+        &[],
+        &clock,
+    );
     let mut buf = [0u8; 256];
-    let mut conn = Connection::with_timer(stream, &mut buf, HOST, clock.clone(), timeouts());
+    let mut conn =
+        Connection::new(&mut peer, &mut buf, HOST).timed(clock.clone(), Timeouts::default());
     {
         let mut f = pin!(async {
             let mut w = conn.send_streaming(&req, Some(4)).await?;
@@ -168,16 +334,25 @@ fn send_streaming_honours_expect() {
         });
         assert_eq!(poll_once(&mut f), Some(Ok((413, false))));
     }
+    // The server would keep the connection, but the request on the wire is incomplete.
     assert!(!conn.is_reusable());
-    assert_eq!(conn.into_inner().peer.writes, vec![head]);
+    let r = block_on(conn.send(&Request::get("/"))).map(|_| ());
+    assert_eq!(
+        r,
+        Err(Error::Connection(ConnectionError::Broken(
+            Broken::BodyNotSent
+        )))
+    );
+    assert_eq!(peer.writes, vec![head]);
 }
 
-/// The server closed a kept-alive connection while it was idle: the next exchange ends before
-/// the first byte of its response. That is `ClosedByServer` — never a malformed response — on
-/// the read or on the write, and `may_resend` applies RFC 9112 §9.3.1.
+/// The server closed a kept-alive connection while it was idle and the client wrote into it
+/// anyway (it could not see the close): the connection ended after the request was written and
+/// before any byte of a response — `Dropped`, which says the request may have been processed,
+/// never an idle close; `may_resend` applies RFC 9112 §9.3.1. The same over a clean close and
+/// a reset, on a new connection and on a kept one.
 #[test]
-fn a_server_closing_an_idle_connection_is_closed_by_server() {
-    const ONE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+fn a_connection_that_ends_after_the_request_is_dropped() {
     let post = Request::post("/token").body(b"{}");
     for (req, resend) in [
         (post, false),
@@ -185,83 +360,114 @@ fn a_server_closing_an_idle_connection_is_closed_by_server() {
         (Request::get("/status"), true),
         (Request::put("/state").body(b"on"), true),
     ] {
-        // EOF on the first read of the second exchange.
-        let mut peer = Peer::new(ONE);
-        let mut buf = [0u8; 256];
-        block_on(async {
-            let mut conn = Connection::new(&mut peer, &mut buf, HOST);
-            conn.send(&req).await.unwrap().discard().await.unwrap();
-            assert!(conn.is_reusable());
-            let r = conn.send(&req).await.map(|_| ());
-            assert_eq!(r, Err(Error::Connection(ConnectionError::ClosedByServer)));
+        for kept in [false, true] {
+            let turns: &[&[u8]] = if kept { &[OK2, b""] } else { &[b""] };
+            // A clean close (FIN, or TLS close_notify).
+            let mut peer = server(turns);
+            let mut buf = [0u8; 256];
+            let mut conn = blocking::Connection::new(&mut peer, &mut buf, HOST);
+            if kept {
+                conn.send(&req).unwrap().discard().unwrap();
+                assert!(conn.is_reusable());
+            }
+            let e = conn.send(&req).map(|_| ()).unwrap_err();
+            assert_eq!(e, Error::Connection(ConnectionError::Dropped));
+            assert!(e.may_have_been_processed());
             assert_eq!(conn.may_resend(), resend, "{:?}", req.method());
-            // Final, and it says what to do.
+            // Final, and it says why.
             assert!(!conn.is_reusable());
-            let r = conn.send(&req).await.map(|_| ());
-            assert_eq!(r, Err(Error::Connection(ConnectionError::ClosedByServer)));
-        });
-        // A reset instead of a clean close.
-        let mut peer = Resets(Peer::new(ONE));
-        peer.0.error_at = Some(ONE.len());
-        let mut buf = [0u8; 256];
-        block_on(async {
-            let mut conn = Connection::new(&mut peer, &mut buf, HOST);
-            conn.send(&req).await.unwrap().discard().await.unwrap();
-            let r = conn.send(&req).await.map(|_| ());
-            assert_eq!(r, Err(Error::Connection(ConnectionError::ClosedByServer)));
-            assert_eq!(conn.may_resend(), resend);
-        });
+            let r = conn.send(&req).map(|_| ());
+            assert_eq!(
+                r,
+                Err(Error::Connection(ConnectionError::Broken(Broken::Dropped)))
+            );
+            // A reset (a TCP RST, a TLS session without close_notify): the same.
+            let mut peer = Resets(server(turns));
+            peer.0.error_at = Some(if kept { OK2.len() } else { 0 });
+            let mut buf = [0u8; 256];
+            block_on(async {
+                let mut conn = Connection::new(&mut peer, &mut buf, HOST);
+                if kept {
+                    conn.send(&req).await.unwrap().discard().await.unwrap();
+                }
+                let r = conn.send(&req).await.map(|_| ());
+                assert_eq!(r, Err(Error::Connection(ConnectionError::Dropped)));
+                assert_eq!(conn.may_resend(), resend);
+            });
+        }
     }
-    // The write of the next request is refused (reset): nothing reached the server, so even a
-    // POST may be resent.
-    let mut peer = Resets(Peer::new(ONE));
+    let e = Error::<Reset>::Connection(ConnectionError::Dropped);
+    assert_eq!(
+        e.to_string(),
+        "the connection ended after the request was written and before any byte of a response; the server may have processed it"
+    );
+    assert_eq!(
+        embedded_io::Error::kind(&e),
+        embedded_io::ErrorKind::ConnectionReset
+    );
+}
+
+/// The write of the request is refused (reset) before the stream took any byte of it: nothing
+/// reached the server, so even a POST may be resent.
+#[test]
+fn a_refused_first_write_is_closed_by_server() {
+    let post = Request::post("/token").body(b"{}");
+    let mut peer = Resets(server(&[OK2, b""]));
     peer.0.write_error_at = Some(1);
     let mut buf = [0u8; 256];
     block_on(async {
         let mut conn = Connection::new(&mut peer, &mut buf, HOST);
         conn.send(&post).await.unwrap().discard().await.unwrap();
-        let r = conn.send(&post).await.map(|_| ());
-        assert_eq!(r, Err(Error::Connection(ConnectionError::ClosedByServer)));
+        let e = conn.send(&post).await.map(|_| ()).unwrap_err();
+        assert_eq!(e, Error::Connection(ConnectionError::ClosedByServer));
+        assert!(!e.may_have_been_processed());
         assert!(conn.may_resend());
     });
-    // The blocking shell says the same.
-    let mut peer = Peer::new(ONE);
-    let mut buf = [0u8; 256];
-    let mut conn = blocking::Connection::new(&mut peer, &mut buf, HOST);
-    conn.send(&post).unwrap().discard().unwrap();
-    let r = conn.send(&post).map(|_| ());
-    assert_eq!(r, Err(Error::Connection(ConnectionError::ClosedByServer)));
     assert_eq!(
-        r.unwrap_err().to_string(),
-        "the server had closed this idle kept-alive connection (its keep-alive timeout): reconnect and send the request again"
-    );
-    assert_eq!(
-        embedded_io::Error::kind(&Error::<support::Injected>::Connection(
-            ConnectionError::ClosedByServer
-        )),
-        embedded_io::ErrorKind::ConnectionReset
+        Error::<Reset>::Connection(ConnectionError::ClosedByServer).to_string(),
+        "the server had closed this kept-alive connection before the request was written; nothing of it was processed: send it again on a new connection"
     );
 }
 
 /// With a stream that says whether bytes are ready, the close is seen before sending: the
-/// request is never written, so any request may go on a new connection.
+/// request is never written, so any request may go on a new connection — asked explicitly
+/// (`check_closed`) or before every request (`check_before_send`).
 #[test]
-fn check_closed_sees_the_close_before_anything_is_written() {
-    let mut peer = Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-    let mut buf = [0u8; 256];
+fn the_close_is_seen_before_anything_is_written() {
     let post = Request::post("/token").body(b"{}");
+    let mut peer = server(&[OK2]);
+    let mut buf = [0u8; 256];
     block_on(async {
         let mut conn = Connection::new(&mut peer, &mut buf, HOST);
         conn.send(&post).await.unwrap().discard().await.unwrap();
         assert_eq!(conn.check_closed().await, Ok(true));
-        let r = conn.send(&post).await.map(|_| ());
-        assert_eq!(r, Err(Error::Connection(ConnectionError::ClosedByServer)));
+        let e = conn.send(&post).await.map(|_| ()).unwrap_err();
+        assert_eq!(e, Error::Connection(ConnectionError::ClosedByServer));
         assert!(conn.may_resend());
     });
     assert_eq!(peer.writes.len(), 1, "the second request was never written");
+
+    let mut peer = server(&[OK2]);
+    let mut buf = [0u8; 256];
+    let mut conn = blocking::Connection::new(&mut peer, &mut buf, HOST).check_before_send();
+    conn.send(&post).unwrap().discard().unwrap();
+    let e = conn.send(&post).map(|_| ()).unwrap_err();
+    assert_eq!(e, Error::Connection(ConnectionError::ClosedByServer));
+    assert!(!e.may_have_been_processed());
+    assert_eq!(peer.writes.len(), 1, "the second request was never written");
+
+    // Bytes while idle answer no request: found before writing too.
+    let mut peer =
+        Peer::new(&[OK2, b"HTTP/1.1 200 OK\r\n\r\n"].concat()).reads(Reads::Sizes(vec![OK2.len()]));
+    let mut buf = [0u8; 256];
+    let mut conn = blocking::Connection::new(&mut peer, &mut buf, HOST).check_before_send();
+    conn.send(&post).unwrap().discard().unwrap();
+    let e = conn.send(&post).map(|_| ()).unwrap_err();
+    assert_eq!(e, Error::Connection(ConnectionError::Unsolicited));
+    assert_eq!(peer.writes.len(), 1);
+
     // Still open: nothing to read yet, nothing changes.
-    let mut peer = Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-    peer.eof_at = None;
+    let mut peer = Peer::new(OK2);
     let mut buf = [0u8; 256];
     let mut conn = blocking::Connection::new(support::Open(&mut peer), &mut buf, HOST);
     conn.send(&post).unwrap().discard().unwrap();
@@ -269,11 +475,12 @@ fn check_closed_sees_the_close_before_anything_is_written() {
     assert!(conn.is_reusable());
 }
 
-/// A new connection that ends before the head is complete, and the ends of a body.
+/// The ends of a response: a clean close ends a body delimited by the close; a reset may have
+/// cut it; a reset inside a framed body or head is a truncation; reading again after a failure
+/// is never a short `Ok`.
 #[test]
 fn ends_of_stream_are_told_apart() {
     let until_close: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it";
-    // A clean close ends a body delimited by the close: complete, byte-exact.
     let mut peer = Peer::new(until_close);
     let mut buf = [0u8; 256];
     let body = block_on(async {
@@ -284,8 +491,6 @@ fn ends_of_stream_are_told_apart() {
         Ok::<_, Error<_>>(out[..n].to_vec())
     });
     assert_eq!(body, Ok(b"all of it".to_vec()));
-    // A reset (a TLS session without close_notify) may have cut it: a typed error after the
-    // bytes read so far were delivered.
     let mut peer = Resets(Peer::new(until_close));
     peer.0.error_at = Some(until_close.len());
     let mut buf = [0u8; 256];
@@ -295,16 +500,15 @@ fn ends_of_stream_are_told_apart() {
         let mut out = [0u8; 64];
         assert_eq!(resp.read(&mut out).await, Ok(9));
         assert_eq!(&out[..9], b"all of it");
-        assert_eq!(
-            resp.read(&mut out).await,
-            Err(Error::Response(ResponseError::UncleanClose))
-        );
-        assert_eq!(
-            resp.read(&mut out).await,
-            Err(Error::Connection(ConnectionError::Poisoned))
-        );
+        let unclean = Error::Response(ResponseError::UncleanClose);
+        assert_eq!(resp.read(&mut out).await, Err(unclean));
+        let again = Error::Connection(ConnectionError::Broken(Broken::Response(
+            ResponseError::UncleanClose,
+        )));
+        assert_eq!(resp.read(&mut out).await, Err(again));
+        assert_eq!(resp.read_to_end(&mut out).await, Err(again));
+        assert_eq!(resp.discard().await, Err(again));
     });
-    // A reset inside a Content-Length body is a truncated body, not an I/O mystery.
     let framed: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello";
     let mut peer = Resets(Peer::new(framed));
     peer.0.error_at = Some(framed.len());
@@ -318,21 +522,67 @@ fn ends_of_stream_are_told_apart() {
             Err(Error::Response(ResponseError::TruncatedBody))
         );
     });
-    // A reset before any byte on a new connection is the stream's own error.
-    let mut peer = Resets(Peer::new(b""));
-    peer.0.error_at = Some(0);
-    let mut buf = [0u8; 256];
-    let r = block_on(async {
-        let mut conn = Connection::new(&mut peer, &mut buf, HOST);
-        conn.send(&Request::get("/")).await.map(|_| ())
-    });
-    assert_eq!(r, Err(Error::Io(Reset)));
-    // Early ends are not "invalid data".
+    // After the first byte of a head: the response began.
+    for peer in [Peer::new(b"HTTP/1.1 200"), {
+        let mut p = Peer::new(b"HTTP/1.1 200 OK\r\n");
+        p.error_at = Some(17);
+        p
+    }] {
+        let mut peer = Resets(peer);
+        let mut buf = [0u8; 256];
+        let r = block_on(async {
+            let mut conn = Connection::new(&mut peer, &mut buf, HOST);
+            conn.send(&Request::get("/")).await.map(|_| ())
+        });
+        assert_eq!(r, Err(Error::Response(ResponseError::UnexpectedEof)));
+    }
     let e: Error<Reset> = Error::Response(ResponseError::TruncatedBody);
     assert_eq!(
         embedded_io::Error::kind(&e),
         embedded_io::ErrorKind::ConnectionAborted
     );
+}
+
+/// Issue 17 item 6: an HTTP/1.0 response with `Transfer-Encoding: chunked` is faulty framing —
+/// its body is decoded (framing bytes are never content) and the connection is not reused.
+#[test]
+fn http10_chunked_is_decoded_and_not_reused() {
+    let script: &[u8] =
+        b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    for reads in [Reads::Whole, Reads::Max(1)] {
+        let mut peer = Peer::new(script).reads(reads);
+        let mut buf = [0u8; 256];
+        let mut conn = blocking::Connection::new(&mut peer, &mut buf, HOST);
+        let mut resp = conn.send(&Request::get("/")).unwrap();
+        let mut out = [0u8; 64];
+        let n = resp.read_to_end(&mut out).unwrap();
+        assert_eq!(&out[..n], b"hello");
+        assert!(!resp.keeps_connection());
+        let e = conn.send(&Request::get("/")).map(|_| ()).unwrap_err();
+        assert_eq!(e, Error::Connection(ConnectionError::Closed));
+    }
+}
+
+/// A chunked response whose head exactly fills the buffer: the head fit, but there is no room
+/// for a chunk-size line — said as such, not as a head too large.
+#[test]
+fn a_chunked_head_that_fills_the_buffer_says_what_is_missing() {
+    let head: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let script = [head, b"5\r\nhello\r\n0\r\n\r\n"].concat();
+    let post = Request::post("/").body(b"x");
+    let mut peer = Peer::new(&script);
+    let mut buf = vec![0u8; head.len()];
+    let mut conn = blocking::Connection::new(&mut peer, &mut buf, Host::new("h"));
+    let e = conn.send(&post).map(|_| ()).unwrap_err();
+    assert_eq!(e, Error::Response(ResponseError::NoRoomForChunk));
+    // Two bytes more are enough for the body to stream through (one for framing bytes, and
+    // the empty trailer section's CRLF).
+    let mut peer = Peer::new(&script).reads(Reads::Max(1));
+    let mut buf = vec![0u8; head.len() + 2];
+    let mut conn = blocking::Connection::new(&mut peer, &mut buf, Host::new("h"));
+    let mut resp = conn.send(&post).unwrap();
+    let mut out = [0u8; 8];
+    assert_eq!(resp.read_to_end(&mut out), Ok(5));
 }
 
 /// httparse gives a static `""` for a missing or non-UTF-8 reason phrase; nothing depends on

@@ -264,7 +264,6 @@ async fn reconnect_through_tls_connect_uses_the_cache() {
         let mut body = [0u8; 16];
         let n = response.read_to_end(&mut body).await.unwrap();
         assert_eq!(&body[..n], b"hello");
-        drop(conn);
         let served = server.await.unwrap();
         assert_eq!(
             served.request.as_deref().map(|r| r.starts_with("GET / ")),

@@ -80,7 +80,9 @@ fn a_longer_body_is_refused_and_poisons() {
         assert_eq!(err, Error::Request(RequestError::BodyLengthMismatch));
         assert_eq!(
             conn.send(&upload()).await.err().unwrap(),
-            Error::Connection(ConnectionError::Poisoned)
+            Error::Connection(ConnectionError::Broken(rawpost::Broken::Request(
+                RequestError::BodyLengthMismatch
+            )))
         );
     });
     assert_eq!(peer.writes.len(), 2, "head and the piece that fit");
@@ -111,7 +113,7 @@ fn an_unfinished_body_poisons() {
         // The writer is abandoned here, without `finish`.
         assert_eq!(
             conn.send(&upload()).await.err().unwrap(),
-            Error::Connection(ConnectionError::Poisoned)
+            Error::Connection(ConnectionError::Broken(rawpost::Broken::Abandoned))
         );
     });
 }

@@ -5,7 +5,7 @@ mod support;
 
 use core::pin::pin;
 
-use rawpost::{Connection, ConnectionError, Error, Host, Request, TimeoutPhase, Timeouts};
+use rawpost::{Broken, Connection, ConnectionError, Error, Host, Request, TimeoutPhase, Timeouts};
 use support::{poll_once, FakeClock, Gated, Injected, Peer, Pending};
 
 const HOST: Host<'static> = Host::new("api.example.com");
@@ -14,8 +14,8 @@ fn timeouts() -> Timeouts {
     Timeouts {
         first_byte_ms: Some(10_000),
         idle_ms: Some(5_000),
-        exchange_ms: Some(30_000),
-        continue_ms: 1_000,
+        response_ms: Some(30_000),
+        continue_ms: Some(1_000),
     }
 }
 
@@ -57,10 +57,12 @@ fn first_byte_timeout() {
     );
     assert!(!conn.is_reusable());
     let mut f = pin!(conn.send(&req));
-    assert!(matches!(
-        poll_once(&mut f),
-        Some(Err(Error::Connection(ConnectionError::Poisoned)))
-    ));
+    assert_eq!(
+        poll_once(&mut f).map(|r| r.map(|_| ())),
+        Some(Err(Error::Connection(ConnectionError::Broken(
+            Broken::Timeout(TimeoutPhase::FirstByte)
+        ))))
+    );
 }
 
 #[test]
@@ -95,7 +97,7 @@ fn idle_timeout_after_the_response_started() {
 }
 
 #[test]
-fn whole_exchange_timeout_wins_over_a_later_idle_deadline() {
+fn the_response_deadline_wins_over_a_later_idle_deadline() {
     let clock = FakeClock::default();
     let mut buf = [0u8; 256];
     let peer = Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
@@ -120,13 +122,13 @@ fn whole_exchange_timeout_wins_over_a_later_idle_deadline() {
         assert_eq!(poll_once(&mut f).unwrap(), Ok(2));
     }
     // The caller dawdles: 28 s later it reads again. The idle deadline would be 33 s; the
-    // exchange ends at 30 s.
+    // response must be over 30 s after the request was sent.
     clock.set(28_000);
     let r = {
         let mut f = pin!(embedded_io_async::Read::read(&mut resp, &mut out));
         expires_exactly_at(&clock, &mut f, 29_999, 30_000)
     };
-    assert_eq!(r, Err(Error::Timeout(TimeoutPhase::Exchange)));
+    assert_eq!(r, Err(Error::Timeout(TimeoutPhase::Response)));
 }
 
 #[test]
@@ -166,13 +168,15 @@ fn timeouts_none_never_expire() {
 fn expect_continue_sends_the_body_after_100() {
     let clock = FakeClock::default();
     let mut buf = [0u8; 256];
-    let stream = Gated {
-        peer: Peer::new(
-            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
-        ),
-        open_after: 1,
-    };
-    let mut conn = Connection::with_timer(stream, &mut buf, HOST, clock.clone(), timeouts());
+    let mut peer = Peer::turns(
+        &[
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+        ],
+        &[],
+        &clock,
+    );
+    let mut conn = Connection::with_timer(&mut peer, &mut buf, HOST, clock.clone(), timeouts());
     let req = Request::put("/upload")
         .headers(&[("Expect", "100-continue")])
         .body(b"payload");
@@ -182,7 +186,6 @@ fn expect_continue_sends_the_body_after_100() {
         assert_eq!(resp.status(), 201);
     }
     assert!(conn.is_reusable());
-    let peer = conn.into_inner().peer;
     assert_eq!(
         peer.writes,
         vec![
@@ -306,7 +309,9 @@ fn a_streamed_body_flush_is_bounded() {
     let mut f = pin!(embedded_io_async::Write::write(&mut body, b"cd"));
     assert_eq!(
         poll_once(&mut f),
-        Some(Err(Error::Connection(ConnectionError::Poisoned)))
+        Some(Err(Error::Connection(ConnectionError::Broken(
+            Broken::Timeout(TimeoutPhase::Send)
+        ))))
     );
 }
 
@@ -364,8 +369,9 @@ fn the_next_exchange_after_a_pause_has_its_own_deadlines() {
     let script: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     // The first read stops after the chunk's data: its framing comes with the next read; and
     // every read waits once before it delivers, as a real socket does.
+    let (first, second) = script.split_at(script.len() - 40);
     let peer = Yields {
-        peer: Peer::new(script).reads(support::Reads::Sizes(vec![55])),
+        peer: Peer::turns(&[first, second], &[], &clock).reads(support::Reads::Sizes(vec![55])),
         waited: false,
     };
     let mut buf = [0u8; 256];
@@ -437,4 +443,81 @@ impl embedded_io_async::Write for Yields {
     async fn flush(&mut self) -> Result<(), Injected> {
         Ok(())
     }
+}
+
+/// After an interim `1xx` response the final response gets the first-byte deadline anew, not
+/// the idle one (issue 17 item 5).
+#[test]
+fn after_an_interim_response_the_final_one_gets_the_first_byte_deadline() {
+    let clock = FakeClock::default();
+    let mut buf = [0u8; 256];
+    // A 102 at 9 s, then nothing.
+    let mut peer = Peer::turns(&[b"HTTP/1.1 102 Processing\r\n\r\n"], &[9_000], &clock);
+    peer.eof_at = None;
+    let mut conn = Connection::with_timer(
+        Stalls {
+            peer,
+            stalled: false,
+        },
+        &mut buf,
+        HOST,
+        clock.clone(),
+        timeouts(),
+    );
+    let req = Request::get("/slow");
+    let mut f = pin!(conn.send(&req));
+    assert!(poll_once(&mut f).is_none());
+    clock.set(9_000);
+    assert!(poll_once(&mut f).is_none(), "the 102 was read");
+    // 9 s + 5 s idle would end it at 14 s; the first-byte deadline is 9 s + 10 s.
+    let r = expires_exactly_at(&clock, &mut f, 18_999, 19_000).map(|_| ());
+    assert_eq!(r, Err(Error::Timeout(TimeoutPhase::FirstByte)));
+}
+
+/// `Timeouts::none()` with a real timer bounds nothing: a request with `Expect: 100-continue`
+/// sends its body at once, as without a timer (issue 17 item 5: it waited 49.7 days).
+#[test]
+fn timeouts_none_sends_an_expect_body_at_once() {
+    let clock = FakeClock::default();
+    let mut buf = [0u8; 256];
+    let stream = Gated {
+        peer: Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        open_after: 1,
+    };
+    let mut conn = Connection::with_timer(stream, &mut buf, HOST, clock.clone(), Timeouts::none());
+    let req = Request::put("/upload")
+        .headers(&[("Expect", "100-continue")])
+        .body(b"payload");
+    {
+        let mut f = pin!(conn.send(&req));
+        assert_eq!(poll_once(&mut f).unwrap().map(|r| r.status()), Ok(200));
+    }
+    let writes = conn.into_inner().peer.writes;
+    assert_eq!(writes.len(), 1, "head and body in one write: {writes:?}");
+    assert!(writes[0].ends_with(b"\r\n\r\npayload"));
+}
+
+/// A streamed upload is bounded by its no-progress (idle) deadline, never cut by the response
+/// deadline while it progresses: pieces written over 40 s, each promptly taken by the stream,
+/// then the response (issue 17 item 5).
+#[test]
+fn a_streamed_upload_longer_than_the_response_deadline_is_not_cut() {
+    let clock = FakeClock::default();
+    let mut buf = [0u8; 256];
+    let mut peer = Peer::turns(
+        &[b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"],
+        &[],
+        &clock,
+    );
+    let mut conn = Connection::with_timer(&mut peer, &mut buf, HOST, clock.clone(), timeouts());
+    let status = support::block_on(async {
+        let mut w = conn.send_streaming(&Request::post("/log"), None).await?;
+        for t in 1..=8u64 {
+            clock.set(t * 5_000);
+            embedded_io_async::Write::write_all(&mut w, b"reading ").await?;
+        }
+        w.finish().await.map(|r| r.status())
+    });
+    assert_eq!(status, Ok(200));
+    assert_eq!(clock.0.get(), 40_000);
 }

@@ -443,10 +443,15 @@ async fn main(spawner: Spawner) -> ! {
         match failure {
             ClientError::Connect(e) => error!("POST #{}: {}", report.seq, Show(&e)),
             ClientError::Exchange(e) => error!(
-                "POST #{}: HTTP exchange failed: {} [{}]",
+                "POST #{}: HTTP exchange failed: {} [{}]; {}",
                 report.seq,
                 Show(&e),
-                e.name()
+                e.name(),
+                if e.may_have_been_processed() {
+                    "the server may have it"
+                } else {
+                    "it did not reach the server"
+                }
             ),
             other => error!("POST #{}: {}", report.seq, Show(&other)),
         }
@@ -690,20 +695,22 @@ struct Report<'b> {
     body: &'b mut [u8],
 }
 
-impl<C: Connect, T: rawpost::Timer> Exchange<C, T> for Report<'_> {
+impl Exchange for Report<'_> {
     type Output = core::convert::Infallible;
 
-    async fn exchange<'s>(
+    async fn exchange<S, T>(
         &mut self,
-        conn: &mut Connection<'_, C::Stream<'s>, &mut T>,
+        conn: &mut Connection<'_, S, T>,
         attempt: Attempt,
-    ) -> Result<ControlFlow<Self::Output>, rawpost::Error<C::StreamError>>
+    ) -> Result<ControlFlow<Self::Output>, rawpost::Error<S::Error>>
     where
-        C: 's,
+        S: embedded_io_async::Read + embedded_io_async::Write,
+        T: rawpost::Timer,
     {
         match attempt {
             Attempt::New => self.seq = self.seq.wrapping_add(1),
-            // The server had closed the kept connection: the same reading, on a new one.
+            // The last attempt never reached the server (or may be repeated): the same
+            // reading, on a new connection.
             Attempt::Resend => info!("POST #{}: sent again on a new connection", self.seq),
         }
         let reading = Reading {

@@ -1,187 +1,355 @@
 //! The connection state machine: one per connection, for its whole life.
 //!
-//! [`Core`] owns no buffer and does no I/O. It decides everything an exchange goes through —
-//! what to write next (the head, the rest of a head sent in parts, the body from the buffer or
-//! from the caller's slice, chunk frames, the last chunk), when to flush, when to wait for
-//! `100 Continue` and what ends that wait, where each read goes, when a response is complete,
-//! and whether the connection is reusable, closed, closed by the server while idle, or
-//! poisoned. The I/O shells (async in `client.rs`, blocking in `blocking.rs`) are one loop
-//! each: they ask [`Core::poll`] for the next [`Step`], perform it on the stream, and report
-//! the outcome with [`Core::on_write`], [`Core::on_flush`], [`Core::on_read`] or
-//! [`Core::on_timeout`]. The model is quinn-proto's `poll_transmit`/`handle_event` and h11's one
-//! state machine per connection.
+//! [`Core`] owns no buffer, does no I/O and reads no clock. It is one enum of states, each
+//! carrying exactly the data it needs (`Idle`, `Sending`, `AwaitContinue`, `Streaming`,
+//! `Head`, `Body`, `Trailers`, `Drain`, `Probe`, `Closed`), so that no combination of flags can
+//! disagree. An I/O shell (async in `client.rs`, blocking in `blocking.rs`) is one loop: it asks
+//! [`Core::poll`] for the next [`Step`] — what to write or read, and until when — performs it
+//! on the stream, racing the one deadline the step names, and reports what happened with
+//! [`Core::on_write`], [`Core::on_flush`], [`Core::on_read`] or [`Core::on_timeout`], each with
+//! the time. The model is quinn-proto's `poll_transmit`/`handle_event`/`poll_timeout` and h11's
+//! one state machine per connection.
 //!
-//! Buffer layout during an exchange:
+//! The rules of a kept connection live here:
+//! - No pipelining: no response is owed while idle, so bytes that arrive then (or behind a
+//!   complete response) are never parsed as a response; the connection is no longer used
+//!   ([`ConnectionError::Unsolicited`], or [`ConnectionError::ClosedByServer`] for a `408`).
+//! - A connection idle longer than the server announced (`Keep-Alive: timeout=N`) or than
+//!   `max_idle` is not written into ([`ConnectionError::Expired`]).
+//! - The rest of a body the caller did not read is skipped before the next request when that
+//!   is bounded ([`DRAIN_BUDGET`]); otherwise the connection is closed, and the next request is
+//!   refused in words ([`ConnectionError::BodyLeftUnread`]).
+//! - Every end of the stream is classified by where it happened, the same over any stream:
+//!   before the request was written it cost nothing ([`ConnectionError::ClosedByServer`]);
+//!   after, and before a response, the server may have processed it
+//!   ([`ConnectionError::Dropped`]); during a response it is a [`ResponseError`].
+//! - Whether the last request may be sent again (RFC 9112 §9.3.1) is known exactly
+//!   ([`Core::may_resend`]).
+//!
+//! Buffer layout:
 //!
 //! ```text
-//! sending:   [ bytes kept for the next response | request head (+ body) ...... | free ]
+//! sending:   [ request head (+ body) | free ]
 //! receiving: [ response head | trailers | unread received bytes ......... | free ]
-//!            0               head.len              rx_start     rx_end          buf.len()
+//!            0               base       rx                       end        buf.len()
 //! ```
-//!
-//! Between exchanges the unread bytes (the start of a next response that arrived early) are
-//! kept and moved to the front before the next request is encoded behind them.
 
 use core::ops::Range;
 
 use embedded_io::ErrorKind;
 
-use crate::error::{ConnectionError, Error, RequestError, ResponseError, TimeoutPhase};
+use crate::error::{Broken, ConnectionError, Error, RequestError, ResponseError, TimeoutPhase};
 use crate::proto::decode::BodyDecoder;
 use crate::proto::encode::{self, BodyFraming, Host, Method, RequestHead};
+use crate::proto::framing::Framing;
 use crate::proto::response::{self, HeadScanner, ResponseHead};
-use crate::proto::timing::Wait;
+use crate::proto::timing::{after, announced_idle_ms, earlier, Timeouts};
 
 /// The most interim (1xx) responses skipped before the final response.
 pub const MAX_INTERIM_RESPONSES: u8 = 8;
 
-/// What the shell must do next.
+/// The most bytes read to skip the rest of a response body the caller left unread, before the
+/// next request on the connection (within the idle deadline). A body with more left is not
+/// skipped: the connection is closed instead ([`ConnectionError::BodyLeftUnread`]).
+pub const DRAIN_BUDGET: usize = 4096;
+
+/// What the shell must do next. `until` is the deadline of the wait (milliseconds on the
+/// shell's clock; `None`: unbounded): when it passes first, call [`Core::on_timeout`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Write these bytes of the buffer (one write call), then [`Core::on_write`].
-    Write(Range<usize>),
-    /// Write these bytes of the caller's slice ([`Ctx::src`]), then [`Core::on_write`].
-    WriteSrc(Range<usize>),
+    Write {
+        /// The bytes.
+        range: Range<usize>,
+        /// The deadline.
+        until: Option<u64>,
+    },
+    /// Write these bytes of the caller's slice (the body given to the operation), then
+    /// [`Core::on_write`].
+    WriteSrc {
+        /// The bytes.
+        range: Range<usize>,
+        /// The deadline.
+        until: Option<u64>,
+    },
     /// Flush the stream, then [`Core::on_flush`].
-    Flush,
-    /// Read into this range of the buffer, bounded by the deadline of `Wait`, then
-    /// [`Core::on_read`] (or [`Core::on_timeout`]).
-    Read(Range<usize>, Wait),
-    /// Read at most this many bytes straight into the caller's output slice, then
-    /// [`Core::on_read`].
-    ReadOut(usize, Wait),
+    Flush {
+        /// The deadline.
+        until: Option<u64>,
+    },
+    /// Read into this range of the buffer, then [`Core::on_read`].
+    Read {
+        /// Where the bytes go.
+        range: Range<usize>,
+        /// The deadline.
+        until: Option<u64>,
+    },
+    /// Read straight into this range of the caller's output slice, then [`Core::on_read`].
+    ReadOut {
+        /// Where the bytes go.
+        range: Range<usize>,
+        /// The deadline.
+        until: Option<u64>,
+    },
     /// The operation is complete. For body reads, the number of bytes placed in the caller's
     /// output slice (`0`: the body has ended); for a streamed piece, the bytes of it that were
     /// sent; `0` otherwise.
     Done(usize),
 }
 
-/// What the caller passes for the operation in progress: the request (to encode the rest of a
-/// head sent in parts) and the slice whose bytes [`Step::WriteSrc`] refers to.
-#[derive(Debug, Clone, Copy)]
-pub struct Ctx<'x> {
-    /// The request being sent, when the operation sends one.
-    pub req: Option<&'x RequestHead<'x>>,
-    /// The connection's host.
-    pub host: Host<'x>,
-    /// The caller's body bytes for this operation (the request body, or a streamed piece).
-    pub src: &'x [u8],
-}
-
-/// What the current operation is waiting for.
+/// What the exchange in progress remembers of its request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-enum Goal {
-    /// The final response's head (a request, or the end of a streamed body).
-    Response,
-    /// The head of a streamed request is sent (and any `100 Continue` wait is over).
-    Streaming,
-    /// A streamed piece is sent, or the pieces so far are flushed.
-    Piece,
-    /// Body bytes, or the end of the body; with `to_end`, an empty output slice means the
-    /// caller's slice is full and the body must end here.
-    Body { to_end: bool },
-    /// The previous response's framing is read to its end (nothing of its body may be left).
-    Settle,
-    /// One read on an idle connection whose stream said bytes are ready.
-    IdleCheck,
+struct Req {
+    /// A `HEAD` request: its response has no body.
+    head: bool,
+    /// It may be sent again after the connection dropped (RFC 9112 §9.3.1).
+    idempotent: bool,
 }
 
-/// Where the request's body comes from.
+/// What follows the head of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-enum BodySrc {
-    /// In the buffer behind the head (or there is none).
-    Buffer,
+enum Then {
+    /// Nothing: no body, or the body goes out in the head's write.
+    Nothing,
     /// The caller's slice, this long.
     Slice(usize),
-    /// Streamed by the caller: bytes still to send for a known length, `None` for chunked.
+    /// The buffer at this range (a body written into the buffer, waiting for `100 Continue`).
+    Buf(usize, usize),
+    /// The caller streams it: this many bytes for a known length, `None` for chunked.
     Stream(Option<u64>),
-    /// In the buffer at this range, to be written after a head sent in parts behind it.
-    Held(usize, usize),
 }
 
-/// The stages of writing a request.
+/// A stage of writing a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 enum Stage {
-    /// Writing `buf[at..end]`: head bytes (and the inline body, or a chunk frame).
+    /// Writing `buf[at..end]`.
     Buf { at: usize, end: usize },
-    /// Encoding the next part of the head into the free part of the buffer.
-    HeadPart,
+    /// Writing the caller's `src[at..len]`.
+    Src { at: usize, len: usize },
     /// Flushing the head before waiting for `100 Continue`.
     FlushHead,
-    /// Waiting for `100 Continue`.
-    Continue,
-    /// Writing `src[at..]`, the caller's body.
-    Src { at: usize },
     /// Flushing the request; the response comes next.
     Flush,
+}
+
+/// A response head being received: `buf[..end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct HeadRead {
+    end: usize,
+    scanner: HeadScanner,
+    interim: u8,
+}
+
+impl HeadRead {
+    const fn new() -> Self {
+        Self {
+            end: 0,
+            scanner: HeadScanner::new(),
+            interim: 0,
+        }
+    }
+
+    /// Whether any byte of a response (interim or final) arrived.
+    fn received(&self) -> bool {
+        self.end > 0 || self.interim > 0
+    }
+}
+
+/// What the end of a response does to the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum End {
+    /// It stays open; the server keeps it idle for about this long (from `Keep-Alive`).
+    Keep { idle_ms: Option<u32> },
+    /// It is closed.
+    Close(Why),
+}
+
+/// Why a connection carries no more requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Why {
+    /// The last response ended it.
+    ByResponse,
+    /// The server closed it before a request was written.
+    ByServer,
+    /// It was idle too long.
+    Expired,
+    /// Bytes arrived while no response was owed.
+    Unsolicited,
+    /// A body was left unread and could not be skipped.
+    LeftUnread { status: u16, left: Option<u64> },
+    /// An exchange failed.
+    Broken(Broken),
+}
+
+impl Why {
+    fn error(self) -> ConnectionError {
+        match self {
+            Self::ByResponse => ConnectionError::Closed,
+            Self::ByServer => ConnectionError::ClosedByServer,
+            Self::Expired => ConnectionError::Expired,
+            Self::Unsolicited => ConnectionError::Unsolicited,
+            Self::LeftUnread { status, left } => ConnectionError::BodyLeftUnread { status, left },
+            Self::Broken(b) => ConnectionError::Broken(b),
+        }
+    }
+}
+
+/// A request being written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct Sending {
+    req: Req,
+    stage: Stage,
+    then: Then,
+    /// Wait for `100 Continue` after the head.
+    expect: bool,
+    /// Some byte of it was accepted by the stream.
+    wrote: bool,
+}
+
+/// One piece of a streamed body being written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Piece {
+    /// A chunk framed in `buf[at..end]`, carrying `carried` bytes of the caller's piece.
+    Chunk {
+        at: usize,
+        end: usize,
+        carried: usize,
+    },
+    /// The caller's piece, straight from its slice; `sent` once the write returned.
+    Src { len: usize, sent: Option<usize> },
+    /// Flushing what was written.
+    Flush,
+}
+
+/// What a body read does with the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ReadMode {
+    /// One read: some bytes into the caller's slice (`0` at the end of the body).
+    Some,
+    /// The whole body into the caller's slice; a body that does not fit is
+    /// [`RequestError::BodyBufferTooSmall`].
+    ToEnd,
+    /// The whole body, dropped (counted in [`Core::skipped`]).
+    Discard,
+}
+
+/// A response body being read: unread bytes are `buf[rx..end]`, body bytes are buffered from
+/// `base` (the head stays in front of it for the response's accessors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct Body {
+    rx: usize,
+    end: usize,
+    base: usize,
+    decoder: BodyDecoder,
+    fin: End,
+    response_by: Option<u64>,
+    /// What the read in progress does with the body.
+    mode: ReadMode,
+    /// A read straight into the caller's slice is in progress.
+    direct: bool,
+}
+
+/// A chunked body's trailer section being read: `buf[base..end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct Trailers {
+    base: usize,
+    end: usize,
+    scanner: HeadScanner,
+    fin: End,
+    response_by: Option<u64>,
+}
+
+/// The rest of a response, being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Rest {
+    Body(Body),
+    Trailers(Trailers),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 enum State {
-    /// Ready for a request.
-    Idle,
+    /// Ready for a request. `since`: when the last response ended; `limit`: how long the
+    /// server keeps it idle, as it announced.
+    Idle {
+        since: Option<u64>,
+        limit: Option<u32>,
+    },
+    /// One read of an idle connection whose stream said bytes (or its end) are ready.
+    Probe {
+        since: Option<u64>,
+        limit: Option<u32>,
+    },
     /// Writing a request.
-    Send(Stage),
+    Sending(Sending),
+    /// The head is sent; waiting for `100 Continue` (or a final response) until `until`.
+    AwaitContinue {
+        req: Req,
+        then: Then,
+        read: HeadRead,
+        until: Option<u64>,
+    },
     /// The head of a streamed request is sent; the caller writes the body piece by piece.
-    /// `piece`: a piece being written (its stage, and how many of its bytes it carries).
-    Streaming { piece: Option<(Stage, usize)> },
-    /// Reading the response head.
-    Head,
-    /// Reading the body.
-    Body,
-    /// Reading the trailer section of a chunked body.
-    Trailers,
-    /// The last response ended the connection.
-    Closed,
-    /// The server closed the connection while it was idle (or before answering the request
-    /// sent on it after it had been idle).
-    ClosedByServer,
-    /// An exchange failed or was abandoned part-way.
-    Poisoned,
+    Streaming {
+        remaining: Option<u64>,
+        piece: Option<Piece>,
+        req: Req,
+    },
+    /// Reading the response head. `first_byte_by` bounds its first byte, `response_by` all of
+    /// it.
+    Head {
+        req: Req,
+        read: HeadRead,
+        first_byte_by: Option<u64>,
+        response_by: Option<u64>,
+    },
+    /// Reading the body (into the caller's slice).
+    Body(Body),
+    /// Reading a chunked body's trailer section.
+    Trailers(Trailers),
+    /// Skipping the rest of a response the caller left unread, before the next request.
+    Drain {
+        rest: Rest,
+        budget: usize,
+        until: Option<u64>,
+        status: u16,
+    },
+    /// The connection carries no more requests. `resend`: the last request may be sent again
+    /// on a new connection.
+    Closed { why: Why, resend: bool },
 }
 
-/// How far the framing of a response can be read from what is buffered.
-enum Framed {
-    /// The response is complete.
-    Complete,
-    /// Body data comes next.
-    Data,
-    /// More bytes are needed.
-    NeedInput,
+/// How a stream operation failed.
+enum Fault<E> {
+    /// A read returned 0 (a FIN, a TLS `close_notify`), or a write took nothing.
+    Eof,
+    /// An error that means the connection ended (reset, aborted, broken pipe, not connected).
+    Ended(E),
+    /// Any other error.
+    Failed(E),
 }
 
-/// What the end of the stream (or an abrupt end) means where it happened.
-enum Ended {
-    /// The body was delimited by the close: the response is complete.
-    Complete,
-    /// A typed error says what happened.
-    Error(Error<core::convert::Infallible>),
-    /// Nothing more specific can be said: the stream's own error is passed through.
-    PassThrough,
-}
-
-/// Whether an error kind means the connection ended (closed or reset) rather than failed.
-fn ended(kind: ErrorKind) -> bool {
-    matches!(
-        kind,
-        ErrorKind::ConnectionReset
+impl<E: embedded_io::Error> Fault<E> {
+    fn of(e: E) -> Self {
+        match e.kind() {
+            ErrorKind::ConnectionReset
             | ErrorKind::ConnectionAborted
             | ErrorKind::BrokenPipe
-            | ErrorKind::NotConnected
-    )
-}
-
-fn widen<E>(e: Error<core::convert::Infallible>) -> Error<E> {
-    match e {
-        Error::Request(e) => Error::Request(e),
-        Error::Response(e) => Error::Response(e),
-        Error::Connection(e) => Error::Connection(e),
-        Error::Timeout(p) => Error::Timeout(p),
-        Error::Io(never) => match never {},
+            | ErrorKind::NotConnected => Self::Ended(e),
+            _ => Self::Failed(e),
+        }
     }
 }
 
@@ -245,116 +413,152 @@ fn expects_continue(req: &RequestHead<'_>) -> bool {
     })
 }
 
+/// Whether received bytes are (the start of) a `408 Request Timeout` response.
+fn is_408(bytes: &[u8]) -> bool {
+    matches!(
+        bytes,
+        [
+            b'H',
+            b'T',
+            b'T',
+            b'P',
+            b'/',
+            b'1',
+            b'.',
+            _,
+            b' ',
+            b'4',
+            b'0',
+            b'8',
+            ..
+        ]
+    )
+}
+
 /// The sans-IO state of one connection. See the module documentation.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Core {
     state: State,
-    goal: Goal,
-    /// Received bytes not yet consumed: `rx_start..rx_end` of the buffer.
-    rx_start: usize,
-    rx_end: usize,
-    /// Body bytes placed in the caller's slice by the last step, to report with `Done`.
-    produced: usize,
-    /// The last read step was [`Step::ReadOut`] (into the caller's slice).
-    reading_out: bool,
-    /// The waits can be bounded, so a request with `Expect: 100-continue` may wait for the
-    /// `100` before its body (without a timer the body is sent at once, RFC 9110 §10.1.1).
-    timed: bool,
-    /// A previous exchange completed on this connection: it was reused.
-    reused: bool,
-    /// The request may be sent again automatically (RFC 9112 §9.3.1).
-    idempotent: bool,
-    /// Some byte of the current request was accepted by the stream.
-    wrote: bool,
-    /// Some byte of the current response arrived.
-    received: bool,
-    request_was_head: bool,
-    expect: bool,
-    body: BodySrc,
-    head_len: usize,
-    /// Head bytes placed in the buffer for writing so far.
-    head_done: usize,
-    interim: u8,
-    scanner: HeadScanner,
-    head: Option<ResponseHead>,
-    decoder: BodyDecoder,
+    timeouts: Timeouts,
+    /// The longest the connection is kept idle when the server announced nothing shorter.
+    max_idle_ms: Option<u32>,
+    /// Exchanges completed on this connection (it is reused once this is not 0).
+    completed: u32,
+    /// The head of the response the caller may be reading, for its accessors (no rule of the
+    /// core reads it).
+    last: Option<ResponseHead>,
+    /// The trailer section of the last chunked response, in the buffer.
     trailers: (usize, usize),
+    /// Body bytes placed in the caller's slice by the read in progress, for its `Done`.
+    produced: usize,
+    /// Body bytes dropped by the last [`ReadMode::Discard`].
+    skipped: u64,
+    /// When bytes last arrived: the end of a response is the start of the server's idle time.
+    last_rx: Option<u64>,
 }
 
 impl Default for Core {
     fn default() -> Self {
-        Self::new(false)
+        Self::new(Timeouts::none())
     }
 }
 
 impl Core {
-    /// A fresh connection with nothing buffered. `timed`: the shell bounds waits with a
-    /// timer, so an `Expect: 100-continue` request may wait (boundedly) for the `100`.
-    pub const fn new(timed: bool) -> Self {
+    /// A fresh connection with nothing buffered, its waits bounded by `timeouts` (when the shell
+    /// passes a clock reading).
+    pub const fn new(timeouts: Timeouts) -> Self {
         Self {
-            state: State::Idle,
-            goal: Goal::Settle,
-            rx_start: 0,
-            rx_end: 0,
-            produced: 0,
-            reading_out: false,
-            timed,
-            reused: false,
-            idempotent: false,
-            wrote: false,
-            received: false,
-            request_was_head: false,
-            expect: false,
-            body: BodySrc::Buffer,
-            head_len: 0,
-            head_done: 0,
-            interim: 0,
-            scanner: HeadScanner::new(),
-            head: None,
-            decoder: BodyDecoder::Done,
+            state: State::Idle {
+                since: None,
+                limit: None,
+            },
+            timeouts,
+            max_idle_ms: None,
+            completed: 0,
+            last: None,
             trailers: (0, 0),
+            produced: 0,
+            skipped: 0,
+            last_rx: None,
         }
     }
 
-    /// Whether the waits are bounded (see [`Core::new`]).
-    pub fn set_timed(&mut self, timed: bool) {
-        self.timed = timed;
+    /// Changes the timeouts for the next waits.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.timeouts = timeouts;
     }
 
-    /// Whether the server closed the connection while it was idle (see
-    /// [`ConnectionError::ClosedByServer`]).
-    pub fn is_closed_by_server(&self) -> bool {
-        self.state == State::ClosedByServer
+    /// The timeouts in force.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
-    /// Whether a request can be sent now (after [`Core::begin_settle`] has run, if a body was
-    /// read to its last data byte but not past its framing).
-    pub fn is_reusable(&self) -> bool {
-        matches!(self.state, State::Idle)
-            || (matches!(self.state, State::Body | State::Trailers)
-                && self.decoder.is_framing_only())
+    /// The longest the connection may stay idle before it is treated as closed when the server
+    /// announced nothing shorter (`None`: only what the server announced). Needs a clock.
+    pub fn set_max_idle(&mut self, ms: Option<u32>) {
+        self.max_idle_ms = ms;
     }
 
-    /// Whether the connection can never carry another request: closed by the last response,
-    /// closed by the server while idle, or poisoned. Open a new one.
-    pub fn is_finished(&self) -> bool {
-        matches!(
-            self.state,
-            State::Closed | State::ClosedByServer | State::Poisoned
-        )
+    // ---- queries --------------------------------------------------------------------------
+
+    /// Whether the idle connection has been idle longer than it may be, at `now`.
+    fn expired(&self, since: Option<u64>, limit: Option<u32>, now: Option<u64>) -> bool {
+        let (Some(since), Some(now)) = (since, now) else {
+            return false;
+        };
+        let limit = match (limit, self.max_idle_ms) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(l) => l,
+                None => return false,
+            },
+        };
+        now.saturating_sub(since) >= u64::from(limit)
     }
 
-    /// Whether the last request may be sent again on a new connection, as RFC 9112 §9.3.1
-    /// allows: the server closed this connection before answering (it had been idle), and the
-    /// request is idempotent or provably never reached the stream.
+    /// Whether a request can be sent now (`now`: the clock, for the idle limits): the
+    /// connection is idle and not expired, or a response's body is left whose rest will be
+    /// skipped first.
+    pub fn is_reusable(&self, now: Option<u64>) -> bool {
+        match self.state {
+            State::Idle { since, limit } => !self.expired(since, limit, now),
+            State::Body(Body { fin, .. }) | State::Trailers(Trailers { fin, .. }) => {
+                matches!(fin, End::Keep { .. })
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the connection can never carry another request (closed, found closed, expired,
+    /// broken).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed { .. })
+    }
+
+    /// Whether the connection is idle (a probe may look at it).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Idle { .. })
+    }
+
+    /// Whether the last request may be sent again on a new connection (RFC 9112 §9.3.1): it
+    /// failed and no byte of it was written, or the connection ended before any byte of its
+    /// response and it is idempotent.
     pub fn may_resend(&self) -> bool {
-        self.state == State::ClosedByServer && (self.idempotent || !self.wrote)
+        matches!(self.state, State::Closed { resend: true, .. })
+    }
+
+    /// Why the connection carries no more requests, when it does not.
+    pub fn closed_error(&self) -> Option<ConnectionError> {
+        match self.state {
+            State::Closed { why, .. } => Some(why.error()),
+            _ => None,
+        }
     }
 
     /// The head of the current (or last) response.
     pub fn head(&self) -> Option<&ResponseHead> {
-        self.head.as_ref()
+        self.last.as_ref()
     }
 
     /// The trailer section of the last chunked response, as a range of the buffer.
@@ -362,120 +566,182 @@ impl Core {
         self.trailers.0..self.trailers.1
     }
 
-    /// Whether the current response's body has been read to its end.
+    /// Whether the current response has been read to its end.
     pub fn body_done(&self) -> bool {
-        matches!(self.state, State::Idle | State::Closed) && self.head.is_some()
+        self.last.is_some()
+            && match self.state {
+                State::Body(_) | State::Trailers(_) | State::Drain { .. } => false,
+                State::Closed {
+                    why: Why::Broken(b),
+                    ..
+                } => b == Broken::BodyNotSent,
+                _ => true,
+            }
     }
 
-    // ---- starting operations -------------------------------------------------------------
-
-    /// Starts reading the rest of the previous response's framing (a chunked body whose data
-    /// was read to its last byte, but not its last chunk). Drive it with [`Core::poll`]; it
-    /// ends at once when there is nothing to read.
-    ///
-    /// An operation abandoned part-way (a dropped future) is never resumed: the connection is
-    /// then poisoned.
-    pub fn begin_settle(&mut self) {
-        self.abandon_unfinished();
-        self.goal = Goal::Settle;
+    /// Exchanges completed on this connection.
+    pub fn completed(&self) -> u32 {
+        self.completed
     }
 
-    /// Poisons the connection if an operation was left part-way (its future dropped).
+    /// Body bytes dropped by the last [`ReadMode::Discard`] read.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    // ---- starting operations --------------------------------------------------------------
+
+    /// An operation left part-way (its future dropped) is never resumed: where the byte stream
+    /// stands is unknown, so the connection is closed.
     fn abandon_unfinished(&mut self) {
-        if matches!(
-            self.state,
-            State::Send(_) | State::Streaming { .. } | State::Head
-        ) {
-            self.state = State::Poisoned;
-        }
-    }
-
-    /// Checks that a request may be sent and moves any buffered bytes to the front. Returns
-    /// where the request may be encoded.
-    fn ready(&mut self, buf: &mut [u8]) -> Result<usize, ConnectionError> {
         match self.state {
-            State::Idle => {}
-            State::Closed => return Err(ConnectionError::Closed),
-            State::ClosedByServer => return Err(ConnectionError::ClosedByServer),
-            _ => {
-                self.state = State::Poisoned;
-                return Err(ConnectionError::Poisoned);
+            State::Sending(_)
+            | State::AwaitContinue { .. }
+            | State::Head { .. }
+            | State::Drain { .. }
+            | State::Streaming { piece: Some(_), .. } => {
+                self.state = State::Closed {
+                    why: Why::Broken(Broken::Abandoned),
+                    resend: false,
+                };
             }
+            // A dropped probe read took nothing (reads are cancel-safe); a dropped body read
+            // too.
+            State::Probe { since, limit } => self.state = State::Idle { since, limit },
+            State::Body(ref mut b) => b.direct = false,
+            _ => {}
         }
-        let pending = self.rx_end - self.rx_start;
-        move_within(buf, self.rx_start..self.rx_end, 0);
-        self.rx_start = 0;
-        self.rx_end = pending;
-        Ok(pending)
     }
 
-    /// Encodes the head at `at` (whole, or its first part when the free space is short) and
-    /// returns the range to write first.
-    fn place_head(
-        &mut self,
-        buf: &mut [u8],
-        at: usize,
-        req: &RequestHead<'_>,
-        host: &Host<'_>,
-        framing: BodyFraming,
-    ) -> Result<Range<usize>, RequestError> {
-        let free = buf.get_mut(at..).unwrap_or(&mut []);
-        let (len, first) = match encode::encode(req, host, framing, free) {
-            Ok(n) => (n, n),
-            Err(RequestError::BufferTooSmall { needed }) => {
-                // A head that fits the buffer is always sent: when bytes kept for the next
-                // response leave too little room, it goes out in parts, so whether a request
-                // can be sent never depends on how the server's bytes were split into reads.
-                if needed > buf.len() {
-                    return Err(RequestError::BufferTooSmall { needed });
-                }
-                if at == buf.len() {
-                    return Err(RequestError::BufferTooSmall {
-                        needed: at + needed,
-                    });
-                }
-                let first =
-                    encode::encode_part(req, host, framing, part_mut(buf, at..buf.len()), 0);
-                (needed, first)
-            }
-            Err(e) => return Err(e),
-        };
-        if first == len {
-            crate::trace::request(part(buf, at..at + len));
-        }
-        self.head_len = len;
-        self.head_done = first;
-        Ok(at..at + first)
-    }
-
-    fn start(&mut self, req: &RequestHead<'_>, idempotent: bool, first: Range<usize>, goal: Goal) {
-        self.state = State::Send(Stage::Buf {
-            at: first.start,
-            end: first.end,
-        });
-        self.goal = goal;
-        self.request_was_head = req.method == Method::Head;
-        self.idempotent = idempotent || req.method.is_idempotent();
-        self.wrote = false;
-        // Bytes of this response that arrived early (behind the last one) count: its first
-        // byte is already here.
-        self.received = self.rx_end > self.rx_start;
+    /// Starts what must happen before a new request: skipping the rest of a response the caller
+    /// left unread, when that is bounded (already buffered, or at most [`DRAIN_BUDGET`] bytes
+    /// within the idle deadline); otherwise the connection is closed. Drive it with
+    /// [`Core::poll`]; it ends at once when there is nothing to skip.
+    pub fn begin_settle(&mut self, now: Option<u64>) {
+        self.abandon_unfinished();
         self.produced = 0;
-        self.interim = 0;
-        self.head = None;
-        self.trailers = (0, 0);
-        self.scanner = HeadScanner::new();
+        let status = self.last.map_or(0, |h| h.status);
+        let rest = match self.state {
+            State::Body(b) => Rest::Body(b),
+            State::Trailers(t) => Rest::Trailers(t),
+            State::Streaming { piece: None, .. } => {
+                // A streamed body never finished.
+                self.state = State::Closed {
+                    why: Why::Broken(Broken::Abandoned),
+                    resend: false,
+                };
+                return;
+            }
+            _ => return,
+        };
+        let fin = match rest {
+            Rest::Body(b) => b.fin,
+            Rest::Trailers(t) => t.fin,
+        };
+        if let End::Close(why) = fin {
+            // The connection ends with this response anyway.
+            self.state = State::Closed { why, resend: false };
+            return;
+        }
+        if let Rest::Body(b) = rest {
+            // Body bytes still to come off the wire, when the server declared them.
+            let left = match b.decoder {
+                BodyDecoder::Length(n) => {
+                    let buffered = (b.end - b.rx) as u64;
+                    Some(n.saturating_sub(buffered))
+                }
+                _ => None,
+            };
+            if left.is_some_and(|l| l > DRAIN_BUDGET as u64) {
+                crate::log::debug!("rawpost: {:?} body bytes left unread; closing", left);
+                self.state = State::Closed {
+                    why: Why::LeftUnread { status, left },
+                    resend: false,
+                };
+                return;
+            }
+        }
+        crate::log::debug!("rawpost: skipping the rest of the last response's body");
+        self.state = State::Drain {
+            rest,
+            budget: DRAIN_BUDGET,
+            until: after(now, self.timeouts.idle_ms),
+            status,
+        };
     }
 
-    /// Starts sending a request whose body is the caller's slice (pass it again as
-    /// [`Ctx::src`] to every [`Core::poll`]). The operation ends when the final response's
-    /// head is parsed.
+    /// Starts one read on an idle connection whose stream said bytes (or its end) are ready
+    /// (`ReadReady`): an end means the server closed it, bytes are unsolicited. Returns `false`
+    /// (nothing to do) unless the connection is idle.
+    pub fn begin_probe(&mut self) -> bool {
+        self.abandon_unfinished();
+        self.produced = 0;
+        match self.state {
+            State::Idle { since, limit } => {
+                self.state = State::Probe { since, limit };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Checks that a request may be sent at `now`. A refusal leaves the request resendable:
+    /// nothing of it was written.
+    fn ready(&mut self, now: Option<u64>) -> Result<(), ConnectionError> {
+        self.abandon_unfinished();
+        let why = match self.state {
+            State::Idle { since, limit } if self.expired(since, limit, now) => {
+                crate::log::debug!("rawpost: the idle connection expired; not written into");
+                Why::Expired
+            }
+            State::Idle { .. } => return Ok(()),
+            State::Closed { why, .. } => why,
+            // A response was not settled first (`begin_settle`).
+            _ => Why::Broken(Broken::Abandoned),
+        };
+        self.state = State::Closed { why, resend: true };
+        Err(why.error())
+    }
+
+    fn start(
+        &mut self,
+        req: &RequestHead<'_>,
+        idempotent: bool,
+        stage: Stage,
+        then: Then,
+        expect: bool,
+    ) {
+        self.last = None;
+        self.trailers = (0, 0);
+        self.produced = 0;
+        self.state = State::Sending(Sending {
+            req: Req {
+                head: req.method == Method::Head,
+                idempotent: idempotent || req.method.is_idempotent(),
+            },
+            stage,
+            then,
+            expect,
+            wrote: false,
+        });
+    }
+
+    /// Whether a request with this head and a non-empty body waits for `100 Continue`: it
+    /// asks for it, and the wait can be bounded.
+    fn waits_for_continue(&self, req: &RequestHead<'_>, now: Option<u64>) -> bool {
+        now.is_some() && self.timeouts.continue_ms.is_some() && expects_continue(req)
+    }
+
+    /// Starts sending a request whose body is the caller's slice `body` (pass it again as the
+    /// source of [`Step::WriteSrc`]). The operation ends when the final response's head is
+    /// parsed.
     ///
     /// Head and body go out in one write when they fit the buffer; otherwise the head, then
     /// the body from the caller's slice. With `Expect: 100-continue`, a non-empty body and a
-    /// timer, the body waits for `100 Continue` (or the continue deadline); a final response
-    /// that comes first means the body is never sent and the connection is not reused.
-    /// `idempotent`: the caller vouches that the request may be repeated (RFC 9112 §9.3.1).
+    /// bounded continue wait, the body waits for `100 Continue` (or the continue deadline); a
+    /// final response that comes first means the body is never sent and the connection is not
+    /// reused. `idempotent`: the caller vouches that the request may be repeated (RFC 9112
+    /// §9.3.1). On an error nothing is to be written.
     pub fn begin_send<E>(
         &mut self,
         buf: &mut [u8],
@@ -483,87 +749,86 @@ impl Core {
         host: &Host<'_>,
         body: &[u8],
         idempotent: bool,
+        now: Option<u64>,
     ) -> Result<(), Error<E>> {
-        let at = self.ready(buf)?;
-        let mut range =
-            self.place_head(buf, at, req, host, BodyFraming::Length(body.len() as u64))?;
-        self.expect = self.timed && !body.is_empty() && expects_continue(req);
-        self.body = BodySrc::Slice(body.len());
-        if !self.expect && self.head_done == self.head_len {
-            if let Some(dst) = buf.get_mut(range.end..range.end + body.len()) {
+        self.ready(now)?;
+        let head_len = encode::encode(req, host, BodyFraming::Length(body.len() as u64), buf)?;
+        crate::trace::request(part(buf, 0..head_len));
+        let expect = !body.is_empty() && self.waits_for_continue(req, now);
+        let mut end = head_len;
+        let mut then = Then::Slice(body.len());
+        if !expect {
+            if let Some(dst) = buf.get_mut(head_len..head_len + body.len()) {
                 dst.copy_from_slice(body);
-                range.end += body.len();
-                self.body = BodySrc::Buffer;
+                end += body.len();
+                then = Then::Nothing;
             }
         }
         crate::log::debug!(
             "rawpost: {} with {} bytes in the buffer{}",
             req.method.as_str(),
-            range.len(),
-            if self.body == BodySrc::Buffer {
+            end,
+            if then == Then::Nothing {
                 ""
             } else {
                 " + the body from the caller's slice"
             }
         );
-        self.start(req, idempotent, range, Goal::Response);
+        self.start(req, idempotent, Stage::Buf { at: 0, end }, then, expect);
         Ok(())
     }
 
-    /// Starts sending a request whose body `write_body` produces straight into the buffer (it
-    /// is given all the free space and returns the body's length). The head is then encoded
-    /// in front of the body, so head and body go out in one write; when the buffer is crowded by
-    /// bytes kept for the next response, the head goes out in parts from the space behind the
-    /// body, then the body. An `Expect: 100-continue` header is sent as given but not waited for
-    /// (the body is already in the buffer). On any error nothing is to be written.
+    /// Starts sending a request whose body `write_body` writes straight into the buffer,
+    /// behind the room reserved for the head (it is given all of the buffer behind that room
+    /// and returns the body's length); the head is then encoded right in front of the body, so
+    /// head and body go out in one write. With `Expect: 100-continue` and a bounded continue
+    /// wait, the head goes first and the body (from the buffer) after `100 Continue`. On any
+    /// error nothing is to be written.
     pub fn begin_send_with<F, BE, E>(
         &mut self,
         buf: &mut [u8],
         req: &RequestHead<'_>,
         host: &Host<'_>,
         idempotent: bool,
+        now: Option<u64>,
         write_body: F,
     ) -> Result<(), Error<E>>
     where
         F: FnOnce(&mut [u8]) -> Result<usize, BE>,
     {
-        let at = self.ready(buf)?;
-        let room = buf.len() - at;
-        let len = match write_body(part_mut(buf, at..buf.len())) {
+        self.ready(now)?;
+        // The room for the head with the longest Content-Length; validates the head.
+        let reserve = encode::validate(req, host, BodyFraming::Length(u64::MAX))?;
+        let Some(room) = buf.len().checked_sub(reserve) else {
+            return Err(RequestError::BufferTooSmall { needed: reserve }.into());
+        };
+        let len = match write_body(part_mut(buf, reserve..buf.len())) {
             Ok(n) if n <= room => n,
             _ => return Err(RequestError::BodyWriter.into()),
         };
-        let framing = BodyFraming::Length(len as u64);
-        let head_len = encode::validate(req, host, framing)?;
-        let body_end = at + len;
-        let first = if body_end + head_len <= buf.len() {
-            move_within(buf, at..body_end, at + head_len);
-            encode::encode(req, host, framing, part_mut(buf, at..at + head_len))?;
-            crate::trace::request(part(buf, at..at + head_len));
-            self.body = BodySrc::Buffer;
-            self.head_done = head_len;
-            at..at + head_len + len
-        } else if body_end < buf.len() {
-            let first =
-                encode::encode_part(req, host, framing, part_mut(buf, body_end..buf.len()), 0);
-            self.body = BodySrc::Held(at, body_end);
-            self.head_done = first;
-            body_end..body_end + first
-        } else {
-            return Err(RequestError::BufferTooSmall {
-                needed: body_end + head_len,
-            }
-            .into());
+        let head_len = reserve - encode::content_length_line(req.method, u64::MAX)
+            + encode::content_length_line(req.method, len as u64);
+        let at = reserve - head_len;
+        encode::encode(
+            req,
+            host,
+            BodyFraming::Length(len as u64),
+            part_mut(buf, at..reserve),
+        )?;
+        crate::trace::request(part(buf, at..reserve));
+        let expect = len > 0 && self.waits_for_continue(req, now);
+        let (end, then) = match expect {
+            true => (reserve, Then::Buf(reserve, reserve + len)),
+            false => (reserve + len, Then::Nothing),
         };
-        self.head_len = head_len;
-        self.expect = false;
-        self.start(req, idempotent, first, Goal::Response);
+        self.start(req, idempotent, Stage::Buf { at, end }, then, expect);
         Ok(())
     }
 
     /// Starts sending the head of a request whose body the caller then streams: with a known
     /// length (`Content-Length`) or chunked (`None`). The operation ends when the head is sent
-    /// and, with `Expect: 100-continue` and a timer, when the `100 Continue` wait is over.
+    /// and, with `Expect: 100-continue` and a bounded wait, when the `100 Continue` wait is
+    /// over.
     pub fn begin_stream<E>(
         &mut self,
         buf: &mut [u8],
@@ -571,74 +836,96 @@ impl Core {
         host: &Host<'_>,
         length: Option<u64>,
         idempotent: bool,
+        now: Option<u64>,
     ) -> Result<(), Error<E>> {
-        let at = self.ready(buf)?;
+        self.ready(now)?;
         let framing = length.map_or(BodyFraming::Chunked, BodyFraming::Length);
-        let range = self.place_head(buf, at, req, host, framing)?;
-        self.expect = self.timed && length != Some(0) && expects_continue(req);
-        self.body = BodySrc::Stream(length);
-        self.start(req, idempotent, range, Goal::Streaming);
+        let head_len = encode::encode(req, host, framing, buf)?;
+        crate::trace::request(part(buf, 0..head_len));
+        let expect = length != Some(0) && self.waits_for_continue(req, now);
+        self.start(
+            req,
+            idempotent,
+            Stage::Buf {
+                at: 0,
+                end: head_len,
+            },
+            Then::Stream(length),
+            expect,
+        );
         Ok(())
     }
 
-    /// Starts sending one piece of a streamed body, `len` bytes long (pass it as
-    /// [`Ctx::src`]). With a known length it is written straight from the caller's slice (one
-    /// write call, which may take part of it); chunked, as one chunk framed in the buffer (a
-    /// piece larger than the buffer is cut to fit).
+    /// The piece or flush of a streamed body may start.
+    fn streaming(&mut self) -> Result<(Option<u64>, Req), ConnectionError> {
+        match self.state {
+            State::Streaming {
+                remaining,
+                piece: None,
+                req,
+            } => Ok((remaining, req)),
+            State::Body(_)
+            | State::Trailers(_)
+            | State::Closed {
+                why: Why::Broken(Broken::BodyNotSent),
+                ..
+            } => Err(ConnectionError::AnsweredBeforeBody),
+            State::Closed { why, .. } => Err(why.error()),
+            _ => {
+                self.abandon_unfinished();
+                Err(ConnectionError::Broken(Broken::Abandoned))
+            }
+        }
+    }
+
+    /// Starts sending one piece of a streamed body, `data` (pass it as the source of
+    /// [`Step::WriteSrc`]). With a known length it is written straight from the caller's slice
+    /// (one write call, which may take part of it); chunked, as one chunk framed in the buffer
+    /// (a piece larger than the buffer is cut to fit).
     pub fn begin_piece<E>(&mut self, buf: &mut [u8], data: &[u8]) -> Result<(), Error<E>> {
-        self.begin_streamed_step()?;
+        let (remaining, req) = self.streaming()?;
         if data.is_empty() {
             return Ok(());
         }
-        let piece = match self.body {
-            BodySrc::Stream(Some(remaining)) => {
-                if data.len() as u64 > remaining {
-                    self.state = State::Poisoned;
-                    return Err(RequestError::BodyLengthMismatch.into());
+        let piece = match remaining {
+            Some(left) if data.len() as u64 > left => {
+                let e = RequestError::BodyLengthMismatch;
+                self.state = State::Closed {
+                    why: Why::Broken(Broken::Request(e)),
+                    resend: false,
+                };
+                return Err(e.into());
+            }
+            Some(_) => Piece::Src {
+                len: data.len(),
+                sent: None,
+            },
+            None => {
+                let (range, carried) = encode::frame_chunk(buf, 0..buf.len(), data)?;
+                Piece::Chunk {
+                    at: range.start,
+                    end: range.end,
+                    carried,
                 }
-                (Stage::Src { at: 0 }, 0)
-            }
-            _ => {
-                let space = self.send_space(buf.len());
-                let (range, n) = encode::frame_chunk(buf, space, data).inspect_err(|_| {
-                    self.state = State::Poisoned;
-                })?;
-                (
-                    Stage::Buf {
-                        at: range.start,
-                        end: range.end,
-                    },
-                    n,
-                )
             }
         };
-        self.state = State::Streaming { piece: Some(piece) };
-        Ok(())
-    }
-
-    /// Starts flushing a streamed body's pieces written so far (the caller's `flush`), bounded
-    /// like a write.
-    pub fn begin_piece_flush<E>(&mut self) -> Result<(), Error<E>> {
-        self.begin_streamed_step()?;
         self.state = State::Streaming {
-            piece: Some((Stage::Flush, 0)),
+            remaining,
+            piece: Some(piece),
+            req,
         };
         Ok(())
     }
 
-    /// A piece or a flush may start: the head of a streamed request is sent and no piece is
-    /// under way (one abandoned part-way poisons the connection).
-    fn begin_streamed_step(&mut self) -> Result<(), ConnectionError> {
-        self.goal = Goal::Piece;
-        match self.state {
-            State::Streaming { piece: None } => Ok(()),
-            State::Streaming { piece: Some(_) } | State::Poisoned => {
-                self.state = State::Poisoned;
-                Err(ConnectionError::Poisoned)
-            }
-            _ if self.head.is_some() => Err(ConnectionError::AnsweredBeforeBody),
-            _ => Err(ConnectionError::Poisoned),
-        }
+    /// Starts flushing a streamed body's pieces written so far, bounded like a write.
+    pub fn begin_piece_flush<E>(&mut self) -> Result<(), Error<E>> {
+        let (remaining, req) = self.streaming()?;
+        self.state = State::Streaming {
+            remaining,
+            piece: Some(Piece::Flush),
+            req,
+        };
+        Ok(())
     }
 
     /// Starts ending a streamed body (for chunked, with the last chunk) and reading the
@@ -646,275 +933,290 @@ impl Core {
     /// [`RequestError::BodyLengthMismatch`]. If the server answered before the body was sent
     /// (`Expect: 100-continue`), the operation ends at once with that response.
     pub fn begin_finish<E>(&mut self, buf: &mut [u8]) -> Result<(), Error<E>> {
-        self.goal = Goal::Response;
-        match self.state {
-            State::Streaming { piece: None } => {}
-            State::Body | State::Idle | State::Closed if self.head.is_some() => return Ok(()),
-            _ => {
-                self.state = State::Poisoned;
-                return Err(ConnectionError::Poisoned.into());
+        let (remaining, req) = match self.streaming() {
+            Ok(s) => s,
+            Err(ConnectionError::AnsweredBeforeBody) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let stage = match remaining {
+            Some(0) => Stage::Flush,
+            Some(_) => {
+                let e = RequestError::BodyLengthMismatch;
+                self.state = State::Closed {
+                    why: Why::Broken(Broken::Request(e)),
+                    resend: false,
+                };
+                return Err(e.into());
             }
-        }
-        self.state = match self.body {
-            BodySrc::Stream(Some(0)) => State::Send(Stage::Flush),
-            BodySrc::Stream(None) => {
-                let space = self.send_space(buf.len());
-                let Some(dst) = buf.get_mut(space.start..space.start + encode::LAST_CHUNK.len())
-                else {
-                    self.state = State::Poisoned;
-                    return Err(RequestError::BufferTooSmall {
-                        needed: space.start + encode::LAST_CHUNK.len(),
-                    }
-                    .into());
+            None => {
+                let n = encode::LAST_CHUNK.len();
+                let Some(dst) = buf.get_mut(..n) else {
+                    return Err(RequestError::BufferTooSmall { needed: n }.into());
                 };
                 dst.copy_from_slice(encode::LAST_CHUNK);
-                State::Send(Stage::Buf {
-                    at: space.start,
-                    end: space.start + encode::LAST_CHUNK.len(),
-                })
-            }
-            _ => {
-                self.state = State::Poisoned;
-                return Err(RequestError::BodyLengthMismatch.into());
+                Stage::Buf { at: 0, end: n }
             }
         };
-        self.head_done = self.head_len;
-        self.body = BodySrc::Buffer;
+        self.state = State::Sending(Sending {
+            req,
+            stage,
+            then: Then::Nothing,
+            expect: false,
+            wrote: true,
+        });
         Ok(())
     }
 
-    /// Starts reading body bytes into the caller's output slice. With `to_end`, an empty slice
-    /// means the caller's slice is full: the body must end there, or the result is
-    /// [`RequestError::BodyBufferTooSmall`].
-    pub fn begin_read(&mut self, to_end: bool) {
+    /// Starts reading the body as `mode` says (into the caller's output slice, given to each
+    /// [`Core::poll`]). A body whose exchange failed stays failed: reading it again is
+    /// [`ConnectionError::Broken`], never a short `Ok`.
+    pub fn begin_read(&mut self, mode: ReadMode) -> Result<(), ConnectionError> {
         self.abandon_unfinished();
-        self.goal = Goal::Body { to_end };
-    }
-
-    /// Starts one read on an idle connection, for a shell whose stream said bytes are ready
-    /// (`ReadReady`): the end of the stream means the server closed the idle connection.
-    /// Returns `false` (nothing to do) unless the connection is idle.
-    pub fn begin_idle_check(&mut self) -> bool {
-        self.goal = Goal::IdleCheck;
-        self.state == State::Idle
-    }
-
-    /// How the body of the request being sent is framed, from where it comes: what the rest
-    /// of a head sent in parts needs (no body byte has been written yet then).
-    fn request_framing(&self) -> BodyFraming {
-        match self.body {
-            BodySrc::Slice(len) => BodyFraming::Length(len as u64),
-            BodySrc::Held(at, end) => BodyFraming::Length((end - at) as u64),
-            BodySrc::Stream(Some(len)) => BodyFraming::Length(len),
-            BodySrc::Stream(None) => BodyFraming::Chunked,
-            BodySrc::Buffer => BodyFraming::Length(0),
+        self.produced = 0;
+        self.skipped = 0;
+        match self.state {
+            State::Body(ref mut b) => b.mode = mode,
+            // (A response that came before its request's body was sent is complete: reading it
+            // again is the end of its body.)
+            State::Closed {
+                why: Why::Broken(b),
+                ..
+            } if b != Broken::BodyNotSent => return Err(ConnectionError::Broken(b)),
+            _ => {}
         }
+        Ok(())
     }
 
-    /// The part of the buffer free while a request is being sent (after any bytes kept for the
-    /// next response): where the rest of a head and chunk frames are encoded.
-    fn send_space(&self, buf_len: usize) -> Range<usize> {
-        let start = match self.body {
-            BodySrc::Held(_, end) => end.max(self.rx_end),
-            _ => self.rx_end,
-        };
-        start.min(buf_len)..buf_len
-    }
-
-    // ---- the driver ----------------------------------------------------------------------
+    // ---- the driver -----------------------------------------------------------------------
 
     /// The next step of the operation in progress. `out` is the caller's output slice for body
-    /// reads (empty otherwise).
+    /// reads (empty otherwise); `now` the clock (`None`: no clock, no deadlines).
     pub fn poll<E>(
         &mut self,
         buf: &mut [u8],
-        ctx: &Ctx<'_>,
         out: &mut [u8],
+        now: Option<u64>,
     ) -> Result<Step, Error<E>> {
         loop {
             match self.state {
-                State::Poisoned => return Err(ConnectionError::Poisoned.into()),
-                State::ClosedByServer if self.goal == Goal::Settle => return Ok(Step::Done(0)),
-                State::ClosedByServer => return Err(ConnectionError::ClosedByServer.into()),
-                State::Send(stage) => {
-                    if let Some(step) = self.poll_send(buf, ctx, stage)? {
+                State::Sending(s) => {
+                    if let Some(step) = self.poll_send(s, now) {
                         return Ok(step);
                     }
                 }
-                State::Streaming { piece } => {
-                    if self.goal == Goal::Streaming {
-                        return Ok(Step::Done(0));
-                    }
-                    match piece {
-                        None => return Ok(Step::Done(0)),
-                        Some((Stage::Buf { at, end }, n)) => {
-                            if at < end {
-                                return Ok(Step::Write(at..end));
-                            }
-                            self.state = State::Streaming { piece: None };
-                            return Ok(Step::Done(n));
-                        }
-                        Some((Stage::Src { at }, _)) if at == 0 && !ctx.src.is_empty() => {
-                            return Ok(Step::WriteSrc(0..ctx.src.len()))
-                        }
-                        Some((Stage::Flush, _)) => return Ok(Step::Flush),
-                        Some((_, n)) => {
-                            self.state = State::Streaming { piece: None };
-                            return Ok(Step::Done(n));
-                        }
-                    }
-                }
-                State::Head => {
-                    if let Some(step) = self.poll_head(buf, false)? {
+                State::AwaitContinue { read, until, .. } => {
+                    if let Some(step) = self.poll_head(buf, read, now, until)? {
                         return Ok(step);
                     }
                 }
-                State::Idle if self.goal == Goal::IdleCheck => {
-                    if self.rx_end >= buf.len() {
-                        // Nowhere to read: leave the bytes for the next response.
-                        return Ok(Step::Done(0));
-                    }
-                    self.reading_out = false;
-                    return Ok(Step::Read(self.rx_end..buf.len(), Wait::Idle));
-                }
-                State::Body | State::Trailers | State::Idle | State::Closed => {
-                    return match self.goal {
-                        Goal::Body { to_end } => self.poll_body(buf, out, to_end),
-                        Goal::Settle => self.poll_settle(buf).map_err(Error::from),
-                        _ => Ok(Step::Done(0)),
+                State::Head {
+                    read,
+                    first_byte_by,
+                    response_by,
+                    ..
+                } => {
+                    // The first byte of each head (after an interim response too) has the
+                    // first-byte deadline; the rest of it, the idle one.
+                    let until = match read.end {
+                        0 => earlier(first_byte_by, response_by),
+                        _ => earlier(after(now, self.timeouts.idle_ms), response_by),
                     };
+                    if let Some(step) = self.poll_head(buf, read, now, until)? {
+                        return Ok(step);
+                    }
                 }
+                State::Streaming { piece, .. } => {
+                    let until = after(now, self.timeouts.idle_ms);
+                    return Ok(match piece {
+                        None => Step::Done(0),
+                        Some(Piece::Chunk { at, end, .. }) if at < end => Step::Write {
+                            range: at..end,
+                            until,
+                        },
+                        Some(Piece::Src { len, sent: None }) => Step::WriteSrc {
+                            range: 0..len,
+                            until,
+                        },
+                        Some(Piece::Flush) => Step::Flush { until },
+                        Some(
+                            Piece::Chunk { carried: n, .. } | Piece::Src { sent: Some(n), .. },
+                        ) => {
+                            self.end_piece();
+                            Step::Done(n)
+                        }
+                    });
+                }
+                State::Body(_) | State::Trailers(_) => return self.poll_body(buf, out, now),
+                State::Drain { .. } => return self.poll_drain(buf, now),
+                State::Probe { .. } => {
+                    return Ok(Step::Read {
+                        range: 0..buf.len(),
+                        until: after(now, self.timeouts.idle_ms),
+                    })
+                }
+                State::Idle { .. } | State::Closed { .. } => return Ok(Step::Done(self.produced)),
             }
+        }
+    }
+
+    fn end_piece(&mut self) {
+        if let State::Streaming { ref mut piece, .. } = self.state {
+            *piece = None;
         }
     }
 
     /// One stage of writing a request; `None` when the state changed and the caller should
     /// look again.
-    fn poll_send<E>(
-        &mut self,
-        buf: &mut [u8],
-        ctx: &Ctx<'_>,
-        stage: Stage,
-    ) -> Result<Option<Step>, Error<E>> {
-        let next = match stage {
-            Stage::Buf { at, end } if at < end => return Ok(Some(Step::Write(at..end))),
-            Stage::Buf { .. } if self.head_done < self.head_len => Stage::HeadPart,
-            Stage::Buf { .. } if self.expect => Stage::FlushHead,
-            Stage::Buf { .. } => match self.body {
-                BodySrc::Slice(len) if len > 0 => Stage::Src { at: 0 },
-                BodySrc::Held(at, end) => {
-                    self.body = BodySrc::Buffer;
-                    Stage::Buf { at, end }
-                }
-                BodySrc::Stream(_) => {
-                    self.state = State::Streaming { piece: None };
-                    return Ok(None);
-                }
-                _ => Stage::Flush,
-            },
-            Stage::HeadPart => {
-                let Some(req) = ctx.req else {
-                    self.state = State::Poisoned;
-                    return Err(ConnectionError::Poisoned.into());
-                };
-                let space = self.send_space(buf.len());
-                let n = encode::encode_part(
-                    req,
-                    &ctx.host,
-                    self.request_framing(),
-                    part_mut(buf, space.clone()),
-                    self.head_done,
-                );
-                self.head_done += n;
-                Stage::Buf {
-                    at: space.start,
-                    end: space.start + n,
+    fn poll_send(&mut self, mut s: Sending, now: Option<u64>) -> Option<Step> {
+        let until = after(now, self.timeouts.idle_ms);
+        s.stage = match s.stage {
+            Stage::Buf { at, end } if at < end => {
+                return Some(Step::Write {
+                    range: at..end,
+                    until,
+                })
+            }
+            Stage::Src { at, len } if at < len => {
+                return Some(Step::WriteSrc {
+                    range: at..len,
+                    until,
+                })
+            }
+            Stage::FlushHead | Stage::Flush => return Some(Step::Flush { until }),
+            Stage::Buf { .. } if s.expect => Stage::FlushHead,
+            Stage::Buf { .. } | Stage::Src { .. } => {
+                match core::mem::replace(&mut s.then, Then::Nothing) {
+                    Then::Slice(len) => Stage::Src { at: 0, len },
+                    Then::Buf(at, end) => Stage::Buf { at, end },
+                    Then::Stream(remaining) => {
+                        self.state = State::Streaming {
+                            remaining,
+                            piece: None,
+                            req: s.req,
+                        };
+                        return None;
+                    }
+                    Then::Nothing => Stage::Flush,
                 }
             }
-            Stage::FlushHead | Stage::Flush => return Ok(Some(Step::Flush)),
-            Stage::Continue => return self.poll_head(buf, true),
-            Stage::Src { at } => match self.body {
-                BodySrc::Slice(len) if at < len => {
-                    if ctx.src.len() != len {
-                        self.state = State::Poisoned;
-                        return Err(ConnectionError::Poisoned.into());
-                    }
-                    return Ok(Some(Step::WriteSrc(at..len)));
-                }
-                _ => Stage::Flush,
-            },
         };
-        self.state = State::Send(next);
-        Ok(None)
+        self.state = State::Sending(s);
+        None
     }
 
-    /// The body after the `100 Continue` wait (the `100` came, or the wait ran out).
-    fn after_continue(&mut self) {
-        self.expect = false;
-        self.state = match self.body {
-            BodySrc::Slice(len) if len > 0 => State::Send(Stage::Src { at: 0 }),
-            BodySrc::Stream(_) => State::Streaming { piece: None },
-            _ => State::Send(Stage::Flush),
-        };
-    }
-
-    /// Reads and parses response heads: skips interim (1xx) responses, takes the `100` that
-    /// lets the body go when `continue_wait`, and settles the final response. `None` when the
-    /// state changed.
+    /// Reads and parses response heads into `buf[..read.end]`: skips interim (1xx) responses,
+    /// takes the `100` that lets the body go while waiting for it, and settles the final
+    /// response. `None` when the state changed.
     fn poll_head<E>(
         &mut self,
         buf: &mut [u8],
-        continue_wait: bool,
+        mut read: HeadRead,
+        now: Option<u64>,
+        until: Option<u64>,
     ) -> Result<Option<Step>, Error<E>> {
-        let wait = match (continue_wait, self.received) {
-            (true, _) => Wait::Continue,
-            (false, false) => Wait::FirstByte,
-            (false, true) => Wait::Idle,
+        // While waiting for `100 Continue` a body in the buffer must stay untouched.
+        let limit = match self.state {
+            State::AwaitContinue {
+                then: Then::Buf(at, _),
+                ..
+            } => at.min(buf.len()),
+            _ => buf.len(),
         };
-        let Some(len) = self.scanner.scan(part(buf, 0..self.rx_end)) else {
-            if self.rx_end >= buf.len() {
-                return Err(self.fail(ResponseError::HeadTooLarge).into());
+        let Some(len) = read.scanner.scan(part(buf, 0..read.end)) else {
+            if read.end >= limit {
+                return Err(self.broken_response(ResponseError::HeadTooLarge).into());
             }
-            self.reading_out = false;
-            return Ok(Some(Step::Read(self.rx_end..buf.len(), wait)));
+            return Ok(Some(Step::Read {
+                range: read.end..limit,
+                until,
+            }));
         };
-        let head = response::parse(
-            part_mut(buf, 0..len),
-            self.scanner.folded(),
-            self.request_was_head,
-        )
-        .map_err(|e| self.fail(e))?;
-        let consume = |core: &mut Self, buf: &mut [u8]| {
-            move_within(buf, len..core.rx_end, 0);
-            core.rx_end -= len;
-            core.scanner = HeadScanner::new();
+        let req = match self.state {
+            State::AwaitContinue { req, .. } | State::Head { req, .. } => req,
+            _ => return Ok(None),
+        };
+        let head = response::parse(part_mut(buf, 0..len), read.scanner.folded(), req.head)
+            .map_err(|e| self.broken_response(e))?;
+        let awaiting = matches!(self.state, State::AwaitContinue { .. });
+        let consume = |read: &mut HeadRead, buf: &mut [u8]| {
+            move_within(buf, len..read.end, 0);
+            read.end -= len;
+            read.scanner = HeadScanner::new();
         };
         match head.status {
-            101 => return Err(self.fail(ResponseError::UnexpectedUpgrade).into()),
-            100 if continue_wait => {
-                consume(self, buf);
-                self.after_continue();
-                return Ok(None);
+            101 => {
+                return Err(self
+                    .broken_response(ResponseError::UnexpectedUpgrade)
+                    .into())
             }
             100..=199 => {
-                crate::log::debug!("rawpost: skipped interim response {}", head.status);
-                self.interim += 1;
-                if self.interim > MAX_INTERIM_RESPONSES {
-                    return Err(self.fail(ResponseError::TooManyInterimResponses).into());
+                crate::log::debug!("rawpost: interim response {}", head.status);
+                read.interim += 1;
+                if read.interim > MAX_INTERIM_RESPONSES {
+                    return Err(self
+                        .broken_response(ResponseError::TooManyInterimResponses)
+                        .into());
                 }
-                consume(self, buf);
+                consume(&mut read, buf);
+                self.state = match self.state {
+                    State::AwaitContinue { req, then, .. }
+                        if head.status == 100 && read.end == 0 =>
+                    {
+                        // The body may go.
+                        self.after_continue(req, then);
+                        return Ok(None);
+                    }
+                    State::AwaitContinue {
+                        req, then, until, ..
+                    } => State::AwaitContinue {
+                        req,
+                        then,
+                        read,
+                        until,
+                    },
+                    State::Head {
+                        req, response_by, ..
+                    } => State::Head {
+                        req,
+                        read,
+                        // The final response gets the first-byte deadline anew.
+                        first_byte_by: after(now, self.timeouts.first_byte_ms),
+                        response_by,
+                    },
+                    other => other,
+                };
                 return Ok(None);
+            }
+            408 if !awaiting && self.completed > 0 && read.interim == 0 => {
+                // Go's rule: a 408 as the first thing read on a reused connection means the
+                // server timed the idle connection out before reading the request.
+                crate::log::debug!("rawpost: 408 on a reused connection: closed by the server");
+                self.state = State::Closed {
+                    why: Why::ByServer,
+                    resend: true,
+                };
+                return Err(ConnectionError::ClosedByServer.into());
             }
             _ => {}
         }
+        let response_by = match self.state {
+            State::Head { response_by, .. } => response_by,
+            _ => after(now, self.timeouts.response_ms),
+        };
         let mut head = head;
-        if continue_wait {
-            // A final answer before the body was sent: the body is never sent, so the request
-            // on the wire is incomplete and the connection cannot be reused.
+        let fin = if awaiting {
+            // A final answer before the body was sent: the request on the wire is
+            // incomplete, so the connection is not reused.
             crate::log::debug!("rawpost: final response before 100 Continue; body not sent");
             head.keep_alive = false;
-            self.expect = false;
-        }
+            End::Close(Why::Broken(Broken::BodyNotSent))
+        } else if head.keep_alive {
+            End::Keep {
+                idle_ms: head.idle_timeout.map(announced_idle_ms),
+            }
+        } else {
+            End::Close(Why::ByResponse)
+        };
         crate::log::debug!(
             "rawpost: response {} HTTP/1.{}, head {} bytes, framing {:?}, keep-alive {}",
             head.status,
@@ -923,365 +1225,585 @@ impl Core {
             head.framing,
             head.keep_alive
         );
-        self.rx_start = len;
-        self.head = Some(head);
-        self.decoder = BodyDecoder::new(head.framing);
-        self.state = State::Body;
-        if self.decoder.is_done() {
-            self.finish();
+        self.last = Some(head);
+        let base = len;
+        if head.framing == Framing::Chunked && base >= buf.len() {
+            return Err(self.broken_response(ResponseError::NoRoomForChunk).into());
         }
+        self.state = State::Body(Body {
+            rx: len,
+            end: read.end,
+            base,
+            decoder: BodyDecoder::new(head.framing),
+            fin,
+            response_by,
+            mode: ReadMode::Some,
+            direct: false,
+        });
+        // Complete what is already buffered (an empty body ends here).
+        self.advance_framing(buf, now)?;
         Ok(Some(Step::Done(0)))
     }
 
-    fn finish(&mut self) {
-        let keep_alive = self.head.is_some_and(|h| h.keep_alive);
-        self.state = if keep_alive {
-            self.reused = true;
-            State::Idle
-        } else {
-            State::Closed
+    /// The body after the `100 Continue` wait (the `100` came, or the wait ran out).
+    fn after_continue(&mut self, req: Req, then: Then) {
+        self.state = match then {
+            Then::Stream(remaining) => State::Streaming {
+                remaining,
+                piece: None,
+                req,
+            },
+            then => State::Sending(Sending {
+                req,
+                stage: Stage::Buf { at: 0, end: 0 },
+                then,
+                expect: false,
+                wrote: true,
+            }),
         };
-        crate::log::trace!(
-            "rawpost: response complete, {} bytes buffered, reusable {}",
-            self.rx_end - self.rx_start,
-            keep_alive
-        );
     }
 
-    fn fail(&mut self, e: ResponseError) -> ResponseError {
-        self.state = State::Poisoned;
+    /// The exchange in progress failed on what the server sent.
+    fn broken_response(&mut self, e: ResponseError) -> ResponseError {
+        self.state = State::Closed {
+            why: Why::Broken(Broken::Response(e)),
+            resend: false,
+        };
         e
     }
 
-    fn body_base(&self) -> usize {
-        self.head.map_or(0, |h| usize::from(h.len))
+    /// The response is complete: the connection is kept or closed as its `fin` says — unless
+    /// bytes follow it, which answer no request.
+    fn complete(&mut self, buf: &[u8], fin: End, unread: Range<usize>, now: Option<u64>) {
+        self.completed = self.completed.saturating_add(1);
+        self.state = match fin {
+            End::Keep { .. } if !unread.is_empty() => {
+                let bytes = part(buf, unread.clone());
+                crate::log::debug!(
+                    "rawpost: {} bytes behind the response answer no request; not reused",
+                    unread.len()
+                );
+                State::Closed {
+                    why: if is_408(bytes) {
+                        Why::ByServer
+                    } else {
+                        Why::Unsolicited
+                    },
+                    resend: false,
+                }
+            }
+            End::Keep { idle_ms } => State::Idle {
+                since: self.last_rx.or(now),
+                limit: idle_ms,
+            },
+            End::Close(why) => State::Closed { why, resend: false },
+        };
+        crate::log::trace!("rawpost: response complete");
     }
 
     /// Reads as far into the response's framing as the buffered bytes allow, without I/O:
-    /// chunk framing, the last chunk, the trailer section.
-    fn advance_framing(&mut self, buf: &mut [u8]) -> Result<Framed, ResponseError> {
+    /// chunk framing, the last chunk, the trailer section. Returns whether body data comes
+    /// next (`Some(true)`), more bytes are needed (`Some(false)`), or the response is complete
+    /// (`None`).
+    fn advance_framing(
+        &mut self,
+        buf: &mut [u8],
+        now: Option<u64>,
+    ) -> Result<Option<bool>, ResponseError> {
         loop {
             match self.state {
-                State::Body => {}
-                State::Trailers => return self.trailers_from_buffer(buf),
-                _ => return Ok(Framed::Complete),
-            }
-            if self.decoder.is_done() {
-                self.finish();
-                continue;
-            }
-            if self.decoder.at_trailers() {
-                // Keep the trailer section in the buffer, right after the head.
-                let base = self.body_base();
-                move_within(buf, self.rx_start..self.rx_end, base);
-                self.rx_end = base + (self.rx_end - self.rx_start);
-                self.rx_start = base;
-                self.scanner = HeadScanner::at_line_start();
-                self.state = State::Trailers;
-                continue;
-            }
-            let (used, _) = self
-                .decoder
-                .decode(part(buf, self.rx_start..self.rx_end), &mut [])
-                .map_err(|e| self.fail(e))?;
-            self.rx_start += used;
-            if self.decoder.is_done() || self.decoder.at_trailers() {
-                continue;
-            }
-            let data_next = self.decoder.direct_limit() > 0
-                && (self.rx_start < self.rx_end
-                    || !matches!(self.decoder, BodyDecoder::UntilClose));
-            return Ok(if data_next {
-                Framed::Data
-            } else {
-                Framed::NeedInput
-            });
-        }
-    }
-
-    fn trailers_from_buffer(&mut self, buf: &mut [u8]) -> Result<Framed, ResponseError> {
-        let base = self.body_base();
-        match self.scanner.scan(part(buf, base..self.rx_end)) {
-            Some(len) => {
-                response::parse_trailers(part_mut(buf, base..base + len), self.scanner.folded())
-                    .map_err(|e| self.fail(e))?;
-                self.trailers = (base, base + len);
-                self.rx_start = base + len;
-                self.decoder = BodyDecoder::Done;
-                self.finish();
-                Ok(Framed::Complete)
-            }
-            None if self.rx_end >= buf.len() => Err(self.fail(ResponseError::InvalidTrailers)),
-            None => Ok(Framed::NeedInput),
-        }
-    }
-
-    /// Where a read for more framing goes.
-    fn framing_read(&mut self, buf: &[u8]) -> Result<Step, ResponseError> {
-        if self.rx_start == self.rx_end && self.state == State::Body {
-            let base = self.body_base();
-            self.rx_start = base;
-            self.rx_end = base;
-        }
-        if self.rx_end >= buf.len() {
-            return Err(self.fail(if self.state == State::Trailers {
-                ResponseError::InvalidTrailers
-            } else {
-                ResponseError::HeadTooLarge
-            }));
-        }
-        self.reading_out = false;
-        Ok(Step::Read(self.rx_end..buf.len(), Wait::Idle))
-    }
-
-    fn poll_settle(&mut self, buf: &mut [u8]) -> Result<Step, ConnectionError> {
-        if matches!(self.state, State::Idle | State::Closed) {
-            return Ok(Step::Done(0));
-        }
-        let framed = self
-            .advance_framing(buf)
-            .map_err(|_| ConnectionError::Poisoned)?;
-        match framed {
-            Framed::Complete => Ok(Step::Done(0)),
-            Framed::NeedInput => self
-                .framing_read(buf)
-                .map_err(|_| ConnectionError::Poisoned),
-            Framed::Data => {
-                // The caller left body bytes unread: where the next response starts is unknown.
-                crate::log::debug!("rawpost: the last response's body was not read to its end");
-                self.state = State::Poisoned;
-                Err(ConnectionError::Poisoned)
+                State::Body(mut b) => {
+                    if b.decoder.is_done() {
+                        self.complete(buf, b.fin, b.rx..b.end, now);
+                        return Ok(None);
+                    }
+                    if b.decoder.at_trailers() {
+                        // Keep the trailer section in the buffer, right after the head.
+                        move_within(buf, b.rx..b.end, b.base);
+                        self.state = State::Trailers(Trailers {
+                            base: b.base,
+                            end: b.base + (b.end - b.rx),
+                            scanner: HeadScanner::at_line_start(),
+                            fin: b.fin,
+                            response_by: b.response_by,
+                        });
+                        continue;
+                    }
+                    let (used, _) = b
+                        .decoder
+                        .decode(part(buf, b.rx..b.end), &mut [])
+                        .map_err(|e| self.broken_response(e))?;
+                    b.rx += used;
+                    self.state = State::Body(b);
+                    if b.decoder.is_done() || b.decoder.at_trailers() {
+                        continue;
+                    }
+                    let data_next = b.decoder.direct_limit() > 0
+                        && (b.rx < b.end || !matches!(b.decoder, BodyDecoder::UntilClose));
+                    return Ok(Some(data_next));
+                }
+                State::Trailers(mut t) => {
+                    return match t.scanner.scan(part(buf, t.base..t.end)) {
+                        Some(len) => {
+                            response::parse_trailers(
+                                part_mut(buf, t.base..t.base + len),
+                                t.scanner.folded(),
+                            )
+                            .map_err(|e| self.broken_response(e))?;
+                            self.trailers = (t.base, t.base + len);
+                            self.complete(buf, t.fin, t.base + len..t.end, now);
+                            Ok(None)
+                        }
+                        None if t.end >= buf.len() => {
+                            Err(self.broken_response(ResponseError::InvalidTrailers))
+                        }
+                        None => {
+                            self.state = State::Trailers(t);
+                            Ok(Some(false))
+                        }
+                    };
+                }
+                _ => return Ok(None),
             }
         }
     }
 
-    /// Advances a body read: decodes buffered bytes into `out`, or asks for a read.
+    /// A read for more of the response's framing (into the buffer).
+    fn framing_read(&mut self, buf: &[u8], now: Option<u64>) -> Result<Step, ResponseError> {
+        let idle = after(now, self.timeouts.idle_ms);
+        match self.state {
+            State::Body(mut b) => {
+                if b.rx == b.end {
+                    b.rx = b.base;
+                    b.end = b.base;
+                }
+                if b.end >= buf.len() {
+                    return Err(self.broken_response(ResponseError::NoRoomForChunk));
+                }
+                self.state = State::Body(b);
+                Ok(Step::Read {
+                    range: b.end..buf.len(),
+                    until: earlier(idle, b.response_by),
+                })
+            }
+            State::Trailers(t) => Ok(Step::Read {
+                range: t.end..buf.len(),
+                until: earlier(idle, t.response_by),
+            }),
+            _ => Ok(Step::Done(0)),
+        }
+    }
+
+    /// Advances a body read: decodes buffered bytes into `out` (or drops them), or asks for a
+    /// read.
     fn poll_body<E>(
         &mut self,
         buf: &mut [u8],
         out: &mut [u8],
-        to_end: bool,
+        now: Option<u64>,
     ) -> Result<Step, Error<E>> {
         loop {
-            if self.produced > 0 {
-                // Complete whatever framing is already buffered, so that reading the last body
-                // byte completes the exchange when the rest of the response is here.
-                self.advance_framing(buf)?;
-                return Ok(Step::Done(core::mem::take(&mut self.produced)));
-            }
-            match self.state {
-                State::Body | State::Trailers => {}
-                _ => return Ok(Step::Done(0)),
-            }
-            if out.is_empty() || self.state == State::Trailers || !self.decoder_has_data() {
-                if out.is_empty() && !to_end {
-                    return Ok(Step::Done(0));
-                }
-                match self.advance_framing(buf)? {
-                    Framed::Complete => return Ok(Step::Done(0)),
-                    Framed::NeedInput => return Ok(self.framing_read(buf)?),
-                    Framed::Data if out.is_empty() => {
-                        self.state = State::Poisoned;
-                        return Err(RequestError::BodyBufferTooSmall.into());
+            let mut b = match self.state {
+                State::Body(b) => b,
+                State::Trailers(_) => {
+                    return match self.advance_framing(buf, now)? {
+                        None => Ok(Step::Done(self.produced)),
+                        Some(_) => Ok(self.framing_read(buf, now)?),
                     }
-                    Framed::Data => {}
+                }
+                _ => return Ok(Step::Done(self.produced)),
+            };
+            let room = out.len().saturating_sub(self.produced);
+            if b.mode == ReadMode::Some && (self.produced > 0 || out.is_empty()) {
+                // One read: complete whatever framing is already buffered, so that reading the
+                // last body byte completes the exchange when the rest of the response is here.
+                if self.produced > 0 {
+                    self.advance_framing(buf, now)?;
+                }
+                return Ok(Step::Done(self.produced));
+            }
+            let filled = b.mode == ReadMode::ToEnd && room == 0;
+            if filled || b.decoder.direct_limit() == 0 {
+                match self.advance_framing(buf, now)? {
+                    None => return Ok(Step::Done(self.produced)),
+                    Some(false) => return Ok(self.framing_read(buf, now)?),
+                    Some(true) if filled => {
+                        let e = RequestError::BodyBufferTooSmall;
+                        self.state = State::Closed {
+                            why: Why::Broken(Broken::Request(e)),
+                            resend: false,
+                        };
+                        return Err(e.into());
+                    }
+                    Some(true) => continue,
                 }
             }
-            if self.rx_start < self.rx_end {
-                let (used, produced) = self
-                    .decoder
-                    .decode(part(buf, self.rx_start..self.rx_end), out)
-                    .map_err(|e| self.fail(e))?;
-                self.rx_start += used;
-                self.produced = produced;
+            if b.rx < b.end {
+                let input = part(buf, b.rx..b.end);
+                let used = if b.mode == ReadMode::Discard {
+                    let used = b.decoder.skip(input);
+                    let used = used.map_err(|e| self.broken_response(e))?;
+                    self.skipped = self.skipped.saturating_add(used as u64);
+                    used
+                } else {
+                    let dst = part_mut(out, self.produced..out.len());
+                    let (used, n) = b
+                        .decoder
+                        .decode(input, dst)
+                        .map_err(|e| self.broken_response(e))?;
+                    self.produced += n;
+                    used
+                };
+                b.rx += used;
+                self.state = State::Body(b);
                 continue;
             }
+            if b.mode == ReadMode::Discard {
+                return Ok(self.framing_read(buf, now)?);
+            }
             // Nothing buffered: body bytes go straight into the caller's slice.
-            let base = self.body_base();
-            self.rx_start = base;
-            self.rx_end = base;
-            let direct = self.decoder.direct_limit();
-            let n = usize::try_from(direct).map_or(out.len(), |d| d.min(out.len()));
-            self.reading_out = true;
-            return Ok(Step::ReadOut(n, Wait::Idle));
+            b.rx = b.base;
+            b.end = b.base;
+            b.direct = true;
+            self.state = State::Body(b);
+            let len = usize::try_from(b.decoder.direct_limit()).map_or(room, |d| d.min(room));
+            return Ok(Step::ReadOut {
+                range: self.produced..self.produced + len,
+                until: earlier(after(now, self.timeouts.idle_ms), b.response_by),
+            });
         }
     }
 
-    /// Whether the decoder's next bytes are body data (rather than framing).
-    fn decoder_has_data(&self) -> bool {
-        self.decoder.direct_limit() > 0
+    /// Skips the rest of an unread response: buffered bytes first, then reads within the
+    /// budget and the deadline.
+    fn poll_drain<E>(&mut self, buf: &mut [u8], now: Option<u64>) -> Result<Step, Error<E>> {
+        let State::Drain {
+            rest,
+            budget,
+            until,
+            status,
+        } = self.state
+        else {
+            return Ok(Step::Done(0));
+        };
+        // Run the response's own framing on the buffered bytes, skipping body data.
+        self.state = match rest {
+            Rest::Body(mut b) => {
+                match b.decoder.skip(part(buf, b.rx..b.end)) {
+                    Ok(used) => b.rx += used,
+                    Err(_) => return Err(self.left_unread(status, None).into()),
+                }
+                State::Body(b)
+            }
+            Rest::Trailers(t) => State::Trailers(t),
+        };
+        match self.advance_framing(buf, now) {
+            Ok(None) => return Ok(Step::Done(0)),
+            Ok(Some(_)) if budget > 0 => {}
+            _ => return Err(self.left_unread(status, None).into()),
+        }
+        let Ok(Step::Read { range, .. }) = self.framing_read(buf, now) else {
+            return Err(self.left_unread(status, None).into());
+        };
+        let rest = match self.state {
+            State::Body(b) => Rest::Body(b),
+            State::Trailers(t) => Rest::Trailers(t),
+            _ => return Err(self.left_unread(status, None).into()),
+        };
+        self.state = State::Drain {
+            rest,
+            budget,
+            until,
+            status,
+        };
+        let end = range.start + range.len().min(budget);
+        Ok(Step::Read {
+            range: range.start..end,
+            until,
+        })
     }
 
-    // ---- events --------------------------------------------------------------------------
+    /// Skipping an unread body failed or was not bounded: the connection is closed.
+    fn left_unread(&mut self, status: u16, left: Option<u64>) -> ConnectionError {
+        crate::log::debug!("rawpost: the last response's body could not be skipped; closing");
+        let why = Why::LeftUnread { status, left };
+        self.state = State::Closed { why, resend: true };
+        why.error()
+    }
 
-    /// The stream's answer to [`Step::Write`] or [`Step::WriteSrc`].
-    pub fn on_write<E: embedded_io::Error>(&mut self, r: Result<usize, E>) -> Result<(), Error<E>> {
+    // ---- events ---------------------------------------------------------------------------
+
+    /// The stream's answer to [`Step::Write`] or [`Step::WriteSrc`], at `now`.
+    pub fn on_write<E: embedded_io::Error>(
+        &mut self,
+        r: Result<usize, E>,
+        now: Option<u64>,
+    ) -> Result<(), Error<E>> {
         let n = match r {
-            Ok(0) => return Err(self.ended_by(Error::Connection(ConnectionError::WriteZero))),
+            Ok(0) => return self.fault(Fault::Eof, now),
             Ok(n) => n,
-            Err(e) => return Err(self.io_error(e)),
+            Err(e) => return self.fault(Fault::of(e), now),
         };
-        self.wrote = true;
         match self.state {
-            State::Send(Stage::Buf { at, end }) => {
-                self.state = State::Send(Stage::Buf {
-                    at: (at + n).min(end),
-                    end,
-                });
-            }
-            State::Send(Stage::Src { at }) => self.state = State::Send(Stage::Src { at: at + n }),
-            State::Streaming {
-                piece: Some((Stage::Buf { at, end }, carried)),
-            } => {
-                self.state = State::Streaming {
-                    piece: Some((
-                        Stage::Buf {
+            State::Sending(ref mut s) => {
+                s.wrote = true;
+                match s.stage {
+                    Stage::Buf { at, end } => {
+                        s.stage = Stage::Buf {
                             at: (at + n).min(end),
                             end,
-                        },
-                        carried,
-                    )),
-                };
+                        }
+                    }
+                    Stage::Src { at, len } => {
+                        s.stage = Stage::Src {
+                            at: (at + n).min(len),
+                            len,
+                        }
+                    }
+                    _ => {}
+                }
             }
             State::Streaming {
-                piece: Some((Stage::Src { .. }, _)),
-            } => {
-                if let BodySrc::Stream(Some(remaining)) = &mut self.body {
-                    *remaining = remaining.saturating_sub(n as u64);
+                ref mut remaining,
+                piece: Some(ref mut piece),
+                ..
+            } => match piece {
+                Piece::Chunk { at, end, .. } => *at = (*at + n).min(*end),
+                Piece::Src { len, sent } => {
+                    let n = n.min(*len);
+                    *sent = Some(n);
+                    if let Some(left) = remaining {
+                        *left = left.saturating_sub(n as u64);
+                    }
                 }
-                self.state = State::Streaming {
-                    piece: Some((Stage::Src { at: n }, n)),
-                };
-            }
+                Piece::Flush => {}
+            },
             _ => {}
         }
         Ok(())
     }
 
-    /// The stream's answer to [`Step::Flush`].
-    pub fn on_flush<E: embedded_io::Error>(&mut self, r: Result<(), E>) -> Result<(), Error<E>> {
+    /// The stream's answer to [`Step::Flush`], at `now`.
+    pub fn on_flush<E: embedded_io::Error>(
+        &mut self,
+        r: Result<(), E>,
+        now: Option<u64>,
+    ) -> Result<(), Error<E>> {
         if let Err(e) = r {
-            return Err(self.io_error(e));
+            return self.fault(Fault::of(e), now);
         }
         match self.state {
-            State::Send(Stage::FlushHead) => self.state = State::Send(Stage::Continue),
-            State::Send(Stage::Flush) => self.state = State::Head,
-            State::Streaming {
-                piece: Some((Stage::Flush, _)),
-            } => self.state = State::Streaming { piece: None },
+            State::Sending(Sending {
+                req,
+                stage: Stage::FlushHead,
+                then,
+                ..
+            }) => {
+                self.state = State::AwaitContinue {
+                    req,
+                    then,
+                    read: HeadRead::new(),
+                    until: after(now, self.timeouts.continue_ms),
+                }
+            }
+            State::Sending(Sending {
+                req,
+                stage: Stage::Flush,
+                ..
+            }) => {
+                self.state = State::Head {
+                    req,
+                    read: HeadRead::new(),
+                    first_byte_by: after(now, self.timeouts.first_byte_ms),
+                    response_by: after(now, self.timeouts.response_ms),
+                }
+            }
+            State::Streaming { ref mut piece, .. } if *piece == Some(Piece::Flush) => *piece = None,
             _ => {}
         }
         Ok(())
     }
 
     /// The stream's answer to [`Step::Read`] or [`Step::ReadOut`] (`Ok(0)`: the end of the
-    /// stream).
-    pub fn on_read<E: embedded_io::Error>(&mut self, r: Result<usize, E>) -> Result<(), Error<E>> {
+    /// stream), at `now`. `buf` is the buffer the read went into.
+    pub fn on_read<E: embedded_io::Error>(
+        &mut self,
+        buf: &[u8],
+        r: Result<usize, E>,
+        now: Option<u64>,
+    ) -> Result<(), Error<E>> {
         let n = match r {
-            Ok(0) => {
-                return match self.stream_ended(true) {
-                    Ended::Complete => Ok(()),
-                    Ended::Error(e) => Err(widen(e)),
-                    // A read that returned 0 where the end has no meaning of its own.
-                    Ended::PassThrough => Err(ConnectionError::Poisoned.into()),
+            Ok(0) => return self.fault(Fault::Eof, now),
+            Ok(n) => n,
+            Err(e) => return self.fault(Fault::of(e), now),
+        };
+        self.last_rx = now;
+        match self.state {
+            State::Probe { .. } => {
+                // Bytes while no response is owed: never a response.
+                crate::log::debug!("rawpost: {} bytes arrived on the idle connection", n);
+                self.state = State::Closed {
+                    why: if is_408(part(buf, 0..n)) {
+                        Why::ByServer
+                    } else {
+                        Why::Unsolicited
+                    },
+                    resend: true,
                 };
             }
-            Ok(n) => n,
-            Err(e) => return Err(self.io_error(e)),
-        };
-        if self.goal == Goal::IdleCheck {
-            // Bytes on an idle connection: kept as the start of the next response.
-            self.rx_end += n;
-            self.goal = Goal::Settle;
-            return Ok(());
-        }
-        self.received = true;
-        if core::mem::take(&mut self.reading_out) {
-            self.decoder.advance_direct(n);
-            self.produced = n;
-        } else {
-            self.rx_end += n;
+            State::AwaitContinue { ref mut read, .. } | State::Head { ref mut read, .. } => {
+                read.end += n
+            }
+            State::Body(ref mut b) if b.direct => {
+                b.direct = false;
+                b.decoder.advance_direct(n);
+                self.produced += n;
+            }
+            State::Body(ref mut b) => b.end += n,
+            State::Trailers(ref mut t) => t.end += n,
+            State::Drain {
+                ref mut rest,
+                ref mut budget,
+                ..
+            } => {
+                *budget = budget.saturating_sub(n);
+                match rest {
+                    Rest::Body(b) => b.end += n,
+                    Rest::Trailers(t) => t.end += n,
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
 
-    /// The wait of the last step ran out: `None` for the `100 Continue` wait (the body is then
-    /// sent), or the phase whose deadline passed (the exchange fails).
-    pub fn on_timeout<E>(&mut self, phase: Option<TimeoutPhase>) -> Result<(), Error<E>> {
-        match phase {
-            None if self.state == State::Send(Stage::Continue) => {
-                crate::log::debug!("rawpost: no 100 Continue in time; sending the body");
-                self.after_continue();
-                Ok(())
-            }
-            phase => {
-                self.state = State::Poisoned;
-                Err(Error::Timeout(phase.unwrap_or(TimeoutPhase::Exchange)))
-            }
-        }
-    }
-
-    fn io_error<E: embedded_io::Error>(&mut self, e: E) -> Error<E> {
-        if ended(e.kind()) {
-            self.ended_by(Error::Io(e))
-        } else {
-            self.state = State::Poisoned;
-            Error::Io(e)
-        }
-    }
-
-    /// The stream ended abruptly (a reset, a TLS session without `close_notify`, a write
-    /// refused): a typed error where the phase gives it a meaning, `otherwise` if not.
-    fn ended_by<E>(&mut self, otherwise: Error<E>) -> Error<E> {
-        match self.stream_ended(false) {
-            Ended::Error(e) => widen(e),
-            Ended::Complete | Ended::PassThrough => otherwise,
-        }
-    }
-
-    /// The stream ended, cleanly (a read returned 0: a FIN, or a TLS `close_notify`) or not,
-    /// and what that means where it happened. Sets the state accordingly.
-    fn stream_ended(&mut self, clean: bool) -> Ended {
-        let outcome = match self.state {
-            State::Idle if self.goal == Goal::IdleCheck => {
-                crate::log::debug!("rawpost: the server closed the idle connection");
-                self.state = State::ClosedByServer;
-                self.goal = Goal::Settle;
-                // No request was sent on it since: the next one may go on a new connection.
-                self.wrote = false;
-                return Ended::Complete;
-            }
-            State::Send(_) | State::Streaming { .. } | State::Head if !self.received => {
-                if self.reused {
-                    crate::log::debug!("rawpost: the server had closed the reused connection");
-                    self.state = State::ClosedByServer;
-                    return Ended::Error(ConnectionError::ClosedByServer.into());
-                }
-                if clean {
-                    Ended::Error(ResponseError::UnexpectedEof.into())
+    /// The deadline of the last step passed at `now`: the `100 Continue` wait ends (the body is
+    /// sent), a probe finds nothing, anything else fails with the phase whose deadline it was.
+    pub fn on_timeout<E>(&mut self, now: Option<u64>) -> Result<(), Error<E>> {
+        let (phase, resend) = match self.state {
+            State::AwaitContinue {
+                req, then, read, ..
+            } => {
+                if read.end == 0 {
+                    crate::log::debug!("rawpost: no 100 Continue in time; sending the body");
+                    self.after_continue(req, then);
                 } else {
-                    Ended::PassThrough
+                    // A response head is arriving: wait for it to see what it is.
+                    self.state = State::AwaitContinue {
+                        req,
+                        then,
+                        read,
+                        until: after(now, self.timeouts.idle_ms),
+                    };
                 }
+                return Ok(());
             }
-            State::Send(Stage::Continue) | State::Head => {
-                Ended::Error(ResponseError::UnexpectedEof.into())
+            State::Probe { since, limit } => {
+                self.state = State::Idle { since, limit };
+                return Ok(());
             }
-            State::Body => match self.decoder {
-                BodyDecoder::UntilClose | BodyDecoder::Done if clean => Ended::Complete,
-                BodyDecoder::UntilClose => Ended::Error(ResponseError::UncleanClose.into()),
-                _ => Ended::Error(ResponseError::TruncatedBody.into()),
-            },
-            State::Trailers => Ended::Error(ResponseError::TruncatedBody.into()),
-            _ => Ended::PassThrough,
+            State::Drain { status, .. } => return Err(self.left_unread(status, None).into()),
+            State::Sending(s) => (TimeoutPhase::Send, !s.wrote || s.req.idempotent),
+            State::Streaming { req, .. } => (TimeoutPhase::Send, req.idempotent),
+            State::Head {
+                req,
+                read,
+                response_by,
+                ..
+            } => {
+                let phase = match (response_by, now) {
+                    (Some(by), Some(now)) if now >= by => TimeoutPhase::Response,
+                    _ if read.end > 0 => TimeoutPhase::Idle,
+                    _ => TimeoutPhase::FirstByte,
+                };
+                (phase, req.idempotent && !read.received())
+            }
+            State::Body(Body { response_by, .. })
+            | State::Trailers(Trailers { response_by, .. }) => {
+                let phase = match (response_by, now) {
+                    (Some(by), Some(now)) if now >= by => TimeoutPhase::Response,
+                    _ => TimeoutPhase::Idle,
+                };
+                (phase, false)
+            }
+            State::Idle { .. } | State::Closed { .. } => return Ok(()),
         };
-        if let Ended::Complete = outcome {
-            // Only a body delimited by the close ends here, and it never keeps the connection.
-            self.decoder = BodyDecoder::Done;
-            self.state = State::Closed;
-        } else {
-            self.state = State::Poisoned;
+        crate::log::debug!("rawpost: timed out: {}", phase.name());
+        self.state = State::Closed {
+            why: Why::Broken(Broken::Timeout(phase)),
+            resend,
+        };
+        Err(Error::Timeout(phase))
+    }
+
+    /// The stream ended or failed where the state says, and what that means there: the same
+    /// event gets the same error over any stream.
+    fn fault<E>(&mut self, fault: Fault<E>, now: Option<u64>) -> Result<(), Error<E>> {
+        let closed = |why, resend| State::Closed { why, resend };
+        // Before the request was written, during it or before the response (`Some(req)`), or
+        // during the response (`None`).
+        let before_response = match self.state {
+            State::Probe { .. } => {
+                self.state = match fault {
+                    Fault::Failed(_) => closed(Why::Broken(Broken::Io), true),
+                    _ => {
+                        crate::log::debug!("rawpost: the server closed the idle connection");
+                        closed(Why::ByServer, true)
+                    }
+                };
+                return Ok(());
+            }
+            State::Drain { status, .. } => return Err(self.left_unread(status, None).into()),
+            State::Sending(Sending { wrote: false, .. }) => {
+                return Err(match fault {
+                    Fault::Failed(e) => {
+                        self.state = closed(Why::Broken(Broken::Io), true);
+                        Error::Io(e)
+                    }
+                    _ => {
+                        crate::log::debug!("rawpost: the connection had ended; nothing written");
+                        self.state = closed(Why::ByServer, true);
+                        ConnectionError::ClosedByServer.into()
+                    }
+                });
+            }
+            State::Sending(Sending { req, .. }) | State::Streaming { req, .. } => Some(req),
+            State::AwaitContinue { req, read, .. } | State::Head { req, read, .. } => {
+                (!read.received()).then_some(req)
+            }
+            State::Body(_) | State::Trailers(_) => None,
+            State::Idle { .. } | State::Closed { .. } => return Ok(()),
+        };
+        if let Some(req) = before_response {
+            return Err(match fault {
+                Fault::Failed(e) => {
+                    self.state = closed(Why::Broken(Broken::Io), req.idempotent);
+                    Error::Io(e)
+                }
+                _ => {
+                    crate::log::debug!("rawpost: the connection ended before the response");
+                    self.state = closed(Why::Broken(Broken::Dropped), req.idempotent);
+                    ConnectionError::Dropped.into()
+                }
+            });
         }
-        outcome
+        let error = match (self.state, fault) {
+            (_, Fault::Failed(e)) => {
+                self.state = closed(Why::Broken(Broken::Io), false);
+                return Err(Error::Io(e));
+            }
+            (State::Body(b), Fault::Eof) if b.decoder == BodyDecoder::UntilClose => {
+                // The end of a body delimited by the close.
+                self.complete(&[], b.fin, 0..0, now);
+                return Ok(());
+            }
+            (State::Body(b), Fault::Ended(_)) if b.decoder == BodyDecoder::UntilClose => {
+                ResponseError::UncleanClose
+            }
+            (State::Body(_) | State::Trailers(_), _) => ResponseError::TruncatedBody,
+            _ => ResponseError::UnexpectedEof,
+        };
+        Err(self.broken_response(error).into())
     }
 }
 

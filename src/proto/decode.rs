@@ -158,15 +158,37 @@ impl ChunkedDecoder {
         input: &[u8],
         out: &mut [u8],
     ) -> Result<(usize, usize), ResponseError> {
+        self.run::<false>(input, out)
+    }
+
+    /// Consumes chunk framing and data from `input` without copying the data anywhere (an
+    /// unread body skipped before the next request); returns the bytes consumed. It stops
+    /// when the input is used up or at the trailer section.
+    pub fn skip(&mut self, input: &[u8]) -> Result<usize, ResponseError> {
+        self.run::<true>(input, &mut []).map(|(i, _)| i)
+    }
+
+    /// [`decode`](Self::decode), or with `SKIP` the data is consumed and dropped.
+    fn run<const SKIP: bool>(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<(usize, usize), ResponseError> {
         let mut i = 0;
         let mut o = 0;
         while let Some(&c) = input.get(i) {
             self.state = match self.state {
                 Chunk::Data { remaining } => {
-                    let n = (input.len() - i).min(out.len() - o);
+                    let room = if SKIP { usize::MAX } else { out.len() - o };
+                    let n = (input.len() - i).min(room);
                     let n = usize::try_from(remaining).map_or(n, |r| r.min(n));
                     if n == 0 {
                         break;
+                    }
+                    if SKIP {
+                        i += n;
+                        self.advance_data(n as u64);
+                        continue;
                     }
                     out[o..o + n].copy_from_slice(&input[i..i + n]);
                     i += n;
@@ -291,15 +313,18 @@ impl BodyDecoder {
         }
     }
 
-    /// The connection closed: fine for a body delimited by the close, a truncated body
-    /// otherwise.
-    pub fn on_eof(&mut self) -> Result<(), ResponseError> {
+    /// Consumes body bytes from `input` without copying them anywhere (an unread body skipped
+    /// before the next request); returns the bytes consumed.
+    pub fn skip(&mut self, input: &[u8]) -> Result<usize, ResponseError> {
         match self {
-            Self::UntilClose | Self::Done => {
-                *self = Self::Done;
-                Ok(())
+            Self::Length(_) | Self::UntilClose => {
+                let limit = usize::try_from(self.direct_limit()).unwrap_or(usize::MAX);
+                let n = input.len().min(limit);
+                self.advance_direct(n);
+                Ok(n)
             }
-            Self::Length(_) | Self::Chunked(_) => Err(ResponseError::TruncatedBody),
+            Self::Chunked(c) => c.skip(input),
+            Self::Done => Ok(0),
         }
     }
 }
@@ -422,14 +447,41 @@ mod tests {
         let mut d = BodyDecoder::new(Framing::Length(5));
         assert_eq!(d.decode(b"hel", &mut out), Ok((3, 3)));
         assert_eq!(d.direct_limit(), 2);
-        assert_eq!(d.on_eof(), Err(TruncatedBody));
         let mut d = BodyDecoder::new(Framing::UntilClose);
         assert_eq!(d.decode(b"abc", &mut out), Ok((3, 3)));
-        assert_eq!(d.on_eof(), Ok(()));
-        assert!(d.is_done());
+        assert!(!d.is_done());
         assert!(BodyDecoder::new(Framing::Empty).is_done());
         assert!(BodyDecoder::new(Framing::Length(0)).is_done());
-        let mut d = BodyDecoder::new(Framing::Chunked);
-        assert_eq!(d.on_eof(), Err(TruncatedBody));
+    }
+
+    /// Skipping consumes exactly what decoding would, byte by byte and whole, without output.
+    #[test]
+    fn skip_agrees_with_decode() {
+        for &(input, want) in CASES {
+            for step in [input.len().max(1), 1, 3] {
+                let mut d = ChunkedDecoder::new();
+                let mut pos = 0;
+                let got = loop {
+                    if d.at_trailers() {
+                        break Ok(pos);
+                    }
+                    if pos == input.len() {
+                        break Err(TruncatedBody);
+                    }
+                    let end = (pos + step).min(input.len());
+                    match d.skip(&input[pos..end]) {
+                        Ok(n) => pos += n,
+                        Err(e) => break Err(e),
+                    }
+                };
+                assert_eq!(got, want.map(|(_, n)| n), "{input:?} step {step}");
+            }
+        }
+        let mut d = BodyDecoder::new(Framing::Length(5));
+        assert_eq!(d.skip(b"helloHTTP"), Ok(5));
+        assert!(d.is_done());
+        let mut d = BodyDecoder::new(Framing::UntilClose);
+        assert_eq!(d.skip(b"abc"), Ok(3));
+        assert_eq!(BodyDecoder::Done.skip(b"abc"), Ok(0));
     }
 }

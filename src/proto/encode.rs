@@ -321,44 +321,27 @@ impl Digits {
     }
 }
 
-/// Where encoded bytes go: the window `skip..skip + buf.len()` of the whole head is copied into
-/// `buf`; bytes outside it are only counted. `skip == 0` with a buffer large enough is the
-/// common case: one pass that copies everything.
+/// Where encoded bytes go: copied into `buf` while they fit, only counted past its end (so
+/// that the length of a head that does not fit is known). Every byte is checked against its
+/// class on the way.
 struct Window<'b> {
     buf: &'b mut [u8],
     pos: usize,
-    skip: usize,
     /// Whether every byte checked so far was in its class.
     valid: bool,
 }
 
 impl Window<'_> {
-    /// Copies `bytes` (its part inside the window) and checks every byte of it, inside the
-    /// window or not, against `class` (`0`: no check), so that validity never depends on the
-    /// window. The copy is one block copy; the check is a separate loop of table lookups.
+    /// Checks every byte of `bytes` against `class` (`0`: no check) and copies it with one block
+    /// copy when it fits.
     fn put(&mut self, bytes: &[u8], class: u8) {
         if class != 0 {
             self.valid &= all_in(bytes, class);
         }
         let start = self.pos;
         self.pos += bytes.len();
-        if self.skip == 0 {
-            // The common case: the whole head fits, nothing is skipped.
-            if let Some(dst) = self.buf.get_mut(start..self.pos) {
-                dst.copy_from_slice(bytes);
-                return;
-            }
-        }
-        let lo = start.max(self.skip);
-        let hi = self.pos.min(self.skip + self.buf.len());
-        if lo < hi {
-            let dst = self.buf.get_mut(lo - self.skip..hi - self.skip);
-            let src = bytes.get(lo - start..hi - start);
-            if let (Some(dst), Some(src)) = (dst, src) {
-                if dst.len() == src.len() {
-                    dst.copy_from_slice(src);
-                }
-            }
+        if let Some(dst) = self.buf.get_mut(start..self.pos) {
+            dst.copy_from_slice(bytes);
         }
     }
 }
@@ -382,26 +365,22 @@ enum Special {
     TransferEncoding,
 }
 
-/// Writes the window of the head into `w`; with `CHECK`, validates every part on the way and
-/// returns the first fault.
-fn emit<const CHECK: bool>(
+/// Writes the head into `w`, validating every part on the way; returns the first fault.
+fn emit(
     head: &RequestHead<'_>,
     host: &Host<'_>,
     body: BodyFraming,
     w: &mut Window<'_>,
 ) -> Result<(), RequestError> {
-    let check = |class: u8| if CHECK { class } else { 0 };
     w.put(head.method.as_str().as_bytes(), 0);
     w.put(b" ", 0);
     let path = head.path.as_bytes();
-    w.put(path, check(TARGET));
-    if CHECK && (!w.valid || path.first() != Some(&b'/')) {
+    w.put(path, TARGET);
+    if !w.valid || path.first() != Some(&b'/') {
         return Err(RequestError::InvalidPath);
     }
     w.put(b" HTTP/1.1\r\nHost: ", 0);
-    if CHECK {
-        host.validate()?;
-    }
+    host.validate()?;
     w.put(host.name.as_bytes(), 0);
     if let Some(port) = host.port {
         w.put(b":", 0);
@@ -412,18 +391,17 @@ fn emit<const CHECK: bool>(
         let (name, value) = (name.as_bytes(), value.as_bytes());
         match special(name) {
             None => {
-                w.put(name, check(TCHAR));
-                if CHECK && (!w.valid || name.is_empty()) {
+                w.put(name, TCHAR);
+                if !w.valid || name.is_empty() {
                     return Err(RequestError::InvalidHeaderName);
                 }
                 w.put(b": ", 0);
-                w.put(value, check(FIELD_VALUE));
-                if CHECK && !w.valid {
+                w.put(value, FIELD_VALUE);
+                if !w.valid {
                     return Err(RequestError::InvalidHeaderValue);
                 }
                 w.put(b"\r\n", 0);
             }
-            Some(_) if !CHECK => {}
             Some(which) => {
                 if !all_in(value, FIELD_VALUE) {
                     return Err(RequestError::InvalidHeaderValue);
@@ -469,10 +447,9 @@ pub fn validate(
     let mut w = Window {
         buf: &mut [],
         pos: 0,
-        skip: 0,
         valid: true,
     };
-    emit::<true>(head, host, body, &mut w)?;
+    emit(head, host, body, &mut w)?;
     Ok(w.pos)
 }
 
@@ -493,36 +470,23 @@ pub fn encode(
     let mut w = Window {
         buf: out,
         pos: 0,
-        skip: 0,
         valid: true,
     };
-    emit::<true>(head, host, body, &mut w)?;
+    emit(head, host, body, &mut w)?;
     if w.pos > room {
         return Err(RequestError::BufferTooSmall { needed: w.pos });
     }
     Ok(w.pos)
 }
 
-/// Encodes the bytes `skip..skip + out.len()` of a head that [`validate`] accepted into `out`
-/// (fewer at the end of the head) and returns how many it wrote. Used to send a head in parts
-/// when the free part of the buffer is smaller than the head.
-pub fn encode_part(
-    head: &RequestHead<'_>,
-    host: &Host<'_>,
-    body: BodyFraming,
-    out: &mut [u8],
-    skip: usize,
-) -> usize {
-    let room = out.len();
-    let mut w = Window {
-        buf: out,
-        pos: 0,
-        skip,
-        valid: true,
-    };
-    // Without checks `emit` cannot fail.
-    let _ = emit::<false>(head, host, body, &mut w);
-    w.pos.saturating_sub(skip).min(room)
+/// How many bytes the `Content-Length` line of a head with this method and body length takes
+/// (none for an empty body of a method that does not anticipate one).
+pub fn content_length_line(method: Method, len: u64) -> usize {
+    if len == 0 && !method.anticipates_body() {
+        0
+    } else {
+        b"Content-Length: \r\n".len() + Digits::dec(len).as_bytes().len()
+    }
 }
 
 /// The last chunk and the empty trailer section that end a chunked request body.
@@ -872,31 +836,43 @@ mod tests {
         }
     }
 
+    /// The `Content-Length` line's length is what `validate` counts for it.
     #[test]
-    fn a_head_encoded_in_parts_is_the_same_head() {
+    fn content_length_line_is_what_the_head_adds() {
+        for method in [Method::Post, Method::Get, Method::Put, Method::Head] {
+            let head = RequestHead {
+                method,
+                path: "/x",
+                headers: &[],
+            };
+            for len in [0u64, 1, 9, 10, 99_999, u64::MAX] {
+                let with = validate(&head, &HOST, BodyFraming::Length(len)).unwrap();
+                let without = validate(&head, &HOST, BodyFraming::Chunked).unwrap()
+                    - b"Transfer-Encoding: chunked\r\n".len();
+                assert_eq!(
+                    with - without,
+                    content_length_line(method, len),
+                    "{method:?} {len}"
+                );
+            }
+        }
+    }
+
+    /// A head that does not fit is counted, and nothing past the buffer is written.
+    #[test]
+    fn a_head_too_large_is_counted() {
         let head = RequestHead {
             method: Method::Post,
-            path: "/oauth/token?x=1",
-            headers: &[
-                ("Content-Type", "application/json"),
-                ("host", "api.example.com"),
-                ("Accept", "*/*"),
-            ],
+            path: "/oauth/token",
+            headers: &[("Accept", "*/*")],
         };
-        let body = BodyFraming::Length(123);
-        let mut whole = [0u8; 256];
-        let n = encode(&head, &HOST, body, &mut whole).unwrap();
-        for window in 1..=n {
-            let mut parts = Vec::new();
-            let mut offset = 0;
-            while offset < n {
-                let mut out = vec![0u8; window];
-                let got = encode_part(&head, &HOST, body, &mut out, offset);
-                assert_eq!(got, window.min(n - offset));
-                parts.extend_from_slice(&out[..got]);
-                offset += got;
-            }
-            assert_eq!(parts, &whole[..n], "window {window}");
+        let n = validate(&head, &HOST, BodyFraming::Length(3)).unwrap();
+        for room in 0..n {
+            let mut out = vec![0u8; room];
+            assert_eq!(
+                encode(&head, &HOST, BodyFraming::Length(3), &mut out),
+                Err(RequestError::BufferTooSmall { needed: n })
+            );
         }
     }
 

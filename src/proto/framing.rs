@@ -16,14 +16,17 @@
 //!    the connection is not reused. `chunked` applied more than once is refused
 //!    ([`ResponseError::InvalidTransferEncoding`], §6.1: a sender MUST NOT do it).
 //! 4. `Transfer-Encoding` in an HTTP/1.0 response: §6.1 says the framing MUST be treated as
-//!    faulty, even with a `Content-Length`, and the connection closed after the message. The
-//!    only framing that does not trust those fields is the close, so the body is read until the
-//!    server closes (neither field is used; no error).
+//!    faulty and the connection closed after the message. Faulty framing is never delivered as
+//!    content: a final `chunked` coding is decoded as chunked (as h11 and llhttp do) and the
+//!    connection is not reused; any other coding is read until the close (also not reused);
+//!    with a `Content-Length` as well it is refused like in HTTP/1.1 (rule 2).
 //! 5. Otherwise `Content-Length`, whose values (one field or several, comma-separated) must all
 //!    be the same decimal number ([`ResponseError::InvalidContentLength`], rule 5); with neither
 //!    field the body runs until the close (rule 7).
 //! 6. Persistence (§9.3): HTTP/1.1 (and any higher 1.x, read as 1.1) keeps the connection unless
 //!    `Connection: close`; HTTP/1.0 closes it; a body delimited by the close ends it.
+//! 7. `Keep-Alive: timeout=N` (RFC 2068 §19.7.1.1, sent by Apache): how many seconds the server
+//!    keeps the idle connection; the first valid `timeout` parameter counts.
 
 use crate::error::ResponseError;
 use crate::proto::text::{list, trim_ows};
@@ -50,6 +53,8 @@ pub struct Decision {
     pub framing: Framing,
     /// Whether the connection stays usable after the body.
     pub keep_alive: bool,
+    /// The server's idle timeout in seconds (`Keep-Alive: timeout=N`), when it said.
+    pub idle_timeout: Option<u32>,
 }
 
 fn parse_decimal(s: &[u8]) -> Option<u64> {
@@ -75,6 +80,7 @@ struct Fields {
     chunked: u32,
     last_is_chunked: bool,
     close: bool,
+    idle_timeout: Option<u32>,
 }
 
 impl Fields {
@@ -86,6 +92,30 @@ impl Fields {
                 (Some(Ok(m)), Ok(n)) if m != n => Err(()),
                 (_, Ok(n)) => Ok(n),
             });
+        }
+    }
+
+    /// `Keep-Alive: timeout=5, max=100`: the first `timeout` that is a decimal number.
+    fn add_keep_alive(&mut self, value: &[u8]) {
+        if self.idle_timeout.is_some() {
+            return;
+        }
+        for param in list(value) {
+            let mut kv = param.splitn(2, |&c| c == b'=');
+            let (Some(k), Some(v)) = (kv.next(), kv.next()) else {
+                continue;
+            };
+            if trim_ows(k).eq_ignore_ascii_case(b"timeout") {
+                let v = trim_ows(v);
+                let v = v
+                    .strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(v);
+                if let Some(n) = parse_decimal(v) {
+                    self.idle_timeout = Some(u32::try_from(n).unwrap_or(u32::MAX));
+                    return;
+                }
+            }
         }
     }
 
@@ -119,6 +149,7 @@ pub fn decide<'h>(
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 f.close |= list(value).any(|t| t.eq_ignore_ascii_case(b"close"));
             }
+            10 if name.eq_ignore_ascii_case(b"keep-alive") => f.add_keep_alive(value),
             _ => {}
         }
     }
@@ -137,14 +168,12 @@ pub fn decide<'h>(
         return Ok(Decision {
             framing: Framing::Empty,
             keep_alive: persistent && trusted,
+            idle_timeout: f.idle_timeout,
         });
     }
 
     let framing = if f.transfer_encoding {
-        if http10 {
-            // Rule 4: faulty framing in HTTP/1.0; only the close delimits the body.
-            Framing::UntilClose
-        } else if f.content_length.is_some() {
+        if f.content_length.is_some() {
             return Err(ResponseError::ConflictingFraming);
         } else if f.chunked > 1 {
             return Err(ResponseError::InvalidTransferEncoding);
@@ -163,7 +192,11 @@ pub fn decide<'h>(
     };
     Ok(Decision {
         framing,
-        keep_alive: persistent && framing != Framing::UntilClose,
+        // HTTP/1.0 with Transfer-Encoding: faulty framing, the connection is closed after it.
+        keep_alive: persistent
+            && framing != Framing::UntilClose
+            && !(http10 && f.transfer_encoding),
+        idle_timeout: f.idle_timeout,
     })
 }
 
@@ -228,7 +261,8 @@ mod tests {
                 dec,
                 Decision {
                     framing: Framing::Empty,
-                    keep_alive: false
+                    keep_alive: false,
+                    idle_timeout: None,
                 }
             );
         }
@@ -307,26 +341,85 @@ mod tests {
         assert!(keep(1, 200, &[("Transfer-Encoding", "chunked")]));
     }
 
-    /// RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 response is faulty framing, even with a
-    /// Content-Length: the body is read until the close and the connection is not reused.
+    /// RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 response is faulty framing: the
+    /// connection is not reused, and framing bytes are never delivered as content — a final
+    /// `chunked` is decoded (h11, llhttp), another coding read until the close, and with a
+    /// Content-Length as well the response is refused (as in HTTP/1.1).
     #[test]
-    fn rfc9112_6_1_transfer_encoding_in_http10_is_read_until_close() {
-        for fields in [
-            &[("Transfer-Encoding", "chunked")][..],
-            &[("Transfer-Encoding", "chunked"), ("Content-Length", "5")],
-            &[("Transfer-Encoding", "gzip")],
-            &[("Transfer-Encoding", "chunked, chunked")],
+    fn rfc9112_6_1_transfer_encoding_in_http10_is_faulty_framing() {
+        for (fields, framing) in [
+            (&[("Transfer-Encoding", "chunked")][..], Framing::Chunked),
+            (&[("Transfer-Encoding", "gzip, chunked")], Framing::Chunked),
+            (&[("Transfer-Encoding", "gzip")], Framing::UntilClose),
         ] {
             let dec = d(false, 200, 0, fields).unwrap();
             assert_eq!(
                 dec,
                 Decision {
-                    framing: Framing::UntilClose,
-                    keep_alive: false
+                    framing,
+                    keep_alive: false,
+                    idle_timeout: None,
                 },
                 "{fields:?}"
             );
         }
+        assert_eq!(
+            d(
+                false,
+                200,
+                0,
+                &[("Transfer-Encoding", "chunked"), ("Content-Length", "5")]
+            ),
+            Err(ConflictingFraming)
+        );
+        assert_eq!(
+            d(false, 200, 0, &[("Transfer-Encoding", "chunked, chunked")]),
+            Err(InvalidTransferEncoding)
+        );
+        // Even with Connection: keep-alive, HTTP/1.0 with Transfer-Encoding is not reused.
+        assert!(
+            !d(
+                false,
+                200,
+                0,
+                &[
+                    ("Transfer-Encoding", "chunked"),
+                    ("Connection", "keep-alive")
+                ]
+            )
+            .unwrap()
+            .keep_alive
+        );
+    }
+
+    /// `Keep-Alive: timeout=N` (Apache sends it): the first valid `timeout` counts, in any
+    /// case, quoted or not; other parameters and bad values are skipped.
+    #[test]
+    fn keep_alive_timeout_is_read() {
+        let t = |fields: &[(&str, &str)]| d(false, 200, 1, fields).unwrap().idle_timeout;
+        assert_eq!(t(&[("Keep-Alive", "timeout=5, max=100")]), Some(5));
+        assert_eq!(t(&[("keep-alive", "max=99,TIMEOUT = 0")]), Some(0));
+        assert_eq!(t(&[("Keep-Alive", "timeout=\"15\"")]), Some(15));
+        assert_eq!(t(&[("Keep-Alive", "timeout=x, timeout=7")]), Some(7));
+        assert_eq!(
+            t(&[("Keep-Alive", "max=3"), ("Keep-Alive", "timeout=2")]),
+            Some(2)
+        );
+        assert_eq!(
+            t(&[("Keep-Alive", "timeout=1"), ("Keep-Alive", "timeout=2")]),
+            Some(1)
+        );
+        assert_eq!(t(&[("Keep-Alive", "timeout=99999999999")]), Some(u32::MAX));
+        assert_eq!(t(&[("Keep-Alive", "timeout=")]), None);
+        assert_eq!(t(&[("Keep-Alive", "max=5")]), None);
+        assert_eq!(t(&[]), None);
+        // On a response without a body too.
+        assert_eq!(
+            d(false, 204, 1, &[("Keep-Alive", "timeout=3")])
+                .unwrap()
+                .idle_timeout,
+            Some(3)
+        );
     }
 
     /// RFC 9112 §6.3 rule 5.
@@ -386,7 +479,8 @@ mod tests {
             dec,
             Decision {
                 framing: Framing::UntilClose,
-                keep_alive: false
+                keep_alive: false,
+                idle_timeout: None,
             }
         );
     }

@@ -159,6 +159,8 @@ pub struct ResponseHead {
     pub(crate) len: u16,
     pub(crate) framing: Framing,
     pub(crate) keep_alive: bool,
+    /// The server's idle timeout in seconds (`Keep-Alive: timeout=N`), when it said.
+    pub(crate) idle_timeout: Option<u32>,
 }
 
 /// The class of a status code (RFC 9110 §15), the first thing a client must understand.
@@ -202,6 +204,7 @@ impl ResponseHead {
         len: 0,
         framing: Framing::Empty,
         keep_alive: false,
+        idle_timeout: None,
     };
 
     /// The status code as the server sent it: three digits, `000` to `999` (see
@@ -229,6 +232,12 @@ impl ResponseHead {
     /// Whether the connection can carry another request once this body has been read.
     pub const fn keeps_connection(&self) -> bool {
         self.keep_alive
+    }
+
+    /// How long the server keeps the connection idle, in seconds, when it said so
+    /// (`Keep-Alive: timeout=N`).
+    pub const fn idle_timeout(&self) -> Option<u32> {
+        self.idle_timeout
     }
 }
 
@@ -324,6 +333,7 @@ pub fn parse(
         len: len as u16,
         framing: decision.framing,
         keep_alive: decision.keep_alive,
+        idle_timeout: decision.idle_timeout,
     })
 }
 

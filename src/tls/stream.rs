@@ -22,8 +22,9 @@ use embedded_tls::{TlsCipherSuite, TlsConnection, TlsError};
 /// connection ended". Writes and `flush` pass through unchanged (`write` only buffers a record;
 /// `flush` sends it).
 ///
-/// embedded-tls has no way to tell whether decrypted bytes are waiting without reading, so
-/// `TlsStream` does not implement `ReadReady`.
+/// `read_ready` (`ReadReady`) tells, without waiting, whether a read would return at once —
+/// which is how [`Client`](crate::Client) finds an idle session the server has closed before it
+/// writes a request into it.
 pub struct TlsStream<'b, S, CS>
 where
     S: Read + Write + 'b,
@@ -32,6 +33,8 @@ where
     inner: TlsConnection<'b, Transport<S>, CS>,
     /// The server sent close_notify.
     ended: bool,
+    /// A read found the session failed while checking readiness; the next read returns it.
+    failed: Option<TlsError>,
 }
 
 impl<'b, S, CS> TlsStream<'b, S, CS>
@@ -46,6 +49,7 @@ where
         Self {
             inner,
             ended: false,
+            failed: None,
         }
     }
 
@@ -82,6 +86,14 @@ where
     type Error = TlsError;
 }
 
+/// The end of the transport without close_notify is an unclean end.
+fn map_read_error(e: TlsError) -> TlsError {
+    match e {
+        TlsError::IoError => TlsError::Io(ErrorKind::ConnectionAborted),
+        e => e,
+    }
+}
+
 impl<'b, S, CS> Read for TlsStream<'b, S, CS>
 where
     S: Read + Write + 'b,
@@ -91,13 +103,58 @@ where
         if self.ended {
             return Ok(0);
         }
+        if let Some(e) = self.failed.take() {
+            return Err(map_read_error(e));
+        }
         match self.inner.read(buf).await {
             Err(TlsError::ConnectionClosed) => {
                 self.ended = true;
                 Ok(0)
             }
-            Err(TlsError::IoError) => Err(TlsError::Io(ErrorKind::ConnectionAborted)),
+            Err(e) => Err(map_read_error(e)),
             other => other,
+        }
+    }
+}
+
+/// Whether a read would return at once: decrypted bytes are waiting, the session has ended
+/// (`close_notify`, or the transport's end), or it failed. Looks by polling one read once,
+/// without waiting: records that carry no data (a NewSessionTicket) are consumed on the way and
+/// are not a closure; decrypted data is kept for the next read. (A record only partly arrived
+/// is not yet handled safely here: see the `tls-fix` work.)
+impl<'b, S, CS> embedded_io_async::ReadReady for TlsStream<'b, S, CS>
+where
+    S: Read + Write + 'b,
+    CS: TlsCipherSuite + 'static,
+{
+    fn read_ready(&mut self) -> Result<bool, TlsError> {
+        if self.ended || self.failed.is_some() {
+            return Ok(true);
+        }
+        let outcome = {
+            let mut read = core::pin::pin!(self.inner.read_buffered());
+            let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+            match core::future::Future::poll(read.as_mut(), &mut cx) {
+                core::task::Poll::Ready(Ok(buffer)) => {
+                    // Keep the data for the next read.
+                    buffer.revert();
+                    Some(Ok(()))
+                }
+                core::task::Poll::Ready(Err(e)) => Some(Err(e)),
+                core::task::Poll::Pending => None,
+            }
+        };
+        match outcome {
+            None => Ok(false),
+            Some(Ok(())) => Ok(true),
+            Some(Err(TlsError::ConnectionClosed)) => {
+                self.ended = true;
+                Ok(true)
+            }
+            Some(Err(e)) => {
+                self.failed = Some(e);
+                Ok(true)
+            }
         }
     }
 }

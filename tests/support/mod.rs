@@ -1,6 +1,8 @@
 //! An in-memory peer for the I/O shells: the server's side of an exchange is a script of bytes,
 //! delivered in scripted read sizes, with EOF or an I/O error injected at a chosen offset, and
-//! every write captured.
+//! every write captured. A script may be cut into turns, each released only when the client
+//! writes after reading all of the last one (a server answers a request, never ahead of it),
+//! after a delay on a [`FakeClock`] that both shells share.
 #![allow(dead_code)]
 
 use core::future::Future;
@@ -56,6 +58,20 @@ pub struct Peer {
     pub flushes: usize,
     /// The nth flush call (0-based) fails.
     pub flush_error_at: Option<usize>,
+    /// Where each turn of the script ends (empty: the whole script is there from the start).
+    pub turns: Vec<usize>,
+    /// Script bytes the client may read so far.
+    pub released: usize,
+    /// Turns released so far.
+    pub turn: usize,
+    /// Per turn, how long after its release (ms on the clock) its bytes arrive.
+    pub delays: Vec<u64>,
+    /// The clock the delays are on.
+    pub clock: Option<FakeClock>,
+    /// When the released bytes arrive.
+    pub ready_at: u64,
+    /// The deadline a blocking shell put on the next call.
+    pub bound: Option<u64>,
 }
 
 impl Peer {
@@ -72,7 +88,64 @@ impl Peer {
             writes: Vec::new(),
             flushes: 0,
             flush_error_at: None,
+            turns: Vec::new(),
+            released: script.len(),
+            turn: 0,
+            delays: Vec::new(),
+            clock: None,
+            ready_at: 0,
+            bound: None,
         }
+    }
+
+    /// A server that answers turn by turn: each part is released when the client writes after
+    /// having read all of the last (a request), `delays[k]` ms after that write.
+    pub fn turns(parts: &[&[u8]], delays: &[u64], clock: &FakeClock) -> Self {
+        let mut peer = Self::new(&parts.concat());
+        let mut end = 0;
+        peer.turns = parts
+            .iter()
+            .map(|p| {
+                end += p.len();
+                end
+            })
+            .collect();
+        peer.released = 0;
+        peer.delays = delays.to_vec();
+        peer.clock = Some(clock.clone());
+        peer
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.as_ref().map_or(0, |c| c.0.get())
+    }
+
+    /// Whether a read now returns at once: bytes arrived, or the script (or the stream) is over.
+    fn readable(&self) -> bool {
+        // The script is over once every turn was released and read: the server closes. (An
+        // empty last turn: it closes once it has read the next request.)
+        let over = (self.turn >= self.turns.len() && self.pos >= self.script.len())
+            || self.eof_at.is_some_and(|e| self.pos >= e)
+            || self.error_at.is_some_and(|e| self.pos >= e);
+        over || (self.pos < self.released && self.now() >= self.ready_at)
+    }
+
+    /// A blocking read: waits (moves the clock) until the bytes arrive, or until the deadline
+    /// the shell set, and then fails (a timeout).
+    fn read_blocking(&mut self, buf: &mut [u8]) -> Result<usize, Injected> {
+        if !self.readable() {
+            let arrives = (self.pos < self.released).then_some(self.ready_at);
+            match (arrives, self.bound) {
+                (Some(at), None) => self.clock.as_ref().expect("a clock").set(at),
+                (Some(at), Some(b)) if at <= b => self.clock.as_ref().expect("a clock").set(at),
+                (_, Some(b)) => {
+                    self.clock.as_ref().expect("a clock").set(b.max(self.now()));
+                    return Err(Injected);
+                }
+                (None, None) => panic!("a blocking read that would wait forever"),
+            }
+        }
+        self.read_now(buf)
     }
 
     pub fn reads(mut self, reads: Reads) -> Self {
@@ -92,6 +165,7 @@ impl Peer {
         }
         let end = self.eof_at.unwrap_or(usize::MAX).min(self.script.len());
         let end = self.error_at.map_or(end, |e| end.min(e));
+        let end = end.min(self.released);
         let avail = end.saturating_sub(self.pos);
         let mut n = buf.len().min(avail);
         match &mut self.reads {
@@ -121,6 +195,11 @@ impl Peer {
     }
 
     fn write_now(&mut self, buf: &[u8]) -> Result<usize, Injected> {
+        if self.pos >= self.released && self.turn < self.turns.len() && !buf.is_empty() {
+            self.released = self.turns[self.turn];
+            self.ready_at = self.now() + self.delays.get(self.turn).copied().unwrap_or(0);
+            self.turn += 1;
+        }
         if self.write_error_at == Some(self.writes.len()) {
             self.writes.push(Vec::new());
             return Err(Injected);
@@ -137,6 +216,11 @@ impl embedded_io::ErrorType for Peer {
 
 impl embedded_io_async::Read for Peer {
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Injected> {
+        core::future::poll_fn(|_| match self.readable() {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
+        })
+        .await;
         self.read_now(buf)
     }
 }
@@ -153,7 +237,7 @@ impl embedded_io_async::Write for Peer {
 
 impl embedded_io::Read for Peer {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Injected> {
-        self.read_now(buf)
+        self.read_blocking(buf)
     }
 }
 
@@ -286,6 +370,31 @@ impl embedded_io_async::Write for Gated {
     }
 }
 
+/// Runs a future to completion on a fake clock: whenever it waits, the clock moves on by 1 ms
+/// (so timers and delayed peers fire exactly when the clock says).
+pub fn block_on_clock<F: Future>(f: F, clock: &FakeClock) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..1_000_000 {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        clock.set(clock.0.get() + 1);
+    }
+    panic!("the future did not complete: something waits forever");
+}
+
+/// The fake clock bounds a blocking peer's calls as a std socket's timeouts would.
+impl rawpost::blocking::Clock<&mut Peer> for FakeClock {
+    fn now_ms(&mut self) -> u64 {
+        self.0.get()
+    }
+
+    fn bound(&mut self, stream: &mut &mut Peer, until: Option<u64>) {
+        stream.bound = until;
+    }
+}
+
 /// Polls `f` once; returns its output if it is ready.
 pub fn poll_once<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {
     let mut cx = Context::from_waker(Waker::noop());
@@ -344,6 +453,12 @@ impl embedded_io::Read for Resets {
     }
 }
 
+impl embedded_io::ReadReady for Resets {
+    fn read_ready(&mut self) -> Result<bool, Reset> {
+        Ok(self.0.readable())
+    }
+}
+
 impl embedded_io::Write for Resets {
     fn write(&mut self, buf: &[u8]) -> Result<usize, Reset> {
         self.0.write_now(buf).map_err(|_| Reset)
@@ -354,11 +469,11 @@ impl embedded_io::Write for Resets {
     }
 }
 
-/// A closing peer is always ready to read: bytes, or the end of the stream once its script is
-/// delivered.
+/// Ready when a read returns at once: bytes arrived, or the end of the stream once its script is
+/// delivered (a server closes when its script is over).
 impl embedded_io::ReadReady for Peer {
     fn read_ready(&mut self) -> Result<bool, Injected> {
-        Ok(true)
+        Ok(self.readable())
     }
 }
 

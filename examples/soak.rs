@@ -36,10 +36,11 @@ use std::future::Future;
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use embedded_io_adapters::tokio_1::FromTokio;
-use embedded_io_async::{ErrorType, Read, Write};
+use embedded_io_async::{ErrorType, Read, ReadReady, Write};
 use rand_core::OsRng;
 use rawpost::tls::{PinnedProvider, TimeSource, TlsConnector, TrustAnchor};
 use rawpost::{Connect, Host, Timer};
@@ -694,14 +695,56 @@ struct Tcp(u16, Rc<RefCell<Wire>>);
 
 impl Connect for Tcp {
     type StreamError = std::io::Error;
-    type Stream<'c> = FromTokio<TcpStream>;
+    type Stream<'c> = TokioTcp;
     type Error = std::io::Error;
 
     async fn connect(&mut self, _host: Host<'_>) -> Result<Self::Stream<'_>, std::io::Error> {
         let tcp = TcpStream::connect(("127.0.0.1", self.0)).await?;
         tcp.set_nodelay(true)?;
         self.1.borrow_mut().client_port = tcp.local_addr()?.port();
-        Ok(FromTokio::new(tcp))
+        Ok(TokioTcp(FromTokio::new(tcp)))
+    }
+}
+
+/// A tokio TCP stream as an embedded-io-async stream that also implements `ReadReady` (a byte
+/// or the end of the stream is waiting), as embassy-net's socket does: what a check of a kept
+/// connection before writing into it needs. `read_ready` asks tokio without waiting: it knows
+/// what its reactor has seen, which after any wait on the runtime (the device's wait before a
+/// reading) includes a close by the server.
+struct TokioTcp(FromTokio<TcpStream>);
+
+impl ErrorType for TokioTcp {
+    type Error = std::io::Error;
+}
+
+impl Read for TokioTcp {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, std::io::Error> {
+        self.0.read(buf).await
+    }
+}
+
+impl Write for TokioTcp {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, std::io::Error> {
+        self.0.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), std::io::Error> {
+        self.0.flush().await
+    }
+}
+
+impl ReadReady for TokioTcp {
+    fn read_ready(&mut self) -> Result<bool, std::io::Error> {
+        let mut byte = [0u8; 1];
+        let mut peeked = tokio::io::ReadBuf::new(&mut byte);
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.0.inner_mut().poll_peek(&mut cx, &mut peeked) {
+            Poll::Ready(Ok(_)) => Ok(true),
+            Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+            // The next read returns the error at once.
+            Poll::Ready(Err(_)) => Ok(true),
+            Poll::Pending => Ok(false),
+        }
     }
 }
 
@@ -802,6 +845,13 @@ impl<S: Read> Read for Watched<S> {
             Err(e) => self.ended(format!("read: {e:?}")),
         }
         r
+    }
+}
+
+/// Asking whether a byte is waiting reads nothing: only `read` counts as a read here.
+impl<S: ReadReady> ReadReady for Watched<S> {
+    fn read_ready(&mut self) -> Result<bool, S::Error> {
+        self.inner.read_ready()
     }
 }
 

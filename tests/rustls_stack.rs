@@ -269,7 +269,15 @@ fn server_config(
     pki: &Pki,
     versions: &[&'static SupportedProtocolVersion],
 ) -> rustls::ServerConfig {
-    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    server_config_with(pki, rustls::crypto::ring::default_provider(), versions)
+}
+
+fn server_config_with(
+    pki: &Pki,
+    provider: rustls::crypto::CryptoProvider,
+    versions: &[&'static SupportedProtocolVersion],
+) -> rustls::ServerConfig {
+    rustls::ServerConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(versions)
         .unwrap()
         .with_no_client_auth()
@@ -1118,6 +1126,201 @@ async fn sni_and_host_come_from_one_value() {
         assert_eq!(seen.sni.as_deref(), Some(HOST));
         let want = format!("GET / HTTP/1.1\r\nHost: {HOST}:{}\r\n\r\n", addr.port());
         assert_eq!(String::from_utf8_lossy(&seen.plaintext), want);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which servers each stack reaches
+// ---------------------------------------------------------------------------------------------
+
+/// One chain, all of one algorithm: root → intermediate → leaf for `HOST`.
+fn chain_of(alg: &'static rcgen::SignatureAlgorithm) -> Pki {
+    let root = tls_support::root("Test Root CA", alg);
+    let inter = tls_support::intermediate("Test Intermediate CA", alg, &root);
+    let leaf = tls_support::leaf(HOST, alg, &[HOST], &inter);
+    Pki { root, inter, leaf }
+}
+
+/// What one stack did with a server: the TLS version and the response's status, or rawpost's
+/// explanation of the refusal.
+type Reached = Result<(ProtocolVersion, u16), String>;
+
+/// A GET over rustls (offering TLS 1.3 and 1.2) to a server made from `config`.
+async fn over_rustls(pki: &Pki, config: rustls::ServerConfig) -> Reached {
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec();
+    let (addr, server) = scripted_server(config, vec![ok], None, Ending::CloseNotify).await;
+    let pin = Pin::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
+    let tls = rustls_open(addr, Host::new(HOST), &pin).await;
+    let version = tls.protocol_version().unwrap();
+    let mut buf = [0u8; 512];
+    let mut conn = Connection::new(tls, &mut buf, Host::new(HOST));
+    let status = conn.send(&Request::get("/")).await.unwrap().status();
+    drop(conn);
+    server.await.unwrap();
+    Ok((version, status))
+}
+
+/// The same over embedded-tls (TLS 1.3 only, P-256 key exchange, TLS_AES_128_GCM_SHA256).
+async fn over_embedded_tls(pki: &Pki, config: rustls::ServerConfig) -> Reached {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(tcp).await.ok()?;
+        let mut buf = [0u8; 512];
+        let _ = tls.read(&mut buf).await;
+        tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .ok()
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let anchor = TrustAnchor::from_der(pki.root.der.as_ref()).unwrap();
+    let mut provider = PinnedProvider::new(OsRng, anchor, TimeSource::clock(unix_now));
+    let mut bufs = EtlsBufs::new();
+    let mut http = [0u8; 512];
+    let opened = rawpost::tls::connect(
+        FromTokio::new(tcp),
+        &mut bufs.read,
+        &mut bufs.write,
+        Host::new(HOST),
+        &mut provider,
+        &mut http,
+    )
+    .await;
+    let reached = match opened {
+        Ok(mut conn) => {
+            let status = conn.send(&Request::get("/")).await.unwrap().status();
+            Ok((ProtocolVersion::TLSv1_3, status))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let _ = server.await;
+    reached
+}
+
+const NOTHING_IN_COMMON: &str = "TLS handshake failed: the server has nothing in common with \
+     this client (it answered handshake_failure): embedded-tls offers TLS 1.3 only, the \
+     key-exchange group secp256r1 (P-256) only and the cipher suite TLS_AES_128_GCM_SHA256 \
+     only; the server must enable all three, and sign with ECDSA P-256 or P-384, Ed25519 or \
+     RSA-PSS [HandshakeAborted(Fatal, HandshakeFailure)]";
+
+const NOT_TLS13: &str = "TLS handshake failed: the server does not speak TLS 1.3 (it answered \
+     protocol_version); embedded-tls speaks TLS 1.3 only: enable TLS 1.3 on the server (nginx: \
+     ssl_protocols TLSv1.2 TLSv1.3) [HandshakeAborted(Fatal, ProtocolVersion)]";
+
+/// Servers rustls reaches and embedded-tls does not: TLS 1.2 only, a key exchange without
+/// P-256, a cipher suite other than TLS_AES_128_GCM_SHA256 (docs/rustls.md's table).
+#[tokio::test]
+async fn rustls_reaches_servers_embedded_tls_cannot() {
+    bounded(async {
+        use rustls::crypto::ring::{cipher_suite, kx_group};
+        let pki = Pki::new(&P256, &P256);
+        let ring = rustls::crypto::ring::default_provider;
+        let with_kx = |groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup>| {
+            let mut p = ring();
+            p.kx_groups = groups;
+            p
+        };
+        let with_suite = |suite| {
+            let mut p = ring();
+            p.cipher_suites = vec![suite];
+            p
+        };
+        let cases: Vec<(
+            &str,
+            rustls::crypto::CryptoProvider,
+            &[&SupportedProtocolVersion],
+            ProtocolVersion,
+            &str,
+        )> = vec![
+            (
+                "TLS 1.2 only",
+                ring(),
+                TLS12_ONLY,
+                ProtocolVersion::TLSv1_2,
+                NOT_TLS13,
+            ),
+            (
+                "X25519 only",
+                with_kx(vec![kx_group::X25519]),
+                TLS13_ONLY,
+                ProtocolVersion::TLSv1_3,
+                NOTHING_IN_COMMON,
+            ),
+            (
+                "P-384 key exchange only",
+                with_kx(vec![kx_group::SECP384R1]),
+                TLS13_ONLY,
+                ProtocolVersion::TLSv1_3,
+                NOTHING_IN_COMMON,
+            ),
+            (
+                "TLS_AES_256_GCM_SHA384 only",
+                with_suite(cipher_suite::TLS13_AES_256_GCM_SHA384),
+                TLS13_ONLY,
+                ProtocolVersion::TLSv1_3,
+                NOTHING_IN_COMMON,
+            ),
+            (
+                "TLS_CHACHA20_POLY1305_SHA256 only",
+                with_suite(cipher_suite::TLS13_CHACHA20_POLY1305_SHA256),
+                TLS13_ONLY,
+                ProtocolVersion::TLSv1_3,
+                NOTHING_IN_COMMON,
+            ),
+        ];
+        for (label, provider, versions, version, refusal) in cases {
+            let config = server_config_with(&pki, provider.clone(), versions);
+            assert_eq!(
+                over_rustls(&pki, config).await,
+                Ok((version, 200)),
+                "{label}"
+            );
+            let config = server_config_with(&pki, provider, versions);
+            assert_eq!(
+                over_embedded_tls(&pki, config).await,
+                Err(refusal.to_owned()),
+                "{label}"
+            );
+        }
+    })
+    .await;
+}
+
+/// RSA, P-384 and Ed25519 chains (every certificate of one algorithm), over TLS 1.3 and 1.2:
+/// rustls reaches them all; embedded-tls reaches the TLS 1.3 ones with rawpost's features
+/// `rsa`, `p384` and `ed25519`.
+#[tokio::test]
+async fn rsa_p384_and_ed25519_servers_over_both_stacks() {
+    bounded(async {
+        for (label, alg) in [
+            ("RSA-2048", &rcgen::PKCS_RSA_SHA256),
+            ("ECDSA P-384", &tls_support::P384),
+            ("Ed25519", &tls_support::ED25519),
+        ] {
+            let pki = chain_of(alg);
+            for (versions, version) in [
+                (TLS13_ONLY, ProtocolVersion::TLSv1_3),
+                (TLS12_ONLY, ProtocolVersion::TLSv1_2),
+            ] {
+                let config = server_config(&pki, versions);
+                assert_eq!(
+                    over_rustls(&pki, config).await,
+                    Ok((version, 200)),
+                    "{label} {version:?}"
+                );
+            }
+            if cfg!(all(feature = "rsa", feature = "p384", feature = "ed25519")) {
+                let config = server_config(&pki, TLS13_ONLY);
+                assert_eq!(
+                    over_embedded_tls(&pki, config).await,
+                    Ok((ProtocolVersion::TLSv1_3, 200)),
+                    "{label}"
+                );
+            }
+        }
     })
     .await;
 }

@@ -564,6 +564,9 @@ async fn idle_close_seen_first(port: u16, pin: &Pin) -> Outcome {
         .await
         .map_err(|e| format!("connect: {e}"))?;
     tls12(&tls)?;
+    let suite = tls
+        .cipher_suite()
+        .map_or("(none)".to_owned(), |s| format!("{:?}", s.suite()));
     let mut buf = vec![0u8; 2048];
     let mut conn = Connection::new(tls, &mut buf, HOST);
     let req = Request::post("/echo?s=idle12").body(b"{}");
@@ -588,10 +591,10 @@ async fn idle_close_seen_first(port: u16, pin: &Pin) -> Outcome {
     check(conn.may_resend(), || {
         "no byte was written: the POST may go on a new connection".into()
     })?;
-    Ok(
-        "check_closed saw the close_notify; the next POST was refused before writing, resendable"
-            .into(),
-    )
+    Ok(format!(
+        "TLS 1.2 ({suite}): check_closed saw the close_notify; the next POST was refused before \
+         writing, resendable"
+    ))
 }
 
 /// embedded-tls (TLS 1.3 only) against the TLS 1.2-only server: refused, with rawpost's

@@ -43,7 +43,7 @@ use rawpost::{
     Attempt, Client, ClientError, Connect, Connection, ConnectionError, Error, Exchange, Framing,
     Host, Request, Response, Timeouts, Timer,
 };
-use rustls_stream::{Pin, RustlsStream};
+use rustls_stream::{PinnedCa, RustlsStream};
 use tokio::net::TcpStream;
 
 const HOST: Host<'static> = Host::new("api.example.test");
@@ -129,7 +129,7 @@ async fn main() -> ExitCode {
     if let (Some(tls12), Some(tls12_idle)) = tls12_ports {
         // The same root, in a rustls RootCertStore of its own; the client offers TLS 1.3 and
         // 1.2, the server speaks 1.2 only.
-        let pin = match Pin::from_pem(&pem, 0, rustls_stream::ALL_VERSIONS) {
+        let pin = match PinnedCa::from_pem(&pem, 0, rustls_stream::ALL_VERSIONS) {
             Ok(pin) => pin,
             Err(e) => {
                 eprintln!("--ca: {e}");
@@ -522,7 +522,7 @@ impl<C: Connect, T: Timer> Exchange<C, T> for IdleThenAgain {
 /// each session must have negotiated TLS 1.2.
 struct Rustls {
     port: u16,
-    pin: Pin,
+    pin: PinnedCa,
     counter: Counter,
 }
 
@@ -559,7 +559,7 @@ fn tls12(tls: &RustlsStream) -> Result<(), String> {
 /// A POST on a connection the server (keepalive_timeout 1s) then closes while it is idle:
 /// `check_closed` (through the stream's `ReadReady`) sees the close before anything is
 /// written, so the next POST is refused with `ClosedByServer` and may go on a new connection.
-async fn idle_close_seen_first(port: u16, pin: &Pin) -> Outcome {
+async fn idle_close_seen_first(port: u16, pin: &PinnedCa) -> Outcome {
     let tls = rustls_stream::connect_tcp(("127.0.0.1", port), HOST, pin)
         .await
         .map_err(|e| format!("connect: {e}"))?;

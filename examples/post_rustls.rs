@@ -38,7 +38,7 @@ use embedded_io_async::{Read, Write};
 use https_server::{HttpsServer, RootKey, Versions, HOST};
 use rawpost::{Connection, Host, Request, Timeouts, Timer};
 use rustls::SupportedProtocolVersion;
-use rustls_stream::{Pin, RustlsStream, ALL_VERSIONS};
+use rustls_stream::{PinnedCa, RustlsStream, ALL_VERSIONS};
 
 /// How long connecting and the handshake may take (rawpost's deadlines bound the exchanges).
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -103,7 +103,7 @@ async fn within<T>(what: &str, step: impl Future<Output = T>) -> Result<T, Failu
 
 /// Why a handshake failed: rustls's reason and, with the `embedded-tls` feature, rawpost's
 /// explanation of the chain rustls refused.
-fn handshake_failed(e: std::io::Error, pin: &Pin, host: Host<'_>) -> Failure {
+fn handshake_failed(e: std::io::Error, pin: &PinnedCa, host: Host<'_>) -> Failure {
     let mut message = format!("TLS handshake failed (rustls): {e}");
     if let Some(refused) = pin.verifier.take_refused() {
         message.push_str(&format!("\n  {}", explanation(pin, host, &refused)));
@@ -113,7 +113,7 @@ fn handshake_failed(e: std::io::Error, pin: &Pin, host: Host<'_>) -> Failure {
 
 /// rawpost's explanation of a chain rustls refused.
 #[cfg(feature = "embedded-tls")]
-fn explanation(pin: &Pin, host: Host<'_>, refused: &rustls_stream::Refused) -> String {
+fn explanation(pin: &PinnedCa, host: Host<'_>, refused: &rustls_stream::Refused) -> String {
     match rustls_stream::explain(pin, host, refused) {
         Err(e) => format!("rawpost's verifier on the same chain: {e}"),
         Ok(()) => "rawpost's verifier accepts this chain; rustls's reason is above".to_owned(),
@@ -121,7 +121,7 @@ fn explanation(pin: &Pin, host: Host<'_>, refused: &rustls_stream::Refused) -> S
 }
 
 #[cfg(not(feature = "embedded-tls"))]
-fn explanation(_: &Pin, _: Host<'_>, refused: &rustls_stream::Refused) -> String {
+fn explanation(_: &PinnedCa, _: Host<'_>, refused: &rustls_stream::Refused) -> String {
     format!(
         "the server sent {} certificate(s); build with --features embedded-tls for rawpost's \
          explanation",
@@ -161,7 +161,7 @@ async fn demo_against(server: &HttpsServer, versions: Versions) -> Result<bool, 
     );
     // The pin: the root's PEM, alone in a RootCertStore, checked by rustls's webpki verifier.
     // The client offers both versions; the server decides.
-    let pin = Pin::from_pem(server.root.pem.as_bytes(), 0, ALL_VERSIONS)
+    let pin = PinnedCa::from_pem(server.root.pem.as_bytes(), 0, ALL_VERSIONS)
         .map_err(|e| failed(format!("the demo root does not load: {e}")))?;
     let host = Host::new(HOST);
     let opened = within(
@@ -212,7 +212,7 @@ async fn show_leaf_pin() -> Result<(), Failure> {
         .map_err(|e| failed(format!("cannot start the demo server: {e}")))?;
     println!();
     println!("== had we pinned the leaf (the first block `openssl s_client -showcerts` prints):");
-    let pin = Pin::from_pem(server.leaf.pem.as_bytes(), 0, ALL_VERSIONS)
+    let pin = PinnedCa::from_pem(server.leaf.pem.as_bytes(), 0, ALL_VERSIONS)
         .map_err(|e| failed(format!("the demo leaf does not load: {e}")))?;
     let host = Host::new(HOST);
     match within(
@@ -375,7 +375,7 @@ impl Target {
 async fn post(target: &Target) -> Result<(), Failure> {
     let pem = std::fs::read(&target.ca)
         .map_err(|e| Failure::Usage(format!("cannot read --ca {}: {e}", target.ca)))?;
-    let pin = Pin::from_pem(&pem, target.ca_index, target.versions)
+    let pin = PinnedCa::from_pem(&pem, target.ca_index, target.versions)
         .map_err(|e| Failure::Usage(format!("--ca {}: {e}", target.ca)))?;
     let host = match target.port {
         443 => Host::new(&target.host),

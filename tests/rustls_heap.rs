@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use embedded_io_async::Read;
 use rawpost::{Connection, Host, Request};
-use rustls_stream::{Pin, ALL_VERSIONS};
+use rustls_stream::{PinnedCa, ALL_VERSIONS};
 
 /// Counts the live bytes allocated by the thread that has `COUNTING` set, and their peak.
 struct Counting;
@@ -118,7 +118,7 @@ async fn measure(versions: https_server::Versions) -> Heap {
         });
     });
     let (addr, root) = rx.recv().unwrap();
-    let pin = Pin::new(root.into(), ALL_VERSIONS).unwrap();
+    let pin = PinnedCa::new(root.into(), ALL_VERSIONS).unwrap();
     let host = Host::new(https_server::HOST);
     let mut http = [0u8; 2048];
     // The test's own buffers, before counting starts.

@@ -31,7 +31,7 @@ use rawpost::tls::{CertError, PinnedProvider, TimeSource, TrustAnchor};
 use rawpost::{Connection, ConnectionError, Error, Framing, Host, Request, ResponseError};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{CertificateError, ProtocolVersion, SupportedProtocolVersion};
-use rustls_stream::{Pin, RustlsStream, ALL_VERSIONS, TLS12_ONLY, TLS13_ONLY};
+use rustls_stream::{PinnedCa, RustlsStream, ALL_VERSIONS, TLS12_ONLY, TLS13_ONLY};
 use tls_support::{Pki, HOST, P256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -198,7 +198,7 @@ where
 // ---------------------------------------------------------------------------------------------
 
 /// rawpost over rustls: TCP, then a rustls session verified against `pin`.
-async fn rustls_open(addr: SocketAddr, host: Host<'_>, pin: &Pin) -> RustlsStream {
+async fn rustls_open(addr: SocketAddr, host: Host<'_>, pin: &PinnedCa) -> RustlsStream {
     rustls_stream::connect_tcp(addr, host, pin)
         .await
         .expect("rustls handshake")
@@ -383,7 +383,7 @@ async fn demo_server_tls13_and_tls12_posts_json_over_one_session() {
                 .unwrap();
             // The root from its PEM, alone in rustls's RootCertStore; the client offers both
             // versions, the server decides.
-            let pin = Pin::from_pem(server.root.pem.as_bytes(), 0, ALL_VERSIONS).unwrap();
+            let pin = PinnedCa::from_pem(server.root.pem.as_bytes(), 0, ALL_VERSIONS).unwrap();
             let host = Host::new(https_server::HOST);
             let tls = rustls_open(server.addr, host, &pin).await;
             assert_eq!(tls.protocol_version(), Some(expected), "{versions:?}");
@@ -438,7 +438,7 @@ async fn embedded_tls_is_refused_by_the_tls12_demo_server_that_rustls_talks_to()
              (nginx: ssl_protocols TLSv1.2 TLSv1.3) [HandshakeAborted(Fatal, ProtocolVersion)]"
         );
         // The same server, the same pin, over rustls.
-        let pin = Pin::new(server.root.der.clone().into(), ALL_VERSIONS).unwrap();
+        let pin = PinnedCa::new(server.root.der.clone().into(), ALL_VERSIONS).unwrap();
         let host = Host::new(https_server::HOST);
         let tls = rustls_open(server.addr, host, &pin).await;
         assert_eq!(tls.protocol_version(), Some(ProtocolVersion::TLSv1_2));
@@ -463,8 +463,9 @@ async fn the_same_requests_give_the_same_plaintext_over_embedded_tls_and_rustls(
         let responses = vec![ok; 4];
 
         // embedded-tls (TLS 1.3).
+        let config = server_config(&pki, TLS13_ONLY);
         let (addr, server) =
-            scripted_server(server_config(&pki, TLS13_ONLY), responses.clone(), None, Ending::CloseNotify).await;
+            scripted_server(config, responses.clone(), None, Ending::CloseNotify).await;
         let mut bufs = EtlsBufs::new();
         let tls = etls_open(addr, pki.root.der.as_ref(), &mut bufs).await;
         let mut buf = vec![0u8; 2048];
@@ -475,10 +476,11 @@ async fn the_same_requests_give_the_same_plaintext_over_embedded_tls_and_rustls(
         assert_eq!(etls.sni.as_deref(), Some(HOST));
 
         // rustls, TLS 1.3 and TLS 1.2.
-        let pin = Pin::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
+        let pin = PinnedCa::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
         for (label, versions) in SERVER_VERSIONS {
+            let config = server_config(&pki, versions);
             let (addr, server) =
-                scripted_server(server_config(&pki, versions), responses.clone(), None, Ending::CloseNotify).await;
+                scripted_server(config, responses.clone(), None, Ending::CloseNotify).await;
             let tls = rustls_open(addr, Host::new(HOST), &pin).await;
             let mut buf = vec![0u8; 2048];
             let mut conn = Connection::new(tls, &mut buf, Host::new(HOST));
@@ -513,8 +515,15 @@ async fn the_same_requests_give_the_same_plaintext_over_embedded_tls_and_rustls(
         );
         // Four requests, the chunked one with the pieces in order.
         let text = String::from_utf8_lossy(&etls.plaintext);
-        assert_eq!(text.matches(" HTTP/1.1\r\nHost: api.example.test\r\n").count(), 4);
-        assert!(text.contains("PUT /v1/log HTTP/1.1\r\nHost: api.example.test\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        assert_eq!(
+            text.matches(" HTTP/1.1\r\nHost: api.example.test\r\n")
+                .count(),
+            4
+        );
+        assert!(text.contains(
+            "PUT /v1/log HTTP/1.1\r\nHost: api.example.test\r\nContent-Type: text/plain\r\n\
+             Transfer-Encoding: chunked\r\n\r\n"
+        ));
         assert!(etls.plaintext.ends_with(&pattern(10_000)));
     })
     .await;
@@ -564,7 +573,7 @@ async fn ends_over_each_stack(
     server.await.unwrap();
     results.push(("embedded-tls TLS 1.3".to_owned(), framing, got, end));
 
-    let pin = Pin::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
+    let pin = PinnedCa::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
     for (label, versions) in SERVER_VERSIONS {
         let (tell, go) = oneshot::channel();
         let (addr, server) = scripted_server(
@@ -707,7 +716,7 @@ async fn read_to_the_end(tls: &mut RustlsStream) -> (Vec<u8>, Vec<Result<usize, 
 async fn the_stream_maps_close_notify_tcp_close_and_reset() {
     bounded(async {
         let pki = Pki::new(&P256, &P256);
-        let pin = Pin::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
+        let pin = PinnedCa::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
         let reply = b"HTTP/1.1 200 OK\r\n\r\nthe end".to_vec();
         for (label, versions) in SERVER_VERSIONS {
             for (ending, after) in [
@@ -750,7 +759,7 @@ async fn the_stream_maps_close_notify_tcp_close_and_reset() {
 async fn a_tcp_close_without_close_notify_keeps_rustls_message() {
     bounded(async {
         let pki = Pki::new(&P256, &P256);
-        let pin = Pin::new(pki.root.der.clone(), TLS13_ONLY).unwrap();
+        let pin = PinnedCa::new(pki.root.der.clone(), TLS13_ONLY).unwrap();
         let (addr, server) = scripted_server(
             server_config(&pki, TLS13_ONLY),
             Vec::new(),
@@ -827,7 +836,7 @@ impl rustls::client::ClientSessionStore for CountingStore {
 async fn new_session_tickets_on_an_idle_session_are_not_ready() {
     bounded(async {
         let pki = Pki::new(&P256, &P256);
-        let mut pin = Pin::new(pki.root.der.clone(), TLS13_ONLY).unwrap();
+        let mut pin = PinnedCa::new(pki.root.der.clone(), TLS13_ONLY).unwrap();
         let store = Arc::new(CountingStore {
             inner: rustls::client::ClientSessionMemoryCache::new(8),
             tickets: AtomicUsize::new(0),
@@ -879,7 +888,7 @@ async fn wait_ready(tls: &mut RustlsStream) {
 async fn check_closed_sees_every_end_of_an_idle_session_before_writing() {
     bounded(async {
         let pki = Pki::new(&P256, &P256);
-        let pin = Pin::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
+        let pin = PinnedCa::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
         let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec();
         for (label, versions) in SERVER_VERSIONS {
             for ending in [Ending::CloseNotify, Ending::TcpFin, Ending::Reset] {
@@ -960,7 +969,7 @@ fn other_root(name: &str) -> CertificateDer<'static> {
 /// `expected`; returns rawpost's explanation of the chain rustls refused.
 async fn rustls_refuses(
     server: &https_server::HttpsServer,
-    pin: &Pin,
+    pin: &PinnedCa,
     host: &str,
     expected: fn(&CertificateError) -> bool,
 ) -> rawpost::tls::OpenError {
@@ -1020,7 +1029,7 @@ async fn a_pinned_root_that_did_not_sign_the_chain_is_refused_and_explained() {
                 .await
                 .unwrap();
             let other = other_root("Some Other Root CA");
-            let pin = Pin::new(other.clone(), ALL_VERSIONS).unwrap();
+            let pin = PinnedCa::new(other.clone(), ALL_VERSIONS).unwrap();
             let explained = rustls_refuses(&server, &pin, https_server::HOST, |c| {
                 *c == CertificateError::UnknownIssuer
             })
@@ -1054,7 +1063,7 @@ async fn a_pinned_leaf_is_refused_and_the_explanation_says_pin_the_root() {
         let server = https_server::start(https_server::RootKey::P256)
             .await
             .unwrap();
-        let pin = Pin::from_pem(server.leaf.pem.as_bytes(), 0, ALL_VERSIONS).unwrap();
+        let pin = PinnedCa::from_pem(server.leaf.pem.as_bytes(), 0, ALL_VERSIONS).unwrap();
         let explained = rustls_refuses(&server, &pin, https_server::HOST, |c| {
             *c == CertificateError::UnknownIssuer
         })
@@ -1081,7 +1090,7 @@ async fn another_host_is_refused_at_the_name_check_and_explained() {
         let server = https_server::start(https_server::RootKey::P256)
             .await
             .unwrap();
-        let pin = Pin::new(server.root.der.clone().into(), ALL_VERSIONS).unwrap();
+        let pin = PinnedCa::new(server.root.der.clone().into(), ALL_VERSIONS).unwrap();
         let explained = rustls_refuses(&server, &pin, "other.example.test", |c| {
             matches!(c, CertificateError::NotValidForNameContext { expected, presented }
                 if *expected == ServerName::try_from("other.example.test").unwrap()
@@ -1101,7 +1110,7 @@ async fn an_intermediate_pinned_is_accepted_by_rustls() {
         let server = https_server::start_tls12(https_server::RootKey::P256)
             .await
             .unwrap();
-        let pin = Pin::new(server.intermediate.der.clone().into(), ALL_VERSIONS).unwrap();
+        let pin = PinnedCa::new(server.intermediate.der.clone().into(), ALL_VERSIONS).unwrap();
         let host = Host::new(https_server::HOST);
         let tls = rustls_open(server.addr, host, &pin).await;
         let mut buf = [0u8; 2048];
@@ -1118,7 +1127,7 @@ async fn sni_and_host_come_from_one_value() {
     bounded(async {
         // `Host: api.example.test:PORT`: the port is in the header, not in SNI.
         let pki = Pki::new(&P256, &P256);
-        let pin = Pin::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
+        let pin = PinnedCa::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
         let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec();
         let (addr, server) = scripted_server(
             server_config(&pki, TLS12_ONLY),
@@ -1162,7 +1171,7 @@ type Reached = Result<(ProtocolVersion, u16), String>;
 async fn over_rustls(pki: &Pki, config: rustls::ServerConfig) -> Reached {
     let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec();
     let (addr, server) = scripted_server(config, vec![ok], None, Ending::CloseNotify).await;
-    let pin = Pin::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
+    let pin = PinnedCa::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
     let tls = rustls_open(addr, Host::new(HOST), &pin).await;
     let version = tls.protocol_version().unwrap();
     let mut buf = [0u8; 512];

@@ -3,9 +3,9 @@
 //! checked by rustls's own verifier against one pinned CA. Shared by the `post-rustls` and
 //! `interop` examples and the `rustls_stack` tests; docs/rustls.md explains it.
 //!
-//! - [`Pin`]: the pinned root (or intermediate) CA as a `RootCertStore` holding only it, checked
-//!   by rustls's `WebPkiServerVerifier` (path, CA flags, names, dates, signatures). TLS 1.2 and
-//!   1.3, whatever the provider offers (ring: ECDSA P-256/P-384, Ed25519, RSA).
+//! - [`PinnedCa`]: the pinned root (or intermediate) CA as a `RootCertStore` holding only it,
+//!   checked by rustls's `WebPkiServerVerifier` (path, CA flags, names, dates, signatures). TLS
+//!   1.2 and 1.3, whatever the provider offers (ring: ECDSA P-256/P-384, Ed25519, RSA).
 //! - [`connect`]: the handshake, with the server name (SNI) taken from the same
 //!   [`rawpost::Host`] that rawpost writes the `Host` header from, so the two cannot disagree.
 //! - [`RustlsStream`]: the session, with the ends of a session mapped onto what rawpost expects
@@ -49,9 +49,9 @@ pub const TLS12_ONLY: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
 
 /// One pinned CA certificate as a rustls client configuration.
 #[derive(Clone, Debug)]
-pub struct Pin {
+pub struct PinnedCa {
     /// The client configuration: the pinned CA only, rustls's webpki verifier, the ring
-    /// provider, the versions given to [`Pin::new`].
+    /// provider, the versions given to [`PinnedCa::new`].
     pub config: Arc<ClientConfig>,
     /// The verifier in `config`, to read the chain it last refused.
     pub verifier: Arc<PinnedVerifier>,
@@ -59,7 +59,7 @@ pub struct Pin {
     pub anchor: CertificateDer<'static>,
 }
 
-impl Pin {
+impl PinnedCa {
     /// Trusts exactly `anchor` (DER), a root or an intermediate CA, for `versions` (e.g.
     /// [`ALL_VERSIONS`], or `&[&rustls::version::TLS12]`). Fails when `anchor` is not a usable
     /// trust anchor.
@@ -91,7 +91,7 @@ impl Pin {
         })
     }
 
-    /// [`Pin::new`] with the `index`-th `CERTIFICATE` block (from 0) of PEM text, as
+    /// [`PinnedCa::new`] with the `index`-th `CERTIFICATE` block (from 0) of PEM text, as
     /// `openssl s_client -showcerts` prints it or a CA publishes it.
     pub fn from_pem(
         pem: &[u8],
@@ -107,8 +107,8 @@ impl Pin {
 }
 
 /// rustls's `WebPkiServerVerifier`, unchanged, which also keeps the last chain it refused (for
-/// [`explain`]). One per [`Pin`]; when several handshakes share a `Pin` at once, the note is
-/// the last refusal of any of them.
+/// [`explain`]). One per [`PinnedCa`]; when several handshakes share a `PinnedCa` at once, the
+/// note is the last refusal of any of them.
 #[derive(Debug)]
 pub struct PinnedVerifier {
     webpki: Arc<WebPkiServerVerifier>,
@@ -197,7 +197,7 @@ impl ServerCertVerifier for PinnedVerifier {
 #[cfg(feature = "embedded-tls")]
 #[allow(clippy::result_large_err)]
 pub fn explain(
-    pin: &Pin,
+    pin: &PinnedCa,
     host: Host<'_>,
     refused: &Refused,
 ) -> Result<(), rawpost::tls::OpenError> {
@@ -250,7 +250,7 @@ pub fn server_name(host: Host<'_>) -> io::Result<ServerName<'static>> {
 pub async fn connect_tcp(
     addr: impl tokio::net::ToSocketAddrs,
     host: Host<'_>,
-    pin: &Pin,
+    pin: &PinnedCa,
 ) -> io::Result<RustlsStream> {
     let tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
@@ -260,7 +260,7 @@ pub async fn connect_tcp(
 /// The TLS handshake over `io`, for `host` (SNI and certificate name from `host.name()`),
 /// verified against `pin`. A refused certificate is an `InvalidData` error whose source is the
 /// `rustls::Error` (see [`rustls_error`]); `pin.verifier.take_refused()` then has the chain.
-pub async fn connect<IO>(io: IO, host: Host<'_>, pin: &Pin) -> io::Result<RustlsStream<IO>>
+pub async fn connect<IO>(io: IO, host: Host<'_>, pin: &PinnedCa) -> io::Result<RustlsStream<IO>>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {

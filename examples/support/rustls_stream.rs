@@ -292,8 +292,8 @@ pub fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
 /// | `Err(ConnectionReset)` from the socket (TCP RST) | unchanged | the connection was reset |
 /// | any other error (`InvalidData` with a `rustls::Error` source: a fatal alert received, a bad record) | unchanged | |
 ///
-/// After an error every later read returns an error of the same kind and message (the
-/// transport cannot turn it into a clean `Ok(0)` later). Bytes decrypted before an end are
+/// After an error every later read returns an error of the same kind and message (a socket
+/// reports a reset once, and a later read would see a bare end instead). Bytes decrypted before an end are
 /// delivered first. Writes and `flush` pass through (`write` hands plaintext to rustls and
 /// sends what it can; `flush` sends the rest).
 ///

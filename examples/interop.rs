@@ -1,13 +1,18 @@
 //! rawpost against a real server: the scenarios of `.ci/interop`, run against nginx on loopback
-//! over plain TCP and over TLS 1.3.
+//! over plain TCP, over TLS 1.3 (embedded-tls), and over TLS 1.2 (rustls, through
+//! examples/support/rustls_stream.rs).
 //!
 //! ```text
-//! cargo run --example interop -- --plain PORT --plain-idle PORT [--tls PORT --tls-idle PORT --ca ROOT.pem]
+//! cargo run --example interop -- --plain PORT --plain-idle PORT \
+//!     [--tls PORT --tls-idle PORT --ca ROOT.pem] [--tls12 PORT --tls12-idle PORT --ca ROOT.pem]
 //! ```
 //!
 //! `--plain`/`--tls` serve the locations below with a long keep-alive timeout; `--plain-idle`
 //! and `--tls-idle` the same with `keepalive_timeout 1s`, to see a server close an idle
-//! connection. The server is `api.example.test` on 127.0.0.1; `--ca` is the root to pin.
+//! connection. `--tls12`/`--tls12-idle` are the same over TLS 1.2 only (`ssl_protocols
+//! TLSv1.2`): rawpost runs there over rustls, root pinned through rustls's verifier, and
+//! embedded-tls (TLS 1.3 only) must be refused with rawpost's explanation. The server is
+//! `api.example.test` on 127.0.0.1; `--ca` is the root to pin.
 //!
 //! | location | what nginx does |
 //! |---|---|
@@ -18,7 +23,10 @@
 //!
 //! It prints one line per scenario (`ok <transport> <scenario>: <detail>` or `FAIL …`) and exits
 //! with 1 if any failed. `.ci/interop` also checks nginx's access log (one connection for the
-//! 20 keep-alive POSTs).
+//! 20 keep-alive POSTs; TLS 1.3 on the `--tls` port, TLS 1.2 on the `--tls12` port).
+
+#[path = "support/rustls_stream.rs"]
+mod rustls_stream;
 
 use std::cell::Cell;
 use std::future::Future;
@@ -36,6 +44,7 @@ use rawpost::{
 };
 #[path = "support/tokio_tcp.rs"]
 mod tokio_tcp;
+use rustls_stream::{PinnedCa, RustlsStream};
 use tokio_tcp::TokioTcp;
 
 const HOST: Host<'static> = Host::new("api.example.test");
@@ -48,7 +57,10 @@ async fn main() -> ExitCode {
         args.get(i + 1)?.parse().ok()
     };
     let (Some(plain), Some(plain_idle)) = (port("--plain"), port("--plain-idle")) else {
-        eprintln!("usage: interop --plain PORT --plain-idle PORT [--tls PORT --tls-idle PORT --ca ROOT.pem]");
+        eprintln!(
+            "usage: interop --plain PORT --plain-idle PORT [--tls PORT --tls-idle PORT] \
+             [--tls12 PORT --tls12-idle PORT] [--ca ROOT.pem]"
+        );
         return ExitCode::from(2);
     };
     let mut failures = 0;
@@ -56,32 +68,38 @@ async fn main() -> ExitCode {
     failures += scenarios(
         "tcp",
         &mut Tcp(plain, counter.clone()),
-        &mut Tcp(plain_idle, counter.clone()),
+        Some(&mut Tcp(plain_idle, counter.clone())),
     )
     .await;
-    if let (Some(tls), Some(tls_idle)) = (port("--tls"), port("--tls-idle")) {
+    let tls_ports = (port("--tls"), port("--tls-idle"));
+    let tls12_ports = (port("--tls12"), port("--tls12-idle"));
+    let pem = if tls_ports.0.is_some() || tls12_ports.0.is_some() {
         let Some(ca) = args
             .iter()
             .position(|a| a == "--ca")
             .and_then(|i| args.get(i + 1))
         else {
-            eprintln!("--tls needs --ca ROOT.pem");
+            eprintln!("--tls and --tls12 need --ca ROOT.pem");
             return ExitCode::from(2);
         };
-        let pem = match std::fs::read(ca) {
+        match std::fs::read(ca) {
             Ok(pem) => pem,
             Err(e) => {
                 eprintln!("--ca {ca}: {e}");
                 return ExitCode::from(2);
             }
-        };
+        }
+    } else {
+        Vec::new()
+    };
+    if let (Some(tls), Some(tls_idle)) = tls_ports {
         let (mut der, mut der2) = (vec![0u8; 2048], vec![0u8; 2048]);
         let anchors = TrustAnchor::from_pem(&pem, &mut der)
             .and_then(|a| TrustAnchor::from_pem(&pem, &mut der2).map(|b| (a, b)));
         let (anchor, anchor2) = match anchors {
             Ok(anchors) => anchors,
             Err(e) => {
-                eprintln!("--ca {ca}: {e}");
+                eprintln!("--ca: {e}");
                 return ExitCode::from(2);
             }
         };
@@ -100,14 +118,41 @@ async fn main() -> ExitCode {
                 &mut w1,
                 PinnedProvider::new(OsRng, anchor, TimeSource::clock(clock)),
             ),
-            &mut Tls::new(
-                Tcp(tls_idle, counter),
+            Some(&mut Tls::new(
+                Tcp(tls_idle, counter.clone()),
                 &mut r2,
                 &mut w2,
                 PinnedProvider::new(OsRng, anchor2, TimeSource::clock(clock)),
-            ),
+            )),
         )
         .await;
+    }
+    if let (Some(tls12), Some(tls12_idle)) = tls12_ports {
+        // The same root, in a rustls RootCertStore of its own; the client offers TLS 1.3 and
+        // 1.2, the server speaks 1.2 only.
+        let pin = match PinnedCa::from_pem(&pem, 0, rustls_stream::ALL_VERSIONS) {
+            Ok(pin) => pin,
+            Err(e) => {
+                eprintln!("--ca: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let mut rustls = Rustls {
+            port: tls12,
+            pin: pin.clone(),
+            counter: counter.clone(),
+        };
+        failures += scenarios("rustls-tls12", &mut rustls, None::<&mut Tcp>).await;
+        failures += report(
+            "rustls-tls12",
+            "idle close seen before writing (ReadReady)",
+            idle_close_seen_first(tls12_idle, &pin).await,
+        );
+        failures += report(
+            "tls12",
+            "embedded-tls refused with its explanation",
+            embedded_tls_refused(tls12, &pem).await,
+        );
     }
     if failures > 0 {
         println!("{failures} scenario(s) failed");
@@ -261,12 +306,12 @@ fn e<E: core::fmt::Debug>(e: Error<E>) -> String {
     format!("{} ({e:?})", e.name())
 }
 
-/// Every scenario over the transport `main` opens, and `idle` for the server that closes idle
-/// connections after a second. Returns how many failed.
+/// Every scenario over the transport `main` opens, and, with `idle` (the server that closes idle
+/// connections after a second), the idle-close scenarios. Returns how many failed.
 async fn scenarios<C: Connect + Counts, I: Connect>(
     transport: &str,
     main: &mut C,
-    idle: &mut I,
+    idle: Option<&mut I>,
 ) -> usize
 where
     C::StreamError: core::fmt::Debug,
@@ -392,6 +437,9 @@ where
         Ok(format!("HEAD ({len:?}), then an exact echo on the same connection"))
     });
 
+    let Some(idle) = idle else {
+        return failed;
+    };
     // The server closes idle connections after 1 s.
     let outcome: Outcome = async {
         let stream = idle
@@ -499,4 +547,106 @@ impl Exchange for IdleThenAgain {
         tokio::time::sleep(Duration::from_secs(2)).await;
         Ok(ControlFlow::Continue(()))
     }
+}
+
+/// rawpost over rustls to 127.0.0.1:port (TCP_NODELAY), root pinned through rustls's verifier;
+/// each session must have negotiated TLS 1.2.
+struct Rustls {
+    port: u16,
+    pin: PinnedCa,
+    counter: Counter,
+}
+
+impl Connect for Rustls {
+    type StreamError = std::io::Error;
+    type Stream<'c> = Counted<RustlsStream>;
+    type Error = std::io::Error;
+
+    async fn connect(&mut self, host: Host<'_>) -> Result<Self::Stream<'_>, std::io::Error> {
+        let tls = rustls_stream::connect_tcp(("127.0.0.1", self.port), host, &self.pin).await?;
+        tls12(&tls).map_err(std::io::Error::other)?;
+        self.counter.set(0);
+        Ok(Counted {
+            inner: tls,
+            written: self.counter.clone(),
+        })
+    }
+}
+
+impl Counts for Rustls {
+    fn counter(&self) -> Counter {
+        self.counter.clone()
+    }
+}
+
+/// `Ok` when the session speaks TLS 1.2.
+fn tls12(tls: &RustlsStream) -> Result<(), String> {
+    match tls.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_2) => Ok(()),
+        other => Err(format!("negotiated {other:?}, want TLSv1_2")),
+    }
+}
+
+/// A POST on a connection the server (keepalive_timeout 1s) then closes while it is idle:
+/// `check_closed` (through the stream's `ReadReady`) sees the close before anything is
+/// written, so the next POST is refused with `ClosedByServer` and may go on a new connection.
+async fn idle_close_seen_first(port: u16, pin: &PinnedCa) -> Outcome {
+    let tls = rustls_stream::connect_tcp(("127.0.0.1", port), HOST, pin)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    tls12(&tls)?;
+    let suite = tls
+        .cipher_suite()
+        .map_or("(none)".to_owned(), |s| format!("{:?}", s.suite()));
+    let mut buf = vec![0u8; 2048];
+    let mut conn = Connection::new(tls, &mut buf, HOST);
+    let req = Request::post("/echo?s=idle12").body(b"{}");
+    let mut resp = conn.send(&req).await.map_err(e)?;
+    read_all(&mut resp).await.map_err(e)?;
+    check(!conn.check_closed().await.map_err(e)?, || {
+        "closed right after the exchange".into()
+    })?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // nginx ends an idle kept-alive TLS session with close_notify (measured with 1.22): a
+    // clean end, `Ok(true)`.
+    match conn.check_closed().await {
+        Ok(true) => {}
+        Ok(false) => return Err("the idle close was not seen".into()),
+        Err(other) => return Err(format!("check_closed: {}", e(other))),
+    }
+    match conn.send(&req).await {
+        Err(Error::Connection(ConnectionError::ClosedByServer)) => {}
+        Err(other) => return Err(format!("want ClosedByServer, got {}", e(other))),
+        Ok(_) => return Err("the request went into the closed connection".into()),
+    }
+    check(conn.may_resend(), || {
+        "no byte was written: the POST may go on a new connection".into()
+    })?;
+    Ok(format!(
+        "TLS 1.2 ({suite}): check_closed saw the close_notify; the next POST was refused before \
+         writing, resendable"
+    ))
+}
+
+/// embedded-tls (TLS 1.3 only) against the TLS 1.2-only server: refused, with rawpost's
+/// explanation.
+async fn embedded_tls_refused(port: u16, pem: &[u8]) -> Outcome {
+    let mut der = vec![0u8; 2048];
+    let anchor = TrustAnchor::from_pem(pem, &mut der).map_err(|e| format!("--ca: {e}"))?;
+    let clock: fn() -> Option<u64> = unix_now;
+    let mut provider = PinnedProvider::new(OsRng, anchor, TimeSource::clock(clock));
+    let tcp = TokioTcp::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let (mut read, mut write) = (vec![0u8; 16_640], vec![0u8; 4096]);
+    let opened = rawpost::tls::open(tcp, &mut read, &mut write, HOST, &mut provider).await;
+    let refusal = match opened {
+        Ok(_) => return Err("embedded-tls opened a session with the TLS 1.2-only server".into()),
+        Err(refusal) => refusal.to_string(),
+    };
+    check(
+        refusal.starts_with("TLS handshake failed: the server does not speak TLS 1.3"),
+        || format!("unexpected explanation: {refusal}"),
+    )?;
+    Ok(refusal)
 }

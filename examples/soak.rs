@@ -64,7 +64,9 @@ mod port {
     use core::ops::ControlFlow;
 
     use embedded_io_async::{Read, Write};
-    use rawpost::{Attempt, Client, Connect, Connection, Error, Exchange, Request, Timeouts, Timer};
+    use rawpost::{
+        Attempt, Client, Connect, Connection, Error, Exchange, Request, Timeouts, Timer,
+    };
 
     use super::{Plan, Sink, TokioTimer, HOST};
 

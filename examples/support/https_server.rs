@@ -7,7 +7,8 @@
 //!   and the intermediate are ECDSA P-256; the root is P-256 or P-384 ([`RootKey`]), as
 //!   Cloudflare's ECDSA chains often end in a P-384 root. The server sends leaf + intermediate,
 //!   never the root: the client must already have it (pinned).
-//! - **TLS**: rustls, TLS 1.3 only. A ClientHello without a server name (SNI) is refused: no
+//! - **TLS**: rustls, TLS 1.3 only ([`start_tls12`]: TLS 1.2 only, as many IoT back ends and
+//!   older load balancers are). A ClientHello without a server name (SNI) is refused: no
 //!   certificate is chosen, the handshake fails. Any SNI gets the leaf, so a client asking for
 //!   another name fails on its side, at the name check.
 //! - **HTTP/1.1** (hyper, keep-alive): a request whose `Host` header (port left out) is not
@@ -117,9 +118,39 @@ impl Drop for HttpsServer {
     }
 }
 
-/// Generates the PKI, binds 127.0.0.1:0 and serves in the background (on the current tokio
-/// runtime).
+/// The TLS versions the server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Versions {
+    /// TLS 1.3 only, as a Cloudflare-fronted API can be configured.
+    Tls13Only,
+    /// TLS 1.2 only (rustls `ServerConfig::builder_with_protocol_versions(&[&TLS12])`).
+    Tls12Only,
+}
+
+impl Versions {
+    fn rustls(self) -> &'static [&'static rustls::SupportedProtocolVersion] {
+        const TLS13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+        const TLS12: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+        match self {
+            Self::Tls13Only => TLS13,
+            Self::Tls12Only => TLS12,
+        }
+    }
+}
+
+/// Generates the PKI, binds 127.0.0.1:0 and serves TLS 1.3 in the background (on the current
+/// tokio runtime).
 pub async fn start(root_key: RootKey) -> Result<HttpsServer, String> {
+    start_versions(root_key, Versions::Tls13Only).await
+}
+
+/// [`start`], speaking TLS 1.2 only.
+pub async fn start_tls12(root_key: RootKey) -> Result<HttpsServer, String> {
+    start_versions(root_key, Versions::Tls12Only).await
+}
+
+/// [`start`] with the TLS versions given.
+pub async fn start_versions(root_key: RootKey, versions: Versions) -> Result<HttpsServer, String> {
     let pki = Pki::generate(root_key).map_err(|e| format!("generating the test PKI: {e}"))?;
     let files = PkiFiles {
         root: pki.root.files,
@@ -127,7 +158,7 @@ pub async fn start(root_key: RootKey) -> Result<HttpsServer, String> {
         leaf: pki.leaf.files,
         leaf_key_der: pki.leaf.key.serialize_der(),
     };
-    start_with(files, "127.0.0.1:0", false).await
+    start_with_versions(files, "127.0.0.1:0", false, versions).await
 }
 
 /// The committed test PKI (`examples/esp32-common/`): the root the firmware pins, and the
@@ -195,9 +226,19 @@ pub struct PkiFiles {
     pub leaf_key_der: Vec<u8>,
 }
 
-/// Binds `addr` and serves `pki` in the background (on the current tokio runtime).
+/// Binds `addr` and serves `pki` over TLS 1.3 in the background (on the current tokio runtime).
 pub async fn start_with(pki: PkiFiles, addr: &str, verbose: bool) -> Result<HttpsServer, String> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(&pki)?));
+    start_with_versions(pki, addr, verbose, Versions::Tls13Only).await
+}
+
+/// [`start_with`] with the TLS versions given.
+pub async fn start_with_versions(
+    pki: PkiFiles,
+    addr: &str,
+    verbose: bool,
+    versions: Versions,
+) -> Result<HttpsServer, String> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(&pki, versions)?));
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("binding {addr}: {e}"))?;
@@ -381,8 +422,8 @@ impl Pki {
     }
 }
 
-/// TLS 1.3 only; the leaf + intermediate chain for any client that sends a server name.
-fn server_config(pki: &PkiFiles) -> Result<rustls::ServerConfig, String> {
+/// `versions` only; the leaf + intermediate chain for any client that sends a server name.
+fn server_config(pki: &PkiFiles, versions: Versions) -> Result<rustls::ServerConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(
         rustls::pki_types::PrivatePkcs8KeyDer::from(pki.leaf_key_der.clone()),
@@ -397,8 +438,8 @@ fn server_config(pki: &PkiFiles) -> Result<rustls::ServerConfig, String> {
     ];
     let resolver = SniRequired(Arc::new(CertifiedKey::new(chain, signing_key)));
     Ok(rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| format!("configuring TLS 1.3: {e}"))?
+        .with_protocol_versions(versions.rustls())
+        .map_err(|e| format!("configuring {versions:?}: {e}"))?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver)))
 }

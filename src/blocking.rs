@@ -227,10 +227,12 @@ impl<'a, S: Read + Write, C: Clock<S>> Connection<'a, S, C> {
                 Step::Flush { until } => {
                     call!(until, stream.flush()).map(|r| core.on_flush(r, now))
                 }
-                Step::Read { range, until } => call!(until, stream.read(part_mut(buf, range)))
-                    .map(|r| core.on_read(buf, r, now)),
-                Step::ReadOut { range, until } => call!(until, stream.read(part_mut(out, range)))
-                    .map(|r| core.on_read(buf, r, now)),
+                Step::Read { range, until } => {
+                    call!(until, stream.read(part_mut(buf, range))).map(|r| core.on_read(r, now))
+                }
+                Step::ReadOut { range, until } => {
+                    call!(until, stream.read(part_mut(out, range))).map(|r| core.on_read(r, now))
+                }
             };
             match r {
                 Some(r) => r?,

@@ -194,10 +194,12 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
                 Step::Flush { until } => {
                     wait!(until, stream.flush()).map(|r| core.on_flush(r, now))
                 }
-                Step::Read { range, until } => wait!(until, stream.read(part_mut(buf, range)))
-                    .map(|r| core.on_read(buf, r, now)),
-                Step::ReadOut { range, until } => wait!(until, stream.read(part_mut(out, range)))
-                    .map(|r| core.on_read(buf, r, now)),
+                Step::Read { range, until } => {
+                    wait!(until, stream.read(part_mut(buf, range))).map(|r| core.on_read(r, now))
+                }
+                Step::ReadOut { range, until } => {
+                    wait!(until, stream.read(part_mut(out, range))).map(|r| core.on_read(r, now))
+                }
             };
             match r {
                 Some(r) => r?,

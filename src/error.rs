@@ -153,7 +153,8 @@ pub enum ConnectionError {
     /// and was not written into. Send the request on a new connection.
     Expired,
     /// Bytes arrived while no response was owed (after a complete response, or while the
-    /// connection was idle). rawpost never pipelines, so they answer no request of this
+    /// connection was idle: a `408 Request Timeout` a server sends before closing an idle
+    /// connection, or junk). rawpost never pipelines, so they answer no request of this
     /// connection; it is no longer used. Nothing was written: open a new connection.
     Unsolicited,
     /// The connection ended (closed or reset by the server or the network) after the request,

@@ -9,25 +9,54 @@
 //!   bytes of the next response goes out in parts).
 //! - `nsizes & 15` read sizes follow, used in turn (cycled) for the split delivery.
 //! - `out_step`: the size of the caller's slice for each body `read` in the split delivery.
-//! - the rest is what the server sends; up to 3 exchanges run on one connection while it
-//!   stays reusable (pipelined responses).
+//! - the rest is what the server sends, in turns separated by the two bytes `FF FE`: a turn is
+//!   sent only once the client has written after reading all of the last one (a server answers
+//!   requests, never ahead of them); a read past what was sent is the server closing. Up to 3
+//!   exchanges run on one connection while it stays reusable, each shell checking it before
+//!   writing (`check_before_send`: bytes left in a turn answer no request).
 #![no_main]
 
 use core::future::Future;
 use core::pin::pin;
 use core::task::{Context, Poll, Waker};
 
-use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
+use embedded_io_async::{ErrorKind, ErrorType, Read, ReadReady, Write};
 use libfuzzer_sys::fuzz_target;
 use rawpost::{Connection, Error, Host, Request};
 
 struct Stream<'a> {
-    script: &'a [u8],
+    script: Vec<u8>,
+    /// Where each turn of the script ends.
+    turns: Vec<usize>,
+    /// Turns sent so far, and the script bytes they hold.
+    turn: usize,
+    sent: usize,
     pos: usize,
     sizes: &'a [u8],
     next: usize,
     reads: usize,
     writes: Vec<Vec<u8>>,
+}
+
+/// The turns of `script`, separated by `FF FE`: the bytes and where each turn ends.
+fn turns(script: &[u8]) -> (Vec<u8>, Vec<usize>) {
+    let mut bytes = Vec::new();
+    let mut ends = Vec::new();
+    let mut rest = script;
+    loop {
+        match rest.windows(2).position(|w| w == [0xff, 0xfe]) {
+            Some(i) => {
+                bytes.extend_from_slice(&rest[..i]);
+                ends.push(bytes.len());
+                rest = &rest[i + 2..];
+            }
+            None => {
+                bytes.extend_from_slice(rest);
+                ends.push(bytes.len());
+                return (bytes, ends);
+            }
+        }
+    }
 }
 
 impl ErrorType for Stream<'_> {
@@ -43,7 +72,7 @@ impl Stream<'_> {
             self.reads <= 2 * self.script.len() + 16,
             "too many reads: the client does not stop at EOF"
         );
-        let rest = &self.script[self.pos..];
+        let rest = &self.script[self.pos..self.sent];
         let mut n = rest.len().min(buf.len());
         if !self.sizes.is_empty() {
             let s = usize::from(self.sizes[self.next % self.sizes.len()]).max(1);
@@ -56,6 +85,24 @@ impl Stream<'_> {
     }
 }
 
+impl Stream<'_> {
+    fn write_now(&mut self, buf: &[u8]) -> usize {
+        if self.pos >= self.sent && self.turn < self.turns.len() {
+            self.sent = self.turns[self.turn];
+            self.turn += 1;
+        }
+        self.writes.push(buf.to_vec());
+        buf.len()
+    }
+}
+
+/// Bytes of the turn sent are waiting, or the server closed (every turn sent and read).
+impl ReadReady for Stream<'_> {
+    fn read_ready(&mut self) -> Result<bool, ErrorKind> {
+        Ok(self.pos < self.sent || (self.turn == self.turns.len() && self.pos == self.sent))
+    }
+}
+
 impl Read for Stream<'_> {
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
         self.read_now(buf)
@@ -64,8 +111,7 @@ impl Read for Stream<'_> {
 
 impl Write for Stream<'_> {
     async fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
-        self.writes.push(buf.to_vec());
-        Ok(buf.len())
+        Ok(self.write_now(buf))
     }
 
     async fn flush(&mut self) -> Result<(), ErrorKind> {
@@ -81,8 +127,7 @@ impl embedded_io::Read for Stream<'_> {
 
 impl embedded_io::Write for Stream<'_> {
     fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
-        self.writes.push(buf.to_vec());
-        Ok(buf.len())
+        Ok(self.write_now(buf))
     }
 
     fn flush(&mut self) -> Result<(), ErrorKind> {
@@ -185,14 +230,19 @@ fn play(
     out_step: usize,
     blocking: bool,
 ) -> Run {
+    let (script, ends) = turns(script);
     let mut stream = Stream {
         script,
+        turns: ends,
+        turn: 0,
+        sent: 0,
         pos: 0,
         sizes,
         next: 0,
         reads: 0,
         writes: Vec::new(),
     };
+    let stream_len = stream.script.len();
     let mut buf = vec![0u8; buf_len];
     let host = Host::new("api.example.com");
     let pad = [("X-Pad", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")];
@@ -209,10 +259,12 @@ fn play(
     let mut async_conn;
     let mut blocking_conn;
     if blocking {
-        blocking_conn = Some(rawpost::blocking::Connection::new(&mut stream, &mut buf, host));
+        blocking_conn = Some(
+            rawpost::blocking::Connection::new(&mut stream, &mut buf, host).check_before_send(),
+        );
         async_conn = None;
     } else {
-        async_conn = Some(Connection::new(&mut stream, &mut buf, host));
+        async_conn = Some(Connection::new(&mut stream, &mut buf, host).check_before_send());
         blocking_conn = None;
     }
     for i in 0..3 {
@@ -221,15 +273,17 @@ fn play(
             0 => &post,
             _ => &later,
         };
-        let limit = script.len() + 16;
+        let limit = stream_len + 16;
         let (r, reusable) = match (&mut async_conn, &mut blocking_conn) {
+            // Reusable: what the connection knows after looking at the stream (bytes that
+            // came with the response or after it answer no request, whatever the split).
             (Some(conn), _) => {
                 let r = block_on(one(conn, req, out_step, limit));
-                (r, conn.is_reusable())
+                (r, block_on(conn.check_closed()) == Ok(false))
             }
             (_, Some(conn)) => {
                 let r = one_blocking(conn, req, out_step, limit);
-                (r, conn.is_reusable())
+                (r, conn.check_closed() == Ok(false))
             }
             _ => unreachable!(),
         };

@@ -13,7 +13,9 @@
 //! The rules of a kept connection live here:
 //! - No pipelining: no response is owed while idle, so bytes that arrive then (or behind a
 //!   complete response) are never parsed as a response; the connection is no longer used
-//!   ([`ConnectionError::Unsolicited`], or [`ConnectionError::ClosedByServer`] for a `408`).
+//!   ([`ConnectionError::Unsolicited`]). A `408` read as the response to a request on a reused
+//!   connection is the server closing it before reading the request (Go's rule:
+//!   [`ConnectionError::ClosedByServer`]).
 //! - A connection idle longer than the server announced (`Keep-Alive: timeout=N`) or than
 //!   `max_idle` is not written into ([`ConnectionError::Expired`]).
 //! - The rest of a body the caller did not read is skipped before the next request when that
@@ -411,28 +413,6 @@ fn expects_continue(req: &RequestHead<'_>) -> bool {
         name.eq_ignore_ascii_case("expect")
             && crate::proto::text::trim_ows(value.as_bytes()).eq_ignore_ascii_case(b"100-continue")
     })
-}
-
-/// Whether received bytes are (the start of) a `408 Request Timeout` response.
-fn is_408(bytes: &[u8]) -> bool {
-    matches!(
-        bytes,
-        [
-            b'H',
-            b'T',
-            b'T',
-            b'P',
-            b'/',
-            b'1',
-            b'.',
-            _,
-            b' ',
-            b'4',
-            b'0',
-            b'8',
-            ..
-        ]
-    )
 }
 
 /// The sans-IO state of one connection. See the module documentation.
@@ -1274,21 +1254,16 @@ impl Core {
 
     /// The response is complete: the connection is kept or closed as its `fin` says — unless
     /// bytes follow it, which answer no request.
-    fn complete(&mut self, buf: &[u8], fin: End, unread: Range<usize>, now: Option<u64>) {
+    fn complete(&mut self, fin: End, unread: Range<usize>, now: Option<u64>) {
         self.completed = self.completed.saturating_add(1);
         self.state = match fin {
             End::Keep { .. } if !unread.is_empty() => {
-                let bytes = part(buf, unread.clone());
                 crate::log::debug!(
                     "rawpost: {} bytes behind the response answer no request; not reused",
                     unread.len()
                 );
                 State::Closed {
-                    why: if is_408(bytes) {
-                        Why::ByServer
-                    } else {
-                        Why::Unsolicited
-                    },
+                    why: Why::Unsolicited,
                     resend: false,
                 }
             }
@@ -1314,7 +1289,7 @@ impl Core {
             match self.state {
                 State::Body(mut b) => {
                     if b.decoder.is_done() {
-                        self.complete(buf, b.fin, b.rx..b.end, now);
+                        self.complete(b.fin, b.rx..b.end, now);
                         return Ok(None);
                     }
                     if b.decoder.at_trailers() {
@@ -1351,7 +1326,7 @@ impl Core {
                             )
                             .map_err(|e| self.broken_response(e))?;
                             self.trailers = (t.base, t.base + len);
-                            self.complete(buf, t.fin, t.base + len..t.end, now);
+                            self.complete(t.fin, t.base + len..t.end, now);
                             Ok(None)
                         }
                         None if t.end >= buf.len() => {
@@ -1625,10 +1600,9 @@ impl Core {
     }
 
     /// The stream's answer to [`Step::Read`] or [`Step::ReadOut`] (`Ok(0)`: the end of the
-    /// stream), at `now`. `buf` is the buffer the read went into.
+    /// stream), at `now`.
     pub fn on_read<E: embedded_io::Error>(
         &mut self,
-        buf: &[u8],
         r: Result<usize, E>,
         now: Option<u64>,
     ) -> Result<(), Error<E>> {
@@ -1643,11 +1617,7 @@ impl Core {
                 // Bytes while no response is owed: never a response.
                 crate::log::debug!("rawpost: {} bytes arrived on the idle connection", n);
                 self.state = State::Closed {
-                    why: if is_408(part(buf, 0..n)) {
-                        Why::ByServer
-                    } else {
-                        Why::Unsolicited
-                    },
+                    why: Why::Unsolicited,
                     resend: true,
                 };
             }
@@ -1794,7 +1764,7 @@ impl Core {
             }
             (State::Body(b), Fault::Eof) if b.decoder == BodyDecoder::UntilClose => {
                 // The end of a body delimited by the close.
-                self.complete(&[], b.fin, 0..0, now);
+                self.complete(b.fin, 0..0, now);
                 return Ok(());
             }
             (State::Body(b), Fault::Ended(_)) if b.decoder == BodyDecoder::UntilClose => {

@@ -196,42 +196,42 @@ impl<'a, S: Read + Write, C: Clock<S>> Connection<'a, S, C> {
             ..
         } = self;
         let mut now = time(clock);
-        // One call on the stream, bounded by `$until` through the clock; `None` when it
-        // timed out: it failed with `TimedOut`, or failed once the deadline had passed (a std
-        // socket reports its timeout as `WouldBlock`). The clock is read again after it.
-        macro_rules! call {
-            ($until:expr, $io:expr) => {{
-                let until = $until;
-                clock.bound(stream, until);
-                let r = $io;
-                now = time(clock);
-                match (r, until) {
-                    (Err(e), Some(until))
-                        if e.kind() == ErrorKind::TimedOut || now.is_some_and(|n| n >= until) =>
-                    {
-                        None
-                    }
-                    (r, _) => Some(r),
-                }
-            }};
-        }
         loop {
-            let r = match core.poll(buf, out, now)? {
+            let step = core.poll(buf, out, now)?;
+            // The one deadline of this step, asked of the core only when there is a clock.
+            let until = match (C::ENABLED, now) {
+                (true, Some(now)) => core.until(now),
+                _ => None,
+            };
+            // One call on the stream, bounded by `until` through the clock; `None` when it
+            // timed out: it failed with `TimedOut`, or failed once the deadline had passed (a std
+            // socket reports its timeout as `WouldBlock`). The clock is read again after it.
+            macro_rules! call {
+                ($io:expr) => {{
+                    clock.bound(stream, until);
+                    let r = $io;
+                    now = time(clock);
+                    match (r, until) {
+                        (Err(e), Some(until))
+                            if e.kind() == ErrorKind::TimedOut
+                                || now.is_some_and(|n| n >= until) =>
+                        {
+                            None
+                        }
+                        (r, _) => Some(r),
+                    }
+                }};
+            }
+            let r = match step {
                 Step::Done(n) => return Ok(n),
-                Step::Write { range, until } => {
-                    call!(until, stream.write(part(buf, range))).map(|r| core.on_write(r, now))
+                Step::Write(r) => call!(stream.write(part(buf, r))).map(|r| core.on_write(r, now)),
+                Step::WriteSrc(r) => {
+                    call!(stream.write(part(src, r))).map(|r| core.on_write(r, now))
                 }
-                Step::WriteSrc { range, until } => {
-                    call!(until, stream.write(part(src, range))).map(|r| core.on_write(r, now))
-                }
-                Step::Flush { until } => {
-                    call!(until, stream.flush()).map(|r| core.on_flush(r, now))
-                }
-                Step::Read { range, until } => {
-                    call!(until, stream.read(part_mut(buf, range))).map(|r| core.on_read(r, now))
-                }
-                Step::ReadOut { range, until } => {
-                    call!(until, stream.read(part_mut(out, range))).map(|r| core.on_read(r, now))
+                Step::Flush => call!(stream.flush()).map(|r| core.on_flush(r, now)),
+                Step::Read(r) => call!(stream.read(part_mut(buf, r))).map(|r| core.on_read(r, now)),
+                Step::ReadOut(r) => {
+                    call!(stream.read(part_mut(out, r))).map(|r| core.on_read(r, now))
                 }
             };
             match r {
@@ -243,8 +243,7 @@ impl<'a, S: Read + Write, C: Clock<S>> Connection<'a, S, C> {
 
     /// What must happen before a request; see the async shell.
     fn prepare(&mut self) -> Result<(), Error<S::Error>> {
-        let now = time(&mut self.clock);
-        self.core.begin_settle(now);
+        self.core.begin_settle();
         self.drive(&[], &mut [])?;
         if let Some(ready) = self.ready {
             if self.core.completed() > 0 && self.core.is_idle() && ready(&mut self.stream) {

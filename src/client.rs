@@ -170,40 +170,46 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
             timer,
             ..
         } = self;
-        let mut now = clock(timer);
-        // One wait of the stream, raced against `$until` (just polled with `NoTimer`): the
-        // stream's future is pinned here, so the race holds only a reference to it. `None`
-        // when the deadline passed first. The clock is read again after it.
-        macro_rules! wait {
-            ($until:expr, $io:expr) => {{
-                let io = pin!($io);
-                let r = timer.run_until($until, io).await;
-                now = clock(timer);
-                r
-            }};
-        }
         loop {
-            let r = match core.poll(buf, out, now)? {
+            // The clock is read for each step, and again after its wait for the event: no
+            // reading is held across the wait.
+            let now = clock(timer);
+            let step = core.poll(buf, out, now)?;
+            // The one deadline of this step, asked of the core only when there is a clock.
+            let until = match (T::ENABLED, now) {
+                (true, Some(now)) => core.until(now),
+                _ => None,
+            };
+            // One wait of the stream, raced against `until` (just polled with `NoTimer`): the
+            // stream's future is pinned here, so the race holds only a reference to it. `None`
+            // when the deadline passed first.
+            macro_rules! wait {
+                ($io:expr) => {{
+                    let io = pin!($io);
+                    timer.run_until(until, io).await
+                }};
+            }
+            let r = match step {
                 Step::Done(n) => return Ok(n),
-                Step::Write { range, until } => {
-                    wait!(until, stream.write(part(buf, range))).map(|r| core.on_write(r, now))
+                Step::Write(r) => {
+                    wait!(stream.write(part(buf, r))).map(|r| core.on_write(r, clock(timer)))
                 }
-                Step::WriteSrc { range, until } => {
-                    wait!(until, stream.write(part(src, range))).map(|r| core.on_write(r, now))
+                Step::WriteSrc(r) => {
+                    wait!(stream.write(part(src, r))).map(|r| core.on_write(r, clock(timer)))
                 }
-                Step::Flush { until } => {
-                    wait!(until, stream.flush()).map(|r| core.on_flush(r, now))
+                Step::Flush => wait!(stream.flush()).map(|r| core.on_flush(r, clock(timer))),
+                Step::Read(r) => {
+                    wait!(stream.read(part_mut(buf, r))).map(|r| core.on_read(r, clock(timer)))
                 }
-                Step::Read { range, until } => {
-                    wait!(until, stream.read(part_mut(buf, range))).map(|r| core.on_read(r, now))
-                }
-                Step::ReadOut { range, until } => {
-                    wait!(until, stream.read(part_mut(out, range))).map(|r| core.on_read(r, now))
+                Step::ReadOut(r) => {
+                    wait!(stream.read(part_mut(out, r))).map(|r| core.on_read(r, clock(timer)))
                 }
             };
             match r {
                 Some(r) => r?,
-                None => core.on_timeout(now)?,
+                // Only a timer makes a wait end early.
+                None if T::ENABLED => core.on_timeout(clock(timer))?,
+                None => {}
             }
         }
     }
@@ -211,8 +217,7 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     /// What must happen before a request: the rest of an unread body skipped, and a kept
     /// connection checked when the stream can say whether the server closed it.
     async fn prepare(&mut self) -> Result<(), Error<S::Error>> {
-        let now = clock(&mut self.timer);
-        self.core.begin_settle(now);
+        self.core.begin_settle();
         self.drive(&[], &mut []).await?;
         if let Some(ready) = self.ready {
             if self.core.completed() > 0 && self.core.is_idle() && ready(&mut self.stream) {

@@ -76,8 +76,15 @@ impl Conn {
         }
     }
 
-    fn poll(&mut self, now: u64) -> R<Step> {
-        self.core.poll(&mut self.buf, &mut [], Some(now))
+    /// The next step and its deadline, at `now`.
+    fn poll(&mut self, now: u64) -> R<(Step, Option<u64>)> {
+        let step = self.core.poll(&mut self.buf, &mut [], Some(now))?;
+        Ok((step, self.core.until(now)))
+    }
+
+    /// The next step, at `now`.
+    fn step(&mut self, now: u64) -> R<Step> {
+        self.poll(now).map(|(step, _)| step)
     }
 
     fn send(&mut self, head: &RequestHead<'_>, body: &[u8], now: u64) -> R<()> {
@@ -86,8 +93,9 @@ impl Conn {
     }
 
     /// The server's bytes arrive for a `Read` step at `range.start`.
-    fn arrive(&mut self, step: &Step, bytes: &[u8], now: u64) -> R<()> {
-        let Step::Read { range, .. } = step else {
+    fn arrive(&mut self, step: &(Step, Option<u64>), bytes: &[u8], now: u64) -> R<()> {
+        let step = &step.0;
+        let Step::Read(range) = step else {
             panic!("not a read: {step:?}")
         };
         assert!(range.len() >= bytes.len(), "{range:?} for {}", bytes.len());
@@ -96,17 +104,17 @@ impl Conn {
     }
 
     /// Writes every `Write` step whole and flushes, up to the first read; returns the bytes.
-    fn write_all(&mut self, now: u64) -> (Vec<u8>, Step) {
+    fn write_all(&mut self, now: u64) -> (Vec<u8>, (Step, Option<u64>)) {
         let mut written = Vec::new();
         loop {
             match self.poll(now).unwrap() {
-                Step::Write { range, .. } => {
+                (Step::Write(range), _) => {
                     written.extend_from_slice(&self.buf[range.clone()]);
                     self.core
                         .on_write::<OtherErr>(Ok(range.len()), Some(now))
                         .unwrap();
                 }
-                Step::Flush { .. } => self.core.on_flush::<OtherErr>(Ok(()), Some(now)).unwrap(),
+                (Step::Flush, _) => self.core.on_flush::<OtherErr>(Ok(()), Some(now)).unwrap(),
                 other => return (written, other),
             }
         }
@@ -123,46 +131,21 @@ fn a_post_step_by_step() {
     let mut c = Conn::new();
     c.send(&post(&[]), b"{}", 1_000).unwrap();
     let head = b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}";
-    assert_eq!(
-        c.poll(1_000),
-        Ok(Step::Write {
-            range: 0..head.len(),
-            until: Some(1_010)
-        })
-    );
+    assert_eq!(c.poll(1_000), Ok((Step::Write(0..head.len()), Some(1_010))));
     c.core
         .on_write::<OtherErr>(Ok(head.len()), Some(1_001))
         .unwrap();
-    assert_eq!(c.poll(1_001), Ok(Step::Flush { until: Some(1_011) }));
+    assert_eq!(c.poll(1_001), Ok((Step::Flush, Some(1_011))));
     c.core.on_flush::<OtherErr>(Ok(()), Some(1_002)).unwrap();
     // The response: the first byte within 100 ms of the flush, all of it within 1 s.
     let read = c.poll(1_050).unwrap();
-    assert_eq!(
-        read,
-        Step::Read {
-            range: 0..256,
-            until: Some(1_102)
-        }
-    );
+    assert_eq!(read, (Step::Read(0..256), Some(1_102)));
     c.arrive(&read, &OK2[..20], 1_060).unwrap();
     // The rest of the head: the idle deadline from now.
-    assert_eq!(
-        c.poll(1_060),
-        Ok(Step::Read {
-            range: 20..256,
-            until: Some(1_070)
-        })
-    );
-    c.arrive(
-        &Step::Read {
-            range: 20..256,
-            until: None,
-        },
-        &OK2[20..],
-        1_065,
-    )
-    .unwrap();
-    assert_eq!(c.poll(1_065), Ok(Step::Done(0)));
+    assert_eq!(c.poll(1_060), Ok((Step::Read(20..256), Some(1_070))));
+    c.arrive(&(Step::Read(20..256), None), &OK2[20..], 1_065)
+        .unwrap();
+    assert_eq!(c.step(1_065), Ok(Step::Done(0)));
     assert_eq!(c.core.head().map(|h| h.status()), Some(200));
     assert!(!c.core.body_done());
     // The body was buffered with the head: decoded into the caller's slice.
@@ -187,17 +170,15 @@ fn a_body_goes_straight_into_the_callers_slice() {
     let (_, read) = c.write_all(0);
     let head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
     c.arrive(&read, head, 995).unwrap();
-    assert_eq!(c.poll(995), Ok(Step::Done(0)));
+    assert_eq!(c.step(995), Ok(Step::Done(0)));
     c.core.begin_read(ReadMode::Some).unwrap();
     let mut out = [0u8; 8];
     // Idle would be 1 005; the response must end by 1 000.
     assert_eq!(
         c.core.poll::<OtherErr>(&mut c.buf, &mut out, Some(995)),
-        Ok(Step::ReadOut {
-            range: 0..5,
-            until: Some(1_000)
-        })
+        Ok(Step::ReadOut(0..5))
     );
+    assert_eq!(c.core.until(995), Some(1_000));
     out[..3].copy_from_slice(b"hel");
     c.core.on_read::<OtherErr>(Ok(3), Some(996)).unwrap();
     assert_eq!(
@@ -208,7 +189,7 @@ fn a_body_goes_straight_into_the_callers_slice() {
     c.core.begin_read(ReadMode::Some).unwrap();
     assert!(matches!(
         c.core.poll::<OtherErr>(&mut c.buf, &mut out, Some(996)),
-        Ok(Step::ReadOut { .. })
+        Ok(Step::ReadOut(_))
     ));
     assert_eq!(
         c.core.on_timeout::<OtherErr>(Some(1_000)),
@@ -236,13 +217,7 @@ fn expect_waits_for_100_or_the_continue_deadline() {
             written.ends_with(b"Content-Length: 4\r\n\r\n"),
             "{written:?}"
         );
-        assert_eq!(
-            read,
-            Step::Read {
-                range: 0..256,
-                until: Some(50)
-            }
-        );
+        assert_eq!(read, (Step::Read(0..256), Some(50)));
         if with_100 {
             c.arrive(&read, b"HTTP/1.1 100 Continue\r\n\r\n", 20)
                 .unwrap();
@@ -250,28 +225,11 @@ fn expect_waits_for_100_or_the_continue_deadline() {
             c.core.on_timeout::<OtherErr>(Some(50)).unwrap();
         }
         let now = if with_100 { 20 } else { 50 };
-        assert_eq!(
-            c.poll(now),
-            Ok(Step::WriteSrc {
-                range: 0..4,
-                until: Some(now + 10)
-            })
-        );
+        assert_eq!(c.poll(now), Ok((Step::WriteSrc(0..4), Some(now + 10))));
         c.core.on_write::<OtherErr>(Ok(4), Some(now)).unwrap();
-        assert_eq!(
-            c.poll(now),
-            Ok(Step::Flush {
-                until: Some(now + 10)
-            })
-        );
+        assert_eq!(c.poll(now), Ok((Step::Flush, Some(now + 10))));
         c.core.on_flush::<OtherErr>(Ok(()), Some(now)).unwrap();
-        assert_eq!(
-            c.poll(now),
-            Ok(Step::Read {
-                range: 0..256,
-                until: Some(now + 100)
-            })
-        );
+        assert_eq!(c.poll(now), Ok((Step::Read(0..256), Some(now + 100))));
     }
     // Without a clock nothing can bound the wait: the body goes with the head.
     let mut c = Conn::new();
@@ -290,13 +248,7 @@ fn an_interim_response_restarts_the_first_byte_deadline() {
     let (_, read) = c.write_all(0);
     c.arrive(&read, b"HTTP/1.1 102 Processing\r\n\r\n", 90)
         .unwrap();
-    assert_eq!(
-        c.poll(90),
-        Ok(Step::Read {
-            range: 0..256,
-            until: Some(190)
-        })
-    );
+    assert_eq!(c.poll(90), Ok((Step::Read(0..256), Some(190))));
     assert_eq!(
         c.core.on_timeout::<OtherErr>(Some(190)),
         Err(Error::Timeout(TimeoutPhase::FirstByte))
@@ -359,7 +311,7 @@ fn faults_are_classified_by_where_they_happen() {
         c.send(&post(&[]), b"{}", 0).unwrap();
         let e = match at {
             Where::FirstWrite => {
-                assert!(matches!(c.poll(0), Ok(Step::Write { .. })));
+                assert!(matches!(c.step(0), Ok(Step::Write(_))));
                 inject(&mut c.core, fault, true)
             }
             Where::AfterWrite => {
@@ -369,19 +321,19 @@ fn faults_are_classified_by_where_they_happen() {
             Where::InHead => {
                 let (_, read) = c.write_all(0);
                 c.arrive(&read, b"HTTP/1.1 2", 0).unwrap();
-                assert!(matches!(c.poll(0), Ok(Step::Read { .. })));
+                assert!(matches!(c.step(0), Ok(Step::Read(_))));
                 inject(&mut c.core, fault, false)
             }
             Where::InBody => {
                 let (_, read) = c.write_all(0);
                 c.arrive(&read, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", 0)
                     .unwrap();
-                assert_eq!(c.poll(0), Ok(Step::Done(0)));
+                assert_eq!(c.step(0), Ok(Step::Done(0)));
                 c.core.begin_read(ReadMode::ToEnd).unwrap();
                 let mut out = [0u8; 8];
                 assert!(matches!(
                     c.core.poll::<OtherErr>(&mut c.buf, &mut out, Some(0)),
-                    Ok(Step::ReadOut { .. })
+                    Ok(Step::ReadOut(_))
                 ));
                 inject(&mut c.core, fault, false)
             }
@@ -439,9 +391,9 @@ fn bytes_no_request_owes_are_never_parsed() {
     let (_, read) = c.write_all(0);
     c.arrive(&read, &[OK2, b"HTTP/1.1 200 OK\r\n\r\n"].concat(), 1)
         .unwrap();
-    assert_eq!(c.poll(1), Ok(Step::Done(0)));
+    assert_eq!(c.step(1), Ok(Step::Done(0)));
     c.core.begin_read(ReadMode::Discard).unwrap();
-    assert_eq!(c.poll(1), Ok(Step::Done(0)));
+    assert_eq!(c.step(1), Ok(Step::Done(0)));
     assert_eq!(c.core.skipped(), 2);
     assert_eq!(c.core.closed_error(), Some(ConnectionError::Unsolicited));
 
@@ -459,13 +411,7 @@ fn bytes_no_request_owes_are_never_parsed() {
         c.poll(1).unwrap();
         assert!(c.core.is_reusable(Some(1)));
         assert!(c.core.begin_probe());
-        assert_eq!(
-            c.poll(5),
-            Ok(Step::Read {
-                range: 0..256,
-                until: Some(15)
-            })
-        );
+        assert_eq!(c.poll(5), Ok((Step::Read(0..256), Some(15))));
         assert_eq!(c.core.on_read::<ResetErr>(event, Some(5)), Ok(()));
         assert_eq!(c.core.closed_error(), Some(want));
         // The next request is refused unwritten, and may be sent elsewhere.
@@ -516,27 +462,33 @@ fn an_unread_body_is_drained_within_its_budget() {
     let head = b"HTTP/1.1 200 OK\r\nContent-Length: 300\r\n\r\n";
     c.arrive(&read, head, 1).unwrap();
     c.poll(1).unwrap();
-    c.core.begin_settle(Some(100));
+    c.core.begin_settle();
     let step = c.poll(100).unwrap();
-    assert_eq!(
-        step,
-        Step::Read {
-            range: head.len()..256,
-            until: Some(110)
-        }
-    );
+    assert_eq!(step, (Step::Read(head.len()..256), Some(110)));
     c.arrive(&step, &[b'x'; 200], 101).unwrap();
     let step = c.poll(101).unwrap();
     c.arrive(&step, &[b'x'; 100], 102).unwrap();
-    assert_eq!(c.poll(102), Ok(Step::Done(0)));
+    assert_eq!(c.step(102), Ok(Step::Done(0)));
     assert!(c.core.is_reusable(Some(102)));
+    // Skipped a minute later: each read within the idle time from then (the response's own
+    // deadline is long past).
+    let mut c = Conn::new();
+    c.send(&post(&[]), b"", 0).unwrap();
+    let (_, read) = c.write_all(0);
+    c.arrive(&read, head, 1).unwrap();
+    c.poll(1).unwrap();
+    c.core.begin_settle();
+    assert_eq!(
+        c.poll(60_000),
+        Ok((Step::Read(head.len()..256), Some(60_010)))
+    );
     // A drain whose reads run out of time: closed, and said so.
     let mut c = Conn::new();
     c.send(&post(&[]), b"", 0).unwrap();
     let (_, read) = c.write_all(0);
     c.arrive(&read, head, 1).unwrap();
     c.poll(1).unwrap();
-    c.core.begin_settle(Some(100));
+    c.core.begin_settle();
     c.poll(100).unwrap();
     assert_eq!(
         c.core.on_timeout::<OtherErr>(Some(110)),
@@ -552,8 +504,8 @@ fn an_unread_body_is_drained_within_its_budget() {
 fn an_abandoned_operation_breaks_the_connection() {
     let mut c = Conn::new();
     c.send(&post(&[]), b"{}", 0).unwrap();
-    assert!(matches!(c.poll(0), Ok(Step::Write { .. })));
-    c.core.begin_settle(Some(1));
+    assert!(matches!(c.step(0), Ok(Step::Write(_))));
+    c.core.begin_settle();
     assert_eq!(
         c.core.closed_error(),
         Some(ConnectionError::Broken(Broken::Abandoned))

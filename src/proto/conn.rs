@@ -2,7 +2,7 @@
 //!
 //! [`Core`] owns no buffer, does no I/O and reads no clock. It is one enum of states, each
 //! carrying exactly the data it needs (`Idle`, `Sending`, `AwaitContinue`, `Streaming`,
-//! `Head`, `Body`, `Trailers`, `Drain`, `Probe`, `Closed`), so that no combination of flags can
+//! `Head`, `Body`, `Trailers`, `Probe`, `Closed`), so that no combination of flags can
 //! disagree. An I/O shell (async in `client.rs`, blocking in `blocking.rs`) is one loop: it asks
 //! [`Core::poll`] for the next [`Step`] — what to write or read, and until when — performs it
 //! on the stream, racing the one deadline the step names, and reports what happened with
@@ -47,6 +47,11 @@ use crate::proto::framing::Framing;
 use crate::proto::response::{self, HeadScanner, ResponseHead};
 use crate::proto::timing::{after, announced_idle_ms, earlier, Timeouts};
 
+/// `base + ms`, when both are known.
+fn at(base: Option<u64>, ms: Option<u32>) -> Option<u64> {
+    after(base, ms)
+}
+
 /// The most interim (1xx) responses skipped before the final response.
 pub const MAX_INTERIM_RESPONSES: u8 = 8;
 
@@ -55,44 +60,21 @@ pub const MAX_INTERIM_RESPONSES: u8 = 8;
 /// skipped: the connection is closed instead ([`ConnectionError::BodyLeftUnread`]).
 pub const DRAIN_BUDGET: usize = 4096;
 
-/// What the shell must do next. `until` is the deadline of the wait (milliseconds on the
-/// shell's clock; `None`: unbounded): when it passes first, call [`Core::on_timeout`].
+/// What the shell must do next. A shell with a clock bounds the wait by the deadline
+/// [`Core::until`] names for it, and calls [`Core::on_timeout`] when it passes first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Write these bytes of the buffer (one write call), then [`Core::on_write`].
-    Write {
-        /// The bytes.
-        range: Range<usize>,
-        /// The deadline.
-        until: Option<u64>,
-    },
+    Write(Range<usize>),
     /// Write these bytes of the caller's slice (the body given to the operation), then
     /// [`Core::on_write`].
-    WriteSrc {
-        /// The bytes.
-        range: Range<usize>,
-        /// The deadline.
-        until: Option<u64>,
-    },
+    WriteSrc(Range<usize>),
     /// Flush the stream, then [`Core::on_flush`].
-    Flush {
-        /// The deadline.
-        until: Option<u64>,
-    },
+    Flush,
     /// Read into this range of the buffer, then [`Core::on_read`].
-    Read {
-        /// Where the bytes go.
-        range: Range<usize>,
-        /// The deadline.
-        until: Option<u64>,
-    },
+    Read(Range<usize>),
     /// Read straight into this range of the caller's output slice, then [`Core::on_read`].
-    ReadOut {
-        /// Where the bytes go.
-        range: Range<usize>,
-        /// The deadline.
-        until: Option<u64>,
-    },
+    ReadOut(Range<usize>),
     /// The operation is complete. For body reads, the number of bytes placed in the caller's
     /// output slice (`0`: the body has ended); for a streamed piece, the bytes of it that were
     /// sent; `0` otherwise.
@@ -167,8 +149,21 @@ impl HeadRead {
 enum End {
     /// It stays open; the server keeps it idle for about this long (from `Keep-Alive`).
     Keep { idle_ms: Option<u32> },
-    /// It is closed.
-    Close(Why),
+    /// The server ends it (`Connection: close`, HTTP/1.0, a body delimited by the close).
+    Close,
+    /// It came before the request's body was sent: the request on the wire is incomplete.
+    CloseBodyNotSent,
+}
+
+impl End {
+    /// Why the connection is over once the response is, when it is.
+    fn why(self) -> Option<Why> {
+        match self {
+            Self::Keep { .. } => None,
+            Self::Close => Some(Why::ByResponse),
+            Self::CloseBodyNotSent => Some(Why::Broken(Broken::BodyNotSent)),
+        }
+    }
 }
 
 /// Why a connection carries no more requests.
@@ -254,11 +249,15 @@ struct Body {
     base: usize,
     decoder: BodyDecoder,
     fin: End,
-    response_by: Option<u64>,
+    /// When the request was sent: the response's deadline runs from it.
+    sent: Option<u64>,
     /// What the read in progress does with the body.
     mode: ReadMode,
     /// A read straight into the caller's slice is in progress.
     direct: bool,
+    /// Skipping the rest of this response before the next request: the bytes the drain budget
+    /// still allows.
+    drain: Option<u16>,
 }
 
 /// A chunked body's trailer section being read: `buf[base..end]`.
@@ -269,15 +268,11 @@ struct Trailers {
     end: usize,
     scanner: HeadScanner,
     fin: End,
-    response_by: Option<u64>,
-}
-
-/// The rest of a response, being read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-enum Rest {
-    Body(Body),
-    Trailers(Trailers),
+    /// When the request was sent.
+    sent: Option<u64>,
+    /// Skipping the rest of this response before the next request: the bytes the drain budget
+    /// still allows.
+    drain: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,12 +291,12 @@ enum State {
     },
     /// Writing a request.
     Sending(Sending),
-    /// The head is sent; waiting for `100 Continue` (or a final response) until `until`.
+    /// The head is sent (at `since`); waiting for `100 Continue` (or a final response).
     AwaitContinue {
         req: Req,
         then: Then,
         read: HeadRead,
-        until: Option<u64>,
+        since: Option<u64>,
     },
     /// The head of a streamed request is sent; the caller writes the body piece by piece.
     Streaming {
@@ -309,25 +304,18 @@ enum State {
         piece: Option<Piece>,
         req: Req,
     },
-    /// Reading the response head. `first_byte_by` bounds its first byte, `response_by` all of
-    /// it.
+    /// Reading the response head: its first byte is waited for since `wait` (the end of the
+    /// request, or of an interim response); the request was sent at `sent`.
     Head {
         req: Req,
         read: HeadRead,
-        first_byte_by: Option<u64>,
-        response_by: Option<u64>,
+        wait: Option<u64>,
+        sent: Option<u64>,
     },
     /// Reading the body (into the caller's slice).
     Body(Body),
     /// Reading a chunked body's trailer section.
     Trailers(Trailers),
-    /// Skipping the rest of a response the caller left unread, before the next request.
-    Drain {
-        rest: Rest,
-        budget: usize,
-        until: Option<u64>,
-        status: u16,
-    },
     /// The connection carries no more requests. `resend`: the last request may be sent again
     /// on a new connection.
     Closed { why: Why, resend: bool },
@@ -352,6 +340,14 @@ impl<E: embedded_io::Error> Fault<E> {
             | ErrorKind::NotConnected => Self::Ended(e),
             _ => Self::Failed(e),
         }
+    }
+}
+
+/// The end of a read from `start` into a buffer of `len` bytes, within a drain budget.
+fn capped(start: usize, len: usize, drain: Option<u16>) -> usize {
+    match drain {
+        Some(left) => len.min(start + usize::from(left)),
+        None => len,
     }
 }
 
@@ -550,7 +546,7 @@ impl Core {
     pub fn body_done(&self) -> bool {
         self.last.is_some()
             && match self.state {
-                State::Body(_) | State::Trailers(_) | State::Drain { .. } => false,
+                State::Body(_) | State::Trailers(_) => false,
                 State::Closed {
                     why: Why::Broken(b),
                     ..
@@ -573,12 +569,14 @@ impl Core {
 
     /// An operation left part-way (its future dropped) is never resumed: where the byte stream
     /// stands is unknown, so the connection is closed.
+    #[inline(never)]
     fn abandon_unfinished(&mut self) {
         match self.state {
             State::Sending(_)
             | State::AwaitContinue { .. }
             | State::Head { .. }
-            | State::Drain { .. }
+            | State::Body(Body { drain: Some(_), .. })
+            | State::Trailers(Trailers { drain: Some(_), .. })
             | State::Streaming { piece: Some(_), .. } => {
                 self.state = State::Closed {
                     why: Why::Broken(Broken::Abandoned),
@@ -597,13 +595,21 @@ impl Core {
     /// left unread, when that is bounded (already buffered, or at most [`DRAIN_BUDGET`] bytes
     /// within the idle deadline); otherwise the connection is closed. Drive it with
     /// [`Core::poll`]; it ends at once when there is nothing to skip.
-    pub fn begin_settle(&mut self, now: Option<u64>) {
+    pub fn begin_settle(&mut self) {
         self.abandon_unfinished();
         self.produced = 0;
         let status = self.last.map_or(0, |h| h.status);
-        let rest = match self.state {
-            State::Body(b) => Rest::Body(b),
-            State::Trailers(t) => Rest::Trailers(t),
+        let (fin, drain, left) = match &mut self.state {
+            State::Body(b) => {
+                b.mode = ReadMode::Discard;
+                // Body bytes still to come off the wire, when the server declared them.
+                let left = match b.decoder {
+                    BodyDecoder::Length(n) => Some(n.saturating_sub((b.end - b.rx) as u64)),
+                    _ => None,
+                };
+                (b.fin, &mut b.drain, left)
+            }
+            State::Trailers(t) => (t.fin, &mut t.drain, None),
             State::Streaming { piece: None, .. } => {
                 // A streamed body never finished.
                 self.state = State::Closed {
@@ -614,40 +620,20 @@ impl Core {
             }
             _ => return,
         };
-        let fin = match rest {
-            Rest::Body(b) => b.fin,
-            Rest::Trailers(t) => t.fin,
-        };
-        if let End::Close(why) = fin {
+        let why = match (fin.why(), left) {
             // The connection ends with this response anyway.
-            self.state = State::Closed { why, resend: false };
-            return;
-        }
-        if let Rest::Body(b) = rest {
-            // Body bytes still to come off the wire, when the server declared them.
-            let left = match b.decoder {
-                BodyDecoder::Length(n) => {
-                    let buffered = (b.end - b.rx) as u64;
-                    Some(n.saturating_sub(buffered))
-                }
-                _ => None,
-            };
-            if left.is_some_and(|l| l > DRAIN_BUDGET as u64) {
-                crate::log::debug!("rawpost: {:?} body bytes left unread; closing", left);
-                self.state = State::Closed {
-                    why: Why::LeftUnread { status, left },
-                    resend: false,
-                };
+            (Some(why), _) => why,
+            (_, Some(left)) if left > DRAIN_BUDGET as u64 => Why::LeftUnread {
+                status,
+                left: Some(left),
+            },
+            _ => {
+                crate::log::debug!("rawpost: skipping the rest of the last response's body");
+                *drain = Some(DRAIN_BUDGET as u16);
                 return;
             }
-        }
-        crate::log::debug!("rawpost: skipping the rest of the last response's body");
-        self.state = State::Drain {
-            rest,
-            budget: DRAIN_BUDGET,
-            until: after(now, self.timeouts.idle_ms),
-            status,
         };
+        self.state = State::Closed { why, resend: false };
     }
 
     /// Starts one read on an idle connection whose stream said bytes (or its end) are ready
@@ -777,24 +763,26 @@ impl Core {
         F: FnOnce(&mut [u8]) -> Result<usize, BE>,
     {
         self.ready(now)?;
-        // The room for the head with the longest Content-Length; validates the head.
-        let reserve = encode::validate(req, host, BodyFraming::Length(u64::MAX))?;
+        // The body goes behind room for the longest head this request can have (from lengths
+        // alone); the head is then encoded (and checked) at the front in one pass, and moved
+        // right in front of the body.
+        let reserve = encode::max_len(req, host);
         let Some(room) = buf.len().checked_sub(reserve) else {
-            return Err(RequestError::BufferTooSmall { needed: reserve }.into());
+            let needed = encode::validate(req, host, BodyFraming::Length(0))?;
+            return Err(RequestError::BufferTooSmall { needed }.into());
         };
         let len = match write_body(part_mut(buf, reserve..buf.len())) {
             Ok(n) if n <= room => n,
             _ => return Err(RequestError::BodyWriter.into()),
         };
-        let head_len = reserve - encode::content_length_line(req.method, u64::MAX)
-            + encode::content_length_line(req.method, len as u64);
-        let at = reserve - head_len;
-        encode::encode(
+        let head_len = encode::encode(
             req,
             host,
             BodyFraming::Length(len as u64),
-            part_mut(buf, at..reserve),
+            part_mut(buf, 0..reserve),
         )?;
+        let at = reserve - head_len;
+        move_within(buf, 0..head_len, at);
         crate::trace::request(part(buf, at..reserve));
         let expect = len > 0 && self.waits_for_continue(req, now);
         let (end, then) = match expect {
@@ -980,44 +968,21 @@ impl Core {
         loop {
             match self.state {
                 State::Sending(s) => {
-                    if let Some(step) = self.poll_send(s, now) {
+                    if let Some(step) = self.poll_send(s) {
                         return Ok(step);
                     }
                 }
-                State::AwaitContinue { read, until, .. } => {
-                    if let Some(step) = self.poll_head(buf, read, now, until)? {
-                        return Ok(step);
-                    }
-                }
-                State::Head {
-                    read,
-                    first_byte_by,
-                    response_by,
-                    ..
-                } => {
-                    // The first byte of each head (after an interim response too) has the
-                    // first-byte deadline; the rest of it, the idle one.
-                    let until = match read.end {
-                        0 => earlier(first_byte_by, response_by),
-                        _ => earlier(after(now, self.timeouts.idle_ms), response_by),
-                    };
-                    if let Some(step) = self.poll_head(buf, read, now, until)? {
+                State::AwaitContinue { .. } | State::Head { .. } => {
+                    if let Some(step) = self.poll_head(buf, now)? {
                         return Ok(step);
                     }
                 }
                 State::Streaming { piece, .. } => {
-                    let until = after(now, self.timeouts.idle_ms);
                     return Ok(match piece {
                         None => Step::Done(0),
-                        Some(Piece::Chunk { at, end, .. }) if at < end => Step::Write {
-                            range: at..end,
-                            until,
-                        },
-                        Some(Piece::Src { len, sent: None }) => Step::WriteSrc {
-                            range: 0..len,
-                            until,
-                        },
-                        Some(Piece::Flush) => Step::Flush { until },
+                        Some(Piece::Chunk { at, end, .. }) if at < end => Step::Write(at..end),
+                        Some(Piece::Src { len, sent: None }) => Step::WriteSrc(0..len),
+                        Some(Piece::Flush) => Step::Flush,
                         Some(
                             Piece::Chunk { carried: n, .. } | Piece::Src { sent: Some(n), .. },
                         ) => {
@@ -1026,14 +991,17 @@ impl Core {
                         }
                     });
                 }
-                State::Body(_) | State::Trailers(_) => return self.poll_body(buf, out, now),
-                State::Drain { .. } => return self.poll_drain(buf, now),
-                State::Probe { .. } => {
-                    return Ok(Step::Read {
-                        range: 0..buf.len(),
-                        until: after(now, self.timeouts.idle_ms),
-                    })
+                State::Body(Body { drain: None, .. })
+                | State::Trailers(Trailers { drain: None, .. }) => {
+                    return self.poll_body(buf, out, now)
                 }
+                // Skipping an unread response: any failure closes the connection, in words.
+                State::Body(_) | State::Trailers(_) => {
+                    return self
+                        .poll_body::<E>(buf, out, now)
+                        .map_err(|_| self.left_unread().into())
+                }
+                State::Probe { .. } => return Ok(Step::Read(0..buf.len())),
                 State::Idle { .. } | State::Closed { .. } => return Ok(Step::Done(self.produced)),
             }
         }
@@ -1047,22 +1015,11 @@ impl Core {
 
     /// One stage of writing a request; `None` when the state changed and the caller should
     /// look again.
-    fn poll_send(&mut self, mut s: Sending, now: Option<u64>) -> Option<Step> {
-        let until = after(now, self.timeouts.idle_ms);
+    fn poll_send(&mut self, mut s: Sending) -> Option<Step> {
         s.stage = match s.stage {
-            Stage::Buf { at, end } if at < end => {
-                return Some(Step::Write {
-                    range: at..end,
-                    until,
-                })
-            }
-            Stage::Src { at, len } if at < len => {
-                return Some(Step::WriteSrc {
-                    range: at..len,
-                    until,
-                })
-            }
-            Stage::FlushHead | Stage::Flush => return Some(Step::Flush { until }),
+            Stage::Buf { at, end } if at < end => return Some(Step::Write(at..end)),
+            Stage::Src { at, len } if at < len => return Some(Step::WriteSrc(at..len)),
+            Stage::FlushHead | Stage::Flush => return Some(Step::Flush),
             Stage::Buf { .. } if s.expect => Stage::FlushHead,
             Stage::Buf { .. } | Stage::Src { .. } => {
                 match core::mem::replace(&mut s.then, Then::Nothing) {
@@ -1087,41 +1044,32 @@ impl Core {
     /// Reads and parses response heads into `buf[..read.end]`: skips interim (1xx) responses,
     /// takes the `100` that lets the body go while waiting for it, and settles the final
     /// response. `None` when the state changed.
-    fn poll_head<E>(
-        &mut self,
-        buf: &mut [u8],
-        mut read: HeadRead,
-        now: Option<u64>,
-        until: Option<u64>,
-    ) -> Result<Option<Step>, Error<E>> {
-        // While waiting for `100 Continue` a body in the buffer must stay untouched.
-        let limit = match self.state {
+    fn poll_head<E>(&mut self, buf: &mut [u8], now: Option<u64>) -> Result<Option<Step>, Error<E>> {
+        let (read, limit, req, awaiting) = match &mut self.state {
+            // While waiting for `100 Continue` a body in the buffer must stay untouched.
             State::AwaitContinue {
-                then: Then::Buf(at, _),
-                ..
-            } => at.min(buf.len()),
-            _ => buf.len(),
+                read, then, req, ..
+            } => {
+                let limit = match *then {
+                    Then::Buf(at, _) => at.min(buf.len()),
+                    _ => buf.len(),
+                };
+                (read, limit, *req, true)
+            }
+            State::Head { read, req, .. } => (read, buf.len(), *req, false),
+            _ => return Ok(None),
         };
+        // The scanner resumes where it stopped: no byte of the head is scanned twice.
         let Some(len) = read.scanner.scan(part(buf, 0..read.end)) else {
             if read.end >= limit {
                 return Err(self.broken_response(ResponseError::HeadTooLarge).into());
             }
-            return Ok(Some(Step::Read {
-                range: read.end..limit,
-                until,
-            }));
+            return Ok(Some(Step::Read(read.end..limit)));
         };
-        let req = match self.state {
-            State::AwaitContinue { req, .. } | State::Head { req, .. } => req,
-            _ => return Ok(None),
-        };
-        let head = response::parse(part_mut(buf, 0..len), read.scanner.folded(), req.head)
-            .map_err(|e| self.broken_response(e))?;
-        let awaiting = matches!(self.state, State::AwaitContinue { .. });
-        let consume = |read: &mut HeadRead, buf: &mut [u8]| {
-            move_within(buf, len..read.end, 0);
-            read.end -= len;
-            read.scanner = HeadScanner::new();
+        let (end, interim) = (read.end, read.interim);
+        let head = match response::parse(part_mut(buf, 0..len), read.scanner.folded(), req.head) {
+            Ok(head) => head,
+            Err(e) => return Err(self.broken_response(e).into()),
         };
         match head.status {
             101 => {
@@ -1131,43 +1079,35 @@ impl Core {
             }
             100..=199 => {
                 crate::log::debug!("rawpost: interim response {}", head.status);
-                read.interim += 1;
-                if read.interim > MAX_INTERIM_RESPONSES {
+                if interim >= MAX_INTERIM_RESPONSES {
                     return Err(self
                         .broken_response(ResponseError::TooManyInterimResponses)
                         .into());
                 }
-                consume(&mut read, buf);
-                self.state = match self.state {
-                    State::AwaitContinue { req, then, .. }
-                        if head.status == 100 && read.end == 0 =>
-                    {
+                move_within(buf, len..end, 0);
+                let left = end - len;
+                match &mut self.state {
+                    State::AwaitContinue { req, then, .. } if head.status == 100 && left == 0 => {
                         // The body may go.
+                        let (req, then) = (*req, *then);
                         self.after_continue(req, then);
-                        return Ok(None);
                     }
-                    State::AwaitContinue {
-                        req, then, until, ..
-                    } => State::AwaitContinue {
-                        req,
-                        then,
-                        read,
-                        until,
-                    },
-                    State::Head {
-                        req, response_by, ..
-                    } => State::Head {
-                        req,
-                        read,
+                    State::AwaitContinue { read, .. } | State::Head { read, .. } => {
+                        *read = HeadRead {
+                            end: left,
+                            scanner: HeadScanner::new(),
+                            interim: interim + 1,
+                        };
                         // The final response gets the first-byte deadline anew.
-                        first_byte_by: after(now, self.timeouts.first_byte_ms),
-                        response_by,
-                    },
-                    other => other,
-                };
+                        if let State::Head { wait, .. } = &mut self.state {
+                            *wait = now;
+                        }
+                    }
+                    _ => {}
+                }
                 return Ok(None);
             }
-            408 if !awaiting && self.completed > 0 && read.interim == 0 => {
+            408 if !awaiting && self.completed > 0 && interim == 0 => {
                 // Go's rule: a 408 as the first thing read on a reused connection means the
                 // server timed the idle connection out before reading the request.
                 crate::log::debug!("rawpost: 408 on a reused connection: closed by the server");
@@ -1179,9 +1119,9 @@ impl Core {
             }
             _ => {}
         }
-        let response_by = match self.state {
-            State::Head { response_by, .. } => response_by,
-            _ => after(now, self.timeouts.response_ms),
+        let sent = match self.state {
+            State::Head { sent, .. } => sent,
+            _ => now,
         };
         let mut head = head;
         let fin = if awaiting {
@@ -1189,13 +1129,13 @@ impl Core {
             // incomplete, so the connection is not reused.
             crate::log::debug!("rawpost: final response before 100 Continue; body not sent");
             head.keep_alive = false;
-            End::Close(Why::Broken(Broken::BodyNotSent))
+            End::CloseBodyNotSent
         } else if head.keep_alive {
             End::Keep {
                 idle_ms: head.idle_timeout.map(announced_idle_ms),
             }
         } else {
-            End::Close(Why::ByResponse)
+            End::Close
         };
         crate::log::debug!(
             "rawpost: response {} HTTP/1.{}, head {} bytes, framing {:?}, keep-alive {}",
@@ -1212,13 +1152,14 @@ impl Core {
         }
         self.state = State::Body(Body {
             rx: len,
-            end: read.end,
+            end,
             base,
             decoder: BodyDecoder::new(head.framing),
             fin,
-            response_by,
+            sent,
             mode: ReadMode::Some,
             direct: false,
+            drain: None,
         });
         // Complete what is already buffered (an empty body ends here).
         self.advance_framing(buf, now)?;
@@ -1244,6 +1185,7 @@ impl Core {
     }
 
     /// The exchange in progress failed on what the server sent.
+    #[inline(never)]
     fn broken_response(&mut self, e: ResponseError) -> ResponseError {
         self.state = State::Closed {
             why: Why::Broken(Broken::Response(e)),
@@ -1254,6 +1196,7 @@ impl Core {
 
     /// The response is complete: the connection is kept or closed as its `fin` says — unless
     /// bytes follow it, which answer no request.
+    #[inline(never)]
     fn complete(&mut self, fin: End, unread: Range<usize>, now: Option<u64>) {
         self.completed = self.completed.saturating_add(1);
         self.state = match fin {
@@ -1271,7 +1214,14 @@ impl Core {
                 since: self.last_rx.or(now),
                 limit: idle_ms,
             },
-            End::Close(why) => State::Closed { why, resend: false },
+            End::Close => State::Closed {
+                why: Why::ByResponse,
+                resend: false,
+            },
+            End::CloseBodyNotSent => State::Closed {
+                why: Why::Broken(Broken::BodyNotSent),
+                resend: false,
+            },
         };
         crate::log::trace!("rawpost: response complete");
     }
@@ -1286,87 +1236,89 @@ impl Core {
         now: Option<u64>,
     ) -> Result<Option<bool>, ResponseError> {
         loop {
-            match self.state {
-                State::Body(mut b) => {
-                    if b.decoder.is_done() {
-                        self.complete(b.fin, b.rx..b.end, now);
-                        return Ok(None);
-                    }
-                    if b.decoder.at_trailers() {
-                        // Keep the trailer section in the buffer, right after the head.
-                        move_within(buf, b.rx..b.end, b.base);
-                        self.state = State::Trailers(Trailers {
-                            base: b.base,
-                            end: b.base + (b.end - b.rx),
-                            scanner: HeadScanner::at_line_start(),
-                            fin: b.fin,
-                            response_by: b.response_by,
-                        });
-                        continue;
-                    }
-                    let (used, _) = b
-                        .decoder
-                        .decode(part(buf, b.rx..b.end), &mut [])
-                        .map_err(|e| self.broken_response(e))?;
-                    b.rx += used;
-                    self.state = State::Body(b);
-                    if b.decoder.is_done() || b.decoder.at_trailers() {
-                        continue;
-                    }
-                    let data_next = b.decoder.direct_limit() > 0
-                        && (b.rx < b.end || !matches!(b.decoder, BodyDecoder::UntilClose));
-                    return Ok(Some(data_next));
-                }
-                State::Trailers(mut t) => {
-                    return match t.scanner.scan(part(buf, t.base..t.end)) {
-                        Some(len) => {
-                            response::parse_trailers(
-                                part_mut(buf, t.base..t.base + len),
-                                t.scanner.folded(),
-                            )
-                            .map_err(|e| self.broken_response(e))?;
-                            self.trailers = (t.base, t.base + len);
-                            self.complete(t.fin, t.base + len..t.end, now);
-                            Ok(None)
-                        }
-                        None if t.end >= buf.len() => {
-                            Err(self.broken_response(ResponseError::InvalidTrailers))
-                        }
-                        None => {
-                            self.state = State::Trailers(t);
-                            Ok(Some(false))
-                        }
-                    };
-                }
+            let b = match &mut self.state {
+                State::Body(b) => b,
+                State::Trailers(_) => return self.trailers_from_buffer(buf, now),
                 _ => return Ok(None),
+            };
+            if b.decoder.is_done() {
+                let (fin, unread) = (b.fin, b.rx..b.end);
+                self.complete(fin, unread, now);
+                return Ok(None);
             }
+            if b.decoder.at_trailers() {
+                // Keep the trailer section in the buffer, right after the head.
+                move_within(buf, b.rx..b.end, b.base);
+                let trailers = Trailers {
+                    base: b.base,
+                    end: b.base + (b.end - b.rx),
+                    scanner: HeadScanner::at_line_start(),
+                    fin: b.fin,
+                    sent: b.sent,
+                    drain: b.drain,
+                };
+                self.state = State::Trailers(trailers);
+                continue;
+            }
+            match b.decoder.decode(part(buf, b.rx..b.end), &mut []) {
+                Ok((used, _)) => b.rx += used,
+                Err(e) => return Err(self.broken_response(e)),
+            }
+            if b.decoder.is_done() || b.decoder.at_trailers() {
+                continue;
+            }
+            let data_next = b.decoder.direct_limit() > 0
+                && (b.rx < b.end || !matches!(b.decoder, BodyDecoder::UntilClose));
+            return Ok(Some(data_next));
         }
     }
 
+    /// The trailer section, once it is all in the buffer: checked, kept, and the response
+    /// complete.
+    fn trailers_from_buffer(
+        &mut self,
+        buf: &mut [u8],
+        now: Option<u64>,
+    ) -> Result<Option<bool>, ResponseError> {
+        let State::Trailers(t) = &mut self.state else {
+            return Ok(None);
+        };
+        let Some(len) = t.scanner.scan(part(buf, t.base..t.end)) else {
+            return match t.end >= buf.len() {
+                true => Err(self.broken_response(ResponseError::InvalidTrailers)),
+                false => Ok(Some(false)),
+            };
+        };
+        let (base, end, fin, folded) = (t.base, t.end, t.fin, t.scanner.folded());
+        if let Err(e) = response::parse_trailers(part_mut(buf, base..base + len), folded) {
+            return Err(self.broken_response(e));
+        }
+        self.trailers = (base, base + len);
+        self.complete(fin, base + len..end, now);
+        Ok(None)
+    }
+
     /// A read for more of the response's framing (into the buffer).
-    fn framing_read(&mut self, buf: &[u8], now: Option<u64>) -> Result<Step, ResponseError> {
-        let idle = after(now, self.timeouts.idle_ms);
-        match self.state {
-            State::Body(mut b) => {
+    fn framing_read(&mut self, buf: &[u8]) -> Result<Step, ResponseError> {
+        let (end, drain) = match &mut self.state {
+            State::Body(b) => {
                 if b.rx == b.end {
                     b.rx = b.base;
                     b.end = b.base;
                 }
-                if b.end >= buf.len() {
-                    return Err(self.broken_response(ResponseError::NoRoomForChunk));
-                }
-                self.state = State::Body(b);
-                Ok(Step::Read {
-                    range: b.end..buf.len(),
-                    until: earlier(idle, b.response_by),
-                })
+                (b.end, b.drain)
             }
-            State::Trailers(t) => Ok(Step::Read {
-                range: t.end..buf.len(),
-                until: earlier(idle, t.response_by),
-            }),
-            _ => Ok(Step::Done(0)),
+            State::Trailers(t) => (t.end, t.drain),
+            _ => return Ok(Step::Done(0)),
+        };
+        if end >= buf.len() || drain == Some(0) {
+            let e = match self.state {
+                State::Trailers(_) => ResponseError::InvalidTrailers,
+                _ => ResponseError::NoRoomForChunk,
+            };
+            return Err(self.broken_response(e));
         }
+        Ok(Step::Read(end..capped(end, buf.len(), drain)))
     }
 
     /// Advances a body read: decodes buffered bytes into `out` (or drops them), or asks for a
@@ -1378,18 +1330,18 @@ impl Core {
         now: Option<u64>,
     ) -> Result<Step, Error<E>> {
         loop {
-            let mut b = match self.state {
-                State::Body(b) => b,
+            let (mode, direct_limit) = match &self.state {
+                State::Body(b) => (b.mode, b.decoder.direct_limit()),
                 State::Trailers(_) => {
                     return match self.advance_framing(buf, now)? {
                         None => Ok(Step::Done(self.produced)),
-                        Some(_) => Ok(self.framing_read(buf, now)?),
+                        Some(_) => Ok(self.framing_read(buf)?),
                     }
                 }
                 _ => return Ok(Step::Done(self.produced)),
             };
             let room = out.len().saturating_sub(self.produced);
-            if b.mode == ReadMode::Some && (self.produced > 0 || out.is_empty()) {
+            if mode == ReadMode::Some && (self.produced > 0 || out.is_empty()) {
                 // One read: complete whatever framing is already buffered, so that reading the
                 // last body byte completes the exchange when the rest of the response is here.
                 if self.produced > 0 {
@@ -1397,11 +1349,11 @@ impl Core {
                 }
                 return Ok(Step::Done(self.produced));
             }
-            let filled = b.mode == ReadMode::ToEnd && room == 0;
-            if filled || b.decoder.direct_limit() == 0 {
+            let filled = mode == ReadMode::ToEnd && room == 0;
+            if filled || direct_limit == 0 {
                 match self.advance_framing(buf, now)? {
                     None => return Ok(Step::Done(self.produced)),
-                    Some(false) => return Ok(self.framing_read(buf, now)?),
+                    Some(false) => return Ok(self.framing_read(buf)?),
                     Some(true) if filled => {
                         let e = RequestError::BodyBufferTooSmall;
                         self.state = State::Closed {
@@ -1413,95 +1365,49 @@ impl Core {
                     Some(true) => continue,
                 }
             }
+            let State::Body(b) = &mut self.state else {
+                continue;
+            };
             if b.rx < b.end {
                 let input = part(buf, b.rx..b.end);
-                let used = if b.mode == ReadMode::Discard {
-                    let used = b.decoder.skip(input);
-                    let used = used.map_err(|e| self.broken_response(e))?;
-                    self.skipped = self.skipped.saturating_add(used as u64);
-                    used
-                } else {
-                    let dst = part_mut(out, self.produced..out.len());
-                    let (used, n) = b
+                let r = match mode {
+                    ReadMode::Discard => b.decoder.skip(input),
+                    _ => b
                         .decoder
-                        .decode(input, dst)
-                        .map_err(|e| self.broken_response(e))?;
-                    self.produced += n;
-                    used
+                        .decode(input, part_mut(out, self.produced..out.len())),
+                };
+                let (used, n) = match r {
+                    Ok(r) => r,
+                    Err(e) => return Err(self.broken_response(e).into()),
                 };
                 b.rx += used;
-                self.state = State::Body(b);
+                match mode {
+                    ReadMode::Discard => self.skipped = self.skipped.saturating_add(n as u64),
+                    _ => self.produced += n,
+                }
                 continue;
             }
-            if b.mode == ReadMode::Discard {
-                return Ok(self.framing_read(buf, now)?);
+            if mode == ReadMode::Discard {
+                return Ok(self.framing_read(buf)?);
             }
             // Nothing buffered: body bytes go straight into the caller's slice.
             b.rx = b.base;
             b.end = b.base;
             b.direct = true;
-            self.state = State::Body(b);
-            let len = usize::try_from(b.decoder.direct_limit()).map_or(room, |d| d.min(room));
-            return Ok(Step::ReadOut {
-                range: self.produced..self.produced + len,
-                until: earlier(after(now, self.timeouts.idle_ms), b.response_by),
-            });
+            let len = usize::try_from(direct_limit).map_or(room, |d| d.min(room));
+            return Ok(Step::ReadOut(self.produced..self.produced + len));
         }
     }
 
-    /// Skips the rest of an unread response: buffered bytes first, then reads within the
-    /// budget and the deadline.
-    fn poll_drain<E>(&mut self, buf: &mut [u8], now: Option<u64>) -> Result<Step, Error<E>> {
-        let State::Drain {
-            rest,
-            budget,
-            until,
-            status,
-        } = self.state
-        else {
-            return Ok(Step::Done(0));
-        };
-        // Run the response's own framing on the buffered bytes, skipping body data.
-        self.state = match rest {
-            Rest::Body(mut b) => {
-                match b.decoder.skip(part(buf, b.rx..b.end)) {
-                    Ok(used) => b.rx += used,
-                    Err(_) => return Err(self.left_unread(status, None).into()),
-                }
-                State::Body(b)
-            }
-            Rest::Trailers(t) => State::Trailers(t),
-        };
-        match self.advance_framing(buf, now) {
-            Ok(None) => return Ok(Step::Done(0)),
-            Ok(Some(_)) if budget > 0 => {}
-            _ => return Err(self.left_unread(status, None).into()),
-        }
-        let Ok(Step::Read { range, .. }) = self.framing_read(buf, now) else {
-            return Err(self.left_unread(status, None).into());
-        };
-        let rest = match self.state {
-            State::Body(b) => Rest::Body(b),
-            State::Trailers(t) => Rest::Trailers(t),
-            _ => return Err(self.left_unread(status, None).into()),
-        };
-        self.state = State::Drain {
-            rest,
-            budget,
-            until,
-            status,
-        };
-        let end = range.start + range.len().min(budget);
-        Ok(Step::Read {
-            range: range.start..end,
-            until,
-        })
-    }
-
-    /// Skipping an unread body failed or was not bounded: the connection is closed.
-    fn left_unread(&mut self, status: u16, left: Option<u64>) -> ConnectionError {
+    /// Skipping an unread body failed, or did not end within its budget: the connection is
+    /// closed, and the request that was to follow is refused unwritten.
+    #[inline(never)]
+    fn left_unread(&mut self) -> ConnectionError {
         crate::log::debug!("rawpost: the last response's body could not be skipped; closing");
-        let why = Why::LeftUnread { status, left };
+        let why = Why::LeftUnread {
+            status: self.last.map_or(0, |h| h.status),
+            left: None,
+        };
         self.state = State::Closed { why, resend: true };
         why.error()
     }
@@ -1578,7 +1484,7 @@ impl Core {
                     req,
                     then,
                     read: HeadRead::new(),
-                    until: after(now, self.timeouts.continue_ms),
+                    since: now,
                 }
             }
             State::Sending(Sending {
@@ -1589,8 +1495,8 @@ impl Core {
                 self.state = State::Head {
                     req,
                     read: HeadRead::new(),
-                    first_byte_by: after(now, self.timeouts.first_byte_ms),
-                    response_by: after(now, self.timeouts.response_ms),
+                    wait: now,
+                    sent: now,
                 }
             }
             State::Streaming { ref mut piece, .. } if *piece == Some(Piece::Flush) => *piece = None,
@@ -1629,27 +1535,57 @@ impl Core {
                 b.decoder.advance_direct(n);
                 self.produced += n;
             }
-            State::Body(ref mut b) => b.end += n,
-            State::Trailers(ref mut t) => t.end += n,
-            State::Drain {
-                ref mut rest,
-                ref mut budget,
-                ..
-            } => {
-                *budget = budget.saturating_sub(n);
-                match rest {
-                    Rest::Body(b) => b.end += n,
-                    Rest::Trailers(t) => t.end += n,
-                }
+            State::Body(ref mut b) => {
+                b.end += n;
+                b.drain = b.drain.map(|left| left.saturating_sub(n as u16));
+            }
+            State::Trailers(ref mut t) => {
+                t.end += n;
+                t.drain = t.drain.map(|left| left.saturating_sub(n as u16));
             }
             _ => {}
         }
         Ok(())
     }
 
+    /// The deadline of the step the core asks for now, when the shell starts it at `now`
+    /// (milliseconds on the shell's clock): writes and reads without progress are bounded by
+    /// the idle time; the first byte of a response head by the first-byte time from the end of
+    /// the request (or of an interim response); the `100 Continue` wait by the continue time;
+    /// the whole response by the response time from the end of the request. `None`: unbounded.
+    pub fn until(&self, now: u64) -> Option<u64> {
+        let t = &self.timeouts;
+        let idle = at(Some(now), t.idle_ms);
+        match self.state {
+            State::Sending(_) | State::Streaming { .. } | State::Probe { .. } => idle,
+            State::AwaitContinue { read, since, .. } => match read.end {
+                0 => at(since, t.continue_ms),
+                _ => idle,
+            },
+            State::Head {
+                read, wait, sent, ..
+            } => earlier(
+                match read.end {
+                    0 => at(wait, t.first_byte_ms),
+                    _ => idle,
+                },
+                at(sent, t.response_ms),
+            ),
+            // Skipping an unread response before the next request: each read within the idle
+            // time (that response's own deadline is long past).
+            State::Body(Body { drain: Some(_), .. })
+            | State::Trailers(Trailers { drain: Some(_), .. }) => idle,
+            State::Body(Body { sent, .. }) | State::Trailers(Trailers { sent, .. }) => {
+                earlier(idle, at(sent, t.response_ms))
+            }
+            State::Idle { .. } | State::Closed { .. } => None,
+        }
+    }
+
     /// The deadline of the last step passed at `now`: the `100 Continue` wait ends (the body is
     /// sent), a probe finds nothing, anything else fails with the phase whose deadline it was.
     pub fn on_timeout<E>(&mut self, now: Option<u64>) -> Result<(), Error<E>> {
+        let response_over = |sent: Option<u64>, t: &Timeouts| matches!((at(sent, t.response_ms), now), (Some(by), Some(now)) if now >= by);
         let (phase, resend) = match self.state {
             State::AwaitContinue {
                 req, then, read, ..
@@ -1657,42 +1593,37 @@ impl Core {
                 if read.end == 0 {
                     crate::log::debug!("rawpost: no 100 Continue in time; sending the body");
                     self.after_continue(req, then);
-                } else {
-                    // A response head is arriving: wait for it to see what it is.
-                    self.state = State::AwaitContinue {
-                        req,
-                        then,
-                        read,
-                        until: after(now, self.timeouts.idle_ms),
-                    };
+                    return Ok(());
                 }
-                return Ok(());
+                // A response head began and stalled.
+                (TimeoutPhase::Idle, false)
             }
             State::Probe { since, limit } => {
                 self.state = State::Idle { since, limit };
                 return Ok(());
             }
-            State::Drain { status, .. } => return Err(self.left_unread(status, None).into()),
+            State::Body(Body { drain: Some(_), .. })
+            | State::Trailers(Trailers { drain: Some(_), .. }) => {
+                return Err(self.left_unread().into())
+            }
             State::Sending(s) => (TimeoutPhase::Send, !s.wrote || s.req.idempotent),
             State::Streaming { req, .. } => (TimeoutPhase::Send, req.idempotent),
             State::Head {
-                req,
-                read,
-                response_by,
-                ..
+                req, read, sent, ..
             } => {
-                let phase = match (response_by, now) {
-                    (Some(by), Some(now)) if now >= by => TimeoutPhase::Response,
-                    _ if read.end > 0 => TimeoutPhase::Idle,
-                    _ => TimeoutPhase::FirstByte,
+                let phase = if response_over(sent, &self.timeouts) {
+                    TimeoutPhase::Response
+                } else if read.end > 0 {
+                    TimeoutPhase::Idle
+                } else {
+                    TimeoutPhase::FirstByte
                 };
                 (phase, req.idempotent && !read.received())
             }
-            State::Body(Body { response_by, .. })
-            | State::Trailers(Trailers { response_by, .. }) => {
-                let phase = match (response_by, now) {
-                    (Some(by), Some(now)) if now >= by => TimeoutPhase::Response,
-                    _ => TimeoutPhase::Idle,
+            State::Body(Body { sent, .. }) | State::Trailers(Trailers { sent, .. }) => {
+                let phase = match response_over(sent, &self.timeouts) {
+                    true => TimeoutPhase::Response,
+                    false => TimeoutPhase::Idle,
                 };
                 (phase, false)
             }
@@ -1709,71 +1640,93 @@ impl Core {
     /// The stream ended or failed where the state says, and what that means there: the same
     /// event gets the same error over any stream.
     fn fault<E>(&mut self, fault: Fault<E>, now: Option<u64>) -> Result<(), Error<E>> {
-        let closed = |why, resend| State::Closed { why, resend };
-        // Before the request was written, during it or before the response (`Some(req)`), or
-        // during the response (`None`).
-        let before_response = match self.state {
-            State::Probe { .. } => {
-                self.state = match fault {
-                    Fault::Failed(_) => closed(Why::Broken(Broken::Io), true),
-                    _ => {
-                        crate::log::debug!("rawpost: the server closed the idle connection");
-                        closed(Why::ByServer, true)
-                    }
-                };
-                return Ok(());
+        /// Where the stream ended or failed.
+        enum At {
+            /// On an idle connection (a probe): nothing was owed.
+            Idle,
+            /// Before any byte of the request was written.
+            Unwritten,
+            /// After (part of) the request, before any byte of a response.
+            Unanswered,
+            /// In a response head.
+            Head,
+            /// In a body: delimited by the close, or not.
+            Body { until_close: bool, fin: End },
+        }
+        let (at, resend) = match self.state {
+            State::Probe { .. } => (At::Idle, true),
+            State::Body(Body { drain: Some(_), .. })
+            | State::Trailers(Trailers { drain: Some(_), .. }) => {
+                return Err(self.left_unread().into())
             }
-            State::Drain { status, .. } => return Err(self.left_unread(status, None).into()),
-            State::Sending(Sending { wrote: false, .. }) => {
-                return Err(match fault {
-                    Fault::Failed(e) => {
-                        self.state = closed(Why::Broken(Broken::Io), true);
-                        Error::Io(e)
-                    }
-                    _ => {
-                        crate::log::debug!("rawpost: the connection had ended; nothing written");
-                        self.state = closed(Why::ByServer, true);
-                        ConnectionError::ClosedByServer.into()
-                    }
-                });
+            State::Sending(Sending { wrote: false, .. }) => (At::Unwritten, true),
+            State::Sending(Sending { req, .. }) | State::Streaming { req, .. } => {
+                (At::Unanswered, req.idempotent)
             }
-            State::Sending(Sending { req, .. }) | State::Streaming { req, .. } => Some(req),
             State::AwaitContinue { req, read, .. } | State::Head { req, read, .. } => {
-                (!read.received()).then_some(req)
+                match read.received() {
+                    false => (At::Unanswered, req.idempotent),
+                    true => (At::Head, false),
+                }
             }
-            State::Body(_) | State::Trailers(_) => None,
+            State::Body(b) => (
+                At::Body {
+                    until_close: b.decoder == BodyDecoder::UntilClose,
+                    fin: b.fin,
+                },
+                false,
+            ),
+            State::Trailers(t) => (
+                At::Body {
+                    until_close: false,
+                    fin: t.fin,
+                },
+                false,
+            ),
             State::Idle { .. } | State::Closed { .. } => return Ok(()),
         };
-        if let Some(req) = before_response {
-            return Err(match fault {
-                Fault::Failed(e) => {
-                    self.state = closed(Why::Broken(Broken::Io), req.idempotent);
-                    Error::Io(e)
-                }
-                _ => {
-                    crate::log::debug!("rawpost: the connection ended before the response");
-                    self.state = closed(Why::Broken(Broken::Dropped), req.idempotent);
-                    ConnectionError::Dropped.into()
-                }
-            });
-        }
-        let error = match (self.state, fault) {
-            (_, Fault::Failed(e)) => {
-                self.state = closed(Why::Broken(Broken::Io), false);
-                return Err(Error::Io(e));
+        // A probe's finding is the connection's state, not an error of any exchange.
+        let idle = matches!(at, At::Idle);
+        let (why, error): (Why, Error<E>) = match (at, fault) {
+            (_, Fault::Failed(e)) => (Why::Broken(Broken::Io), Error::Io(e)),
+            (At::Idle | At::Unwritten, _) => {
+                (Why::ByServer, ConnectionError::ClosedByServer.into())
             }
-            (State::Body(b), Fault::Eof) if b.decoder == BodyDecoder::UntilClose => {
+            (At::Unanswered, _) => (
+                Why::Broken(Broken::Dropped),
+                ConnectionError::Dropped.into(),
+            ),
+            (
+                At::Body {
+                    until_close: true,
+                    fin,
+                },
+                Fault::Eof,
+            ) => {
                 // The end of a body delimited by the close.
-                self.complete(b.fin, 0..0, now);
+                self.complete(fin, 0..0, now);
                 return Ok(());
             }
-            (State::Body(b), Fault::Ended(_)) if b.decoder == BodyDecoder::UntilClose => {
-                ResponseError::UncleanClose
+            (at, fault) => {
+                let e = match (at, fault) {
+                    (
+                        At::Body {
+                            until_close: true, ..
+                        },
+                        _,
+                    ) => ResponseError::UncleanClose,
+                    (At::Body { .. }, _) => ResponseError::TruncatedBody,
+                    _ => ResponseError::UnexpectedEof,
+                };
+                (Why::Broken(Broken::Response(e)), e.into())
             }
-            (State::Body(_) | State::Trailers(_), _) => ResponseError::TruncatedBody,
-            _ => ResponseError::UnexpectedEof,
         };
-        Err(self.broken_response(error).into())
+        crate::log::debug!("rawpost: the stream ended or failed: {}", error.name());
+        self.state = State::Closed { why, resend };
+        match idle {
+            true => Ok(()),
+            false => Err(error),
+        }
     }
 }
 

@@ -158,37 +158,15 @@ impl ChunkedDecoder {
         input: &[u8],
         out: &mut [u8],
     ) -> Result<(usize, usize), ResponseError> {
-        self.run::<false>(input, out)
-    }
-
-    /// Consumes chunk framing and data from `input` without copying the data anywhere (an
-    /// unread body skipped before the next request); returns the bytes consumed. It stops
-    /// when the input is used up or at the trailer section.
-    pub fn skip(&mut self, input: &[u8]) -> Result<usize, ResponseError> {
-        self.run::<true>(input, &mut []).map(|(i, _)| i)
-    }
-
-    /// [`decode`](Self::decode), or with `SKIP` the data is consumed and dropped.
-    fn run<const SKIP: bool>(
-        &mut self,
-        input: &[u8],
-        out: &mut [u8],
-    ) -> Result<(usize, usize), ResponseError> {
         let mut i = 0;
         let mut o = 0;
         while let Some(&c) = input.get(i) {
             self.state = match self.state {
                 Chunk::Data { remaining } => {
-                    let room = if SKIP { usize::MAX } else { out.len() - o };
-                    let n = (input.len() - i).min(room);
+                    let n = (input.len() - i).min(out.len() - o);
                     let n = usize::try_from(remaining).map_or(n, |r| r.min(n));
                     if n == 0 {
                         break;
-                    }
-                    if SKIP {
-                        i += n;
-                        self.advance_data(n as u64);
-                        continue;
                     }
                     out[o..o + n].copy_from_slice(&input[i..i + n]);
                     i += n;
@@ -313,18 +291,32 @@ impl BodyDecoder {
         }
     }
 
-    /// Consumes body bytes from `input` without copying them anywhere (an unread body skipped
-    /// before the next request); returns the bytes consumed.
-    pub fn skip(&mut self, input: &[u8]) -> Result<usize, ResponseError> {
+    /// Consumes body bytes (and chunk framing) from `input` without keeping them (an unread
+    /// body skipped before the next request, or discarded); returns the bytes consumed and how
+    /// many of them were body data.
+    pub fn skip(&mut self, input: &[u8]) -> Result<(usize, usize), ResponseError> {
         match self {
             Self::Length(_) | Self::UntilClose => {
                 let limit = usize::try_from(self.direct_limit()).unwrap_or(usize::MAX);
                 let n = input.len().min(limit);
                 self.advance_direct(n);
-                Ok(n)
+                Ok((n, n))
             }
-            Self::Chunked(c) => c.skip(input),
-            Self::Done => Ok(0),
+            Self::Chunked(c) => {
+                // Decoded through a scratch slice: skipping is rare (a body left unread), and
+                // one decoder is less code than two.
+                let mut scratch = [0u8; 32];
+                let (mut used, mut data) = (0, 0);
+                loop {
+                    let (n, d) = c.decode(input.get(used..).unwrap_or(&[]), &mut scratch)?;
+                    used += n;
+                    data += d;
+                    if n == 0 || used == input.len() {
+                        return Ok((used, data));
+                    }
+                }
+            }
+            Self::Done => Ok((0, 0)),
         }
     }
 }
@@ -459,7 +451,7 @@ mod tests {
     fn skip_agrees_with_decode() {
         for &(input, want) in CASES {
             for step in [input.len().max(1), 1, 3] {
-                let mut d = ChunkedDecoder::new();
+                let mut d = BodyDecoder::new(Framing::Chunked);
                 let mut pos = 0;
                 let got = loop {
                     if d.at_trailers() {
@@ -470,7 +462,7 @@ mod tests {
                     }
                     let end = (pos + step).min(input.len());
                     match d.skip(&input[pos..end]) {
-                        Ok(n) => pos += n,
+                        Ok((n, _)) => pos += n,
                         Err(e) => break Err(e),
                     }
                 };
@@ -478,10 +470,12 @@ mod tests {
             }
         }
         let mut d = BodyDecoder::new(Framing::Length(5));
-        assert_eq!(d.skip(b"helloHTTP"), Ok(5));
+        assert_eq!(d.skip(b"helloHTTP"), Ok((5, 5)));
         assert!(d.is_done());
         let mut d = BodyDecoder::new(Framing::UntilClose);
-        assert_eq!(d.skip(b"abc"), Ok(3));
-        assert_eq!(BodyDecoder::Done.skip(b"abc"), Ok(0));
+        assert_eq!(d.skip(b"abc"), Ok((3, 3)));
+        assert_eq!(BodyDecoder::Done.skip(b"abc"), Ok((0, 0)));
+        let mut d = BodyDecoder::new(Framing::Chunked);
+        assert_eq!(d.skip(b"5\r\nhello\r\n0\r\n\r\n"), Ok((13, 5)));
     }
 }

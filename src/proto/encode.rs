@@ -479,6 +479,30 @@ pub fn encode(
     Ok(w.pos)
 }
 
+/// The length of this request's head with the longest `Content-Length`, from the lengths of
+/// its parts alone (nothing is checked, so it is exact for a head that [`encode`] accepts):
+/// where a body written into the buffer before its head may start.
+pub fn max_len(head: &RequestHead<'_>, host: &Host<'_>) -> usize {
+    let fields: usize = head
+        .headers
+        .iter()
+        .filter(|(name, _)| special(name.as_bytes()).is_none())
+        .map(|(name, value)| name.len() + value.len() + 4)
+        .sum();
+    let port = host
+        .port
+        .map_or(0, |p| 1 + Digits::dec(u64::from(p)).as_bytes().len());
+    head.method.as_str().len()
+        + 1
+        + head.path.len()
+        + b" HTTP/1.1\r\nHost: \r\n".len()
+        + host.name.len()
+        + port
+        + fields
+        + content_length_line(head.method, u64::MAX)
+        + 2
+}
+
 /// How many bytes the `Content-Length` line of a head with this method and body length takes
 /// (none for an empty body of a method that does not anticipate one).
 pub fn content_length_line(method: Method, len: u64) -> usize {
@@ -833,6 +857,41 @@ mod tests {
             assert_eq!(class & TARGET != 0, target, "target {c:#x}");
             assert_eq!(class & REG_NAME != 0, reg_name, "reg-name {c:#x}");
             assert_eq!(class & IP_LITERAL != 0, ip, "ip-literal {c:#x}");
+        }
+    }
+
+    /// `max_len` is the head with the longest Content-Length, and never less than the head
+    /// with any framing.
+    #[test]
+    fn max_len_bounds_every_head() {
+        for (method, headers) in [
+            (Method::Post, &[][..]),
+            (Method::Get, &[("Accept", "*/*"), ("Host", "h:8080")][..]),
+            (
+                Method::Put,
+                &[("Content-Length", "18446744073709551615")][..],
+            ),
+        ] {
+            let head = RequestHead {
+                method,
+                path: "/a?b=c",
+                headers,
+            };
+            let host = Host::new("h").with_port(8080);
+            assert_eq!(
+                validate(&head, &host, BodyFraming::Length(u64::MAX)).ok(),
+                Some(max_len(&head, &host)),
+                "{method:?}"
+            );
+            for framing in [
+                BodyFraming::Length(0),
+                BodyFraming::Length(u64::MAX),
+                BodyFraming::Chunked,
+            ] {
+                if let Ok(n) = validate(&head, &host, framing) {
+                    assert!(n <= max_len(&head, &host), "{method:?} {framing:?}");
+                }
+            }
         }
     }
 

@@ -95,26 +95,24 @@ impl Fields {
         }
     }
 
-    /// `Keep-Alive: timeout=5, max=100`: the first `timeout` that is a decimal number.
+    /// `Keep-Alive: timeout=5, max=100`: the first `timeout` that is a decimal number
+    /// (quoted or not).
     fn add_keep_alive(&mut self, value: &[u8]) {
-        if self.idle_timeout.is_some() {
-            return;
-        }
         for param in list(value) {
-            let mut kv = param.splitn(2, |&c| c == b'=');
-            let (Some(k), Some(v)) = (kv.next(), kv.next()) else {
+            if self.idle_timeout.is_some() {
+                return;
+            }
+            let Some((name, v)) = param.split_at_checked(7) else {
                 continue;
             };
-            if trim_ows(k).eq_ignore_ascii_case(b"timeout") {
-                let v = trim_ows(v);
-                let v = v
-                    .strip_prefix(b"\"")
-                    .and_then(|v| v.strip_suffix(b"\""))
-                    .unwrap_or(v);
-                if let Some(n) = parse_decimal(v) {
-                    self.idle_timeout = Some(u32::try_from(n).unwrap_or(u32::MAX));
-                    return;
-                }
+            let v = trim_ows(v);
+            if name.eq_ignore_ascii_case(b"timeout") && v.first() == Some(&b'=') {
+                let v = trim_ows(v.get(1..).unwrap_or(&[]));
+                let v = match v {
+                    [b'"', inner @ .., b'"'] => inner,
+                    v => v,
+                };
+                self.idle_timeout = parse_decimal(v).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
             }
         }
     }

@@ -78,8 +78,9 @@ static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
 });
 
 /// The heap Mbed TLS takes for one TLS session, on top of the Wi-Fi driver's: the high-water
-/// mark measured under QEMU (`bash .ci/qemu`, docs/tls-stacks.md: 56,849 bytes with software
-/// cryptography) plus room for the accelerators' contexts and the allocator's own overhead.
+/// mark measured under QEMU with software cryptography (`bash .ci/qemu`, `mbedtls_heap_peak`;
+/// docs/tls-stacks.md) plus room for the accelerators' contexts and the allocator's own
+/// overhead. Not measured on a device.
 const TLS_HEAP: usize = 72 * 1024;
 
 // ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ const CHIP: &str = "esp32c3";
 #[macro_use]
 #[path = "../../esp32-common/device.rs"]
 mod device;
+mod stream;
 
 use core::ffi::CStr;
 use core::fmt;
@@ -48,6 +49,7 @@ use rawpost::{Connect, Host};
 use static_cell::{ConstStaticCell, StaticCell};
 
 use device::*;
+use stream::MbedtlsStream;
 
 use esp_backtrace as _;
 #[cfg(feature = "defmt")]
@@ -307,7 +309,8 @@ impl HangUp for Net<'_> {
     }
 }
 
-type TlsSession<'c, 'b> = Session<'c, &'c mut TcpSocket<'b>>;
+/// The session over the TCP socket, with `ReadReady` (src/stream.rs).
+type TlsSession<'c, 'b> = MbedtlsStream<'c, &'c mut TcpSocket<'b>>;
 
 impl<'b> Connect for Net<'b> {
     type StreamError = SessionError;
@@ -364,7 +367,7 @@ impl<'b> Connect for Net<'b> {
                     "connection #{}: {} to {} open (Mbed TLS)",
                     tcp.opened, version, HOST_NAME
                 );
-                Ok(session)
+                Ok(MbedtlsStream::new(session))
             }
             Ok(Err(error)) => Err(Failure::Tls(Refusal {
                 error,

@@ -169,6 +169,11 @@ EXPECTED["depth-p384-p384-mul"] = dict(status=0, build="p384", entries=2)
 EXPECTED["mbedtls"] = dict(status=0, build="mbedtls", version="1.3")
 EXPECTED["mbedtls-tls12"] = dict(status=0, build="mbedtls", version="1.2")
 EXPECTED["mbedtls-p384"] = dict(status=0, build="mbedtls", version="1.3")  # a P-384 root
+# Mode 3: rawpost's check_closed over the firmware's ReadReady stream in the first session,
+# after the handshake (the session tickets arrived: not data, not closed), after the first POST
+# (idle: not closed) and after the POST the server answers and follows with close_notify
+# (closed). 0 open, 1 closed.
+EXPECTED["mbedtls-readiness"] = dict(status=0, build="mbedtls", version="1.3", probes=[0, 0, 1])
 EXPECTED["mbedtls-unrelated-root"] = dict(status=1, build="mbedtls",
                                           error="MbedtlsError(-9984 / 0x2700)", verify=0x08,
                                           alert="UnknownCA")
@@ -204,9 +209,15 @@ def load(work, case):
 def check_mbedtls_case(case, spec, status, result, server, context):
     """A run of the mbedtls-rs guest: the sessions as planned, each in the expected version,
     every POST answered with its exact echo, no allocation refused; or the refusal."""
-    # First: a full heap explains any other failure.
+    # First: a full heap explains any other failure, and so does a wrong readiness answer (a
+    # close_notify left unread breaks what follows).
     expect(result.get("allocations_refused") == 0, case,
            f"{result.get('allocations_refused')} allocations refused: the heap arena is too small")
+    if "probes" in spec:
+        probes = result["sessions"][0]["probes"] if result.get("sessions") else None
+        expect(probes == spec["probes"], case,
+               f"readiness checks {probes}, expected {spec['probes']} (0 open, 1 closed, "
+               f"2 failed, 9 not run)")
     expect(status == spec["status"], case, f"exit status {status}, expected {spec['status']} {context}")
     expect(result.get("exit") == spec["status"], case, f"guest exit {result.get('exit')}")
     if "error" in spec:

@@ -1,6 +1,9 @@
 //! An mbedtls-rs session as the stream rawpost's `Client` keeps: `Read` and `Write` pass
 //! through, and `ReadReady` says, without waiting, whether a read would return at once, so that
-//! a kept session the server has closed is found before a request is written into it.
+//! a kept session the server has closed is found before a request is written into it. Shared
+//! with the QEMU guest (`examples/qemu-riscv32-mbedtls`), whose `mbedtls-readiness` case
+//! (`.ci/qemu`) checks it: not ready on an idle session (nor when only session tickets
+//! arrived), ready once the server sent close_notify.
 //!
 //! mbedtls-rs 0.3's `Session` implements `Read` and `Write` but not `ReadReady`, and keeps its
 //! Mbed TLS context private, so readiness is found the way rawpost's own `TlsStream` finds it
@@ -38,6 +41,19 @@ impl<'a, T: Read + Write> MbedtlsStream<'a, T> {
             ended: false,
             failed: None,
         }
+    }
+
+    /// The session (its negotiated version…). Used by the QEMU guest
+    /// (`examples/qemu-riscv32-mbedtls`), which shares this file.
+    #[allow(dead_code)]
+    pub fn session(&self) -> &Session<'a, T> {
+        &self.session
+    }
+
+    /// The session back, to close it (close_notify). Used by the QEMU guest.
+    #[allow(dead_code)]
+    pub fn into_session(self) -> Session<'a, T> {
+        self.session
     }
 }
 

@@ -13,7 +13,8 @@ use mbedtls_rs::{
 use rawpost::{Connection, Host, Request};
 use serde::Serialize;
 
-use crate::board::Uart;
+use crate::probe::ProbeUart;
+use crate::stream::MbedtlsStream;
 
 /// The one host value: the `Host` header, and the TLS server name (SNI, and the name the
 /// certificate must carry) through [`server_name`].
@@ -29,8 +30,9 @@ pub fn server_name<'b>(host: Host<'_>, buf: &'b mut [u8]) -> Option<&'b CStr> {
     CStr::from_bytes_with_nul(out).ok()
 }
 
-/// The TLS session over the UART with rawpost's connection over it.
-pub type Session<'a> = Connection<'a, TlsSession<'a, &'a mut Uart>>;
+/// The TLS session over the UART, as the firmware's stream (`ReadReady` added,
+/// ../esp32c3-mbedtls/src/stream.rs), with rawpost's connection over it.
+pub type Session<'a> = Connection<'a, MbedtlsStream<'a, &'a mut ProbeUart>>;
 
 /// What went wrong, as the report names it.
 pub enum Failure {
@@ -65,7 +67,7 @@ const GROUPS: &[TlsGroup] = &[TlsGroup::Secp256r1];
 /// the session.
 pub async fn open<'a>(
     tls: TlsReference<'a>,
-    uart: &'a mut Uart,
+    uart: &'a mut ProbeUart,
     http: &'a mut [u8],
     anchor: &Certificate<'a>,
     sni: &'a CStr,
@@ -86,12 +88,12 @@ pub async fn open<'a>(
             verify: session.tls_verification_details(),
         });
     }
-    Ok(Connection::new(session, http, HOST))
+    Ok(Connection::new(MbedtlsStream::new(session), http, HOST))
 }
 
 /// The negotiated protocol version of an open session.
 pub fn version(conn: &Session<'_>) -> Option<TlsVersion> {
-    conn.stream().tls_version()
+    conn.stream().session().tls_version()
 }
 
 /// The JSON body of each POST.
@@ -103,14 +105,16 @@ pub struct Reading<'s> {
     pub message: &'s str,
 }
 
-/// POSTs `reading` as JSON, serialized by serde-json-core straight into rawpost's buffer, and
+/// POSTs `reading` as JSON to `path` (`/echo`; `/echo-close` makes the server close the
+/// session after its answer), serialized by serde-json-core straight into rawpost's buffer, and
 /// reads the response body into `body`: the status and the body's length.
 pub async fn post(
     conn: &mut Session<'_>,
+    path: &str,
     reading: &Reading<'_>,
     body: &mut [u8],
 ) -> Result<(u16, usize), Failure> {
-    let request = Request::post("/echo").headers(&[("Content-Type", "application/json")]);
+    let request = Request::post(path).headers(&[("Content-Type", "application/json")]);
     let mut response = conn
         .send_with(&request, |buf| serde_json_core::to_slice(reading, buf))
         .await
@@ -123,9 +127,19 @@ pub async fn post(
     Ok((status, n))
 }
 
+/// Whether the server has closed the idle session (rawpost's `check_closed`, which asks the
+/// stream's `ReadReady` first): 1 if it has, 0 if not, 2 if the check failed.
+pub async fn check_closed(conn: &mut Session<'_>) -> u8 {
+    match conn.check_closed().await {
+        Ok(true) => 1,
+        Ok(false) => 0,
+        Err(_) => 2,
+    }
+}
+
 /// Ends the TLS session (close_notify) and frees it; the UART stays open for the next one.
 pub async fn close(conn: Session<'_>) -> Result<(), Failure> {
-    let mut session = conn.into_inner();
+    let mut session = conn.into_inner().into_session();
     session
         .close()
         .await

@@ -13,7 +13,12 @@
 //! line reports it all through semihosting; the exit status says how it ended (see [`Exit`]).
 //!
 //! Mode (from the run script): 1 = the sessions, with software cryptography (no hook is
-//! installed: there is no ESP hardware here).
+//! installed: there is no ESP hardware here). 3 = the same, and in the first session the
+//! readiness checks a `Client` makes before writing into a kept session (rawpost's
+//! `check_closed` over the firmware's `ReadReady` stream, ../esp32c3-mbedtls/src/stream.rs):
+//! right after the handshake, once the server's session tickets have arrived (not closed:
+//! tickets are not data), after the first POST (not closed), and after a second POST to
+//! `/echo-close`, which the server follows with close_notify (closed).
 //!
 //! **Test only:** the TLS randomness is a fixed-seed generator (../qemu-riscv32/src/rng.rs),
 //! so the figures repeat exactly; a device uses its true random number generator.
@@ -30,11 +35,14 @@ mod board;
 mod client;
 mod heap;
 mod libc;
+mod probe;
 #[allow(dead_code)]
 #[path = "../../qemu-riscv32/src/report.rs"]
 mod report;
 #[path = "../../qemu-riscv32/src/rng.rs"]
 mod rng;
+#[path = "../../esp32c3-mbedtls/src/stream.rs"]
+mod stream;
 
 use core::convert::Infallible;
 use core::future::Future;
@@ -45,6 +53,7 @@ use core::task::{Context, Poll, Waker};
 use board::Uart;
 use client::{Failure, Reading};
 use mbedtls_rs::{SessionError, Tls, TlsVersion};
+use probe::ProbeUart;
 use report::Json;
 use tinyrlibc as _;
 
@@ -218,6 +227,9 @@ const NO_POST: PostResult = PostResult {
 
 struct SessionResult {
     handshake: Cost,
+    /// Mode 3, first session: `check_closed` after the handshake, after the first POST and
+    /// after the POST the server answers and closes (0 open, 1 closed, 2 failed; 9 not run).
+    probes: [u8; 3],
     version: Option<TlsVersion>,
     posts: [PostResult; MAX_POSTS],
     post_count: usize,
@@ -226,6 +238,7 @@ struct SessionResult {
 
 const NO_SESSION: SessionResult = SessionResult {
     handshake: NO_COST,
+    probes: [9; 3],
     version: None,
     posts: [NO_POST; MAX_POSTS],
     post_count: 0,
@@ -286,7 +299,7 @@ fn main() -> ! {
     board::paint_stack();
     heap::init();
     let config = board::config();
-    let exit = if config.mode == 1 {
+    let exit = if config.mode == 1 || config.mode == 3 {
         let task = pin!(session_task(&config, buffers()));
         run_record().task_future = core::mem::size_of_val(&*task);
         run_to_end(task)
@@ -339,7 +352,8 @@ async fn session_task(config: &board::Config, bufs: Buffers) -> Exit {
         }
     };
     run_record().heap_anchor = heap::in_use();
-    let mut uart = Uart::init();
+    let probes = config.mode == 3;
+    let mut uart = ProbeUart(Uart::init());
     for (index, &posts) in PLAN.iter().enumerate() {
         let session = index as u32 + 1;
         run_record().session_count = index + 1;
@@ -364,6 +378,11 @@ async fn session_task(config: &board::Config, bufs: Buffers) -> Exit {
             }
         };
         run_record().sessions[index].version = client::version(&conn);
+        if probes && index == 0 {
+            // The server's session tickets (TLS 1.3) follow its Finished: let them arrive.
+            probe::wait_for_byte(5_000_000);
+            run_record().sessions[0].probes[0] = probe(&mut conn).await;
+        }
         for seq in 1..=posts as u32 {
             let reading = Reading {
                 device: "qemu-riscv32imc",
@@ -371,8 +390,15 @@ async fn session_task(config: &board::Config, bufs: Buffers) -> Exit {
                 seq,
                 message: "hello from rawpost",
             };
+            // Mode 3: the first session's last POST asks the server to close after answering.
+            let last = seq == posts as u32;
+            let path = if probes && index == 0 && last {
+                "/echo-close"
+            } else {
+                "/echo"
+            };
             let (posted, cost, size) =
-                measured!(client::post(&mut conn, &reading, &mut *bufs.body));
+                measured!(client::post(&mut conn, path, &reading, &mut *bufs.body));
             run_record().post_future = size;
             let (status, len) = match posted {
                 Ok(answer) => answer,
@@ -396,6 +422,13 @@ async fn session_task(config: &board::Config, bufs: Buffers) -> Exit {
             if status != 200 || !echo {
                 return Exit::WrongAnswer;
             }
+            if probes && index == 0 {
+                if last {
+                    // The server's close_notify follows the answer: let it arrive.
+                    probe::wait_for_byte(5_000_000);
+                }
+                run_record().sessions[0].probes[seq as usize] = probe(&mut conn).await;
+            }
         }
         let (closed, cost, size) = measured!(client::close(conn));
         run_record().close_future = size;
@@ -406,6 +439,14 @@ async fn session_task(config: &board::Config, bufs: Buffers) -> Exit {
         }
     }
     Exit::Done
+}
+
+/// One readiness check, with the UART's reads not waiting for bytes (src/probe.rs).
+async fn probe(conn: &mut client::Session<'_>) -> u8 {
+    probe::probing(true);
+    let closed = client::check_closed(conn).await;
+    probe::probing(false);
+    closed
 }
 
 fn cost(json: &mut Json, name: &str, cost: &Cost) {
@@ -464,6 +505,11 @@ fn report(run: &Run, mode: u32, exit: Exit) {
     for result in &run.sessions[..run.session_count] {
         json.open(None, "{")
             .str("version", version_name(result.version));
+        json.open(Some("probes"), "[");
+        for p in result.probes {
+            json.item(p);
+        }
+        json.close("]");
         cost(&mut json, "handshake", &result.handshake);
         json.open(Some("posts"), "[");
         for post in &result.posts[..result.post_count] {

@@ -27,8 +27,10 @@
 //! measured instruction counts repeat exactly. None of this is secure; it is a measuring rig.
 //!
 //! HTTP: `POST /echo` with `Content-Type: application/json`, a `Host` equal to the TLS server
-//! name and a `Content-Length` gets `200` and the body back; anything else gets a 4xx with a
-//! JSON error (`421` for a `Host` that differs from the SNI name, as Cloudflare answers).
+//! name and a `Content-Length` gets `200` and the body back; `POST /echo-close` the same, then
+//! close_notify (the server ending the session, as after its keep-alive timeout); anything else
+//! gets a 4xx with a JSON error (`421` for a `Host` that differs from the SNI name, as
+//! Cloudflare answers).
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -504,12 +506,17 @@ fn serve_session(
             .read_exact(&mut chunk)
             .map_err(|e| format!("reading plaintext: {e}"))?;
         plaintext.extend_from_slice(&chunk);
-        while let Some((consumed, response)) = answer(&plaintext, conn.server_name())? {
+        while let Some((consumed, response, close)) = answer(&plaintext, conn.server_name())? {
             plaintext.drain(..consumed);
             summary.requests += 1;
             conn.writer()
                 .write_all(&response)
                 .map_err(|e| format!("writing a response: {e}"))?;
+            if close {
+                // `POST /echo-close`: the answer, then close_notify, as a server ends an idle
+                // keep-alive session; the session ends when the client's close_notify comes.
+                conn.send_close_notify();
+            }
         }
         send(stream, conn).map_err(|e| format!("sending: {e}"))?;
         if state.peer_has_closed() {
@@ -518,8 +525,10 @@ fn serve_session(
     }
 }
 
-/// The response to the first complete request in `buf`: the bytes it took and the response.
-fn answer(buf: &[u8], sni: Option<&str>) -> Result<Option<(usize, Vec<u8>)>, String> {
+/// The response to the first complete request in `buf`: the bytes it took, the response, and
+/// whether close_notify follows it (`POST /echo-close`).
+#[allow(clippy::type_complexity)]
+fn answer(buf: &[u8], sni: Option<&str>) -> Result<Option<(usize, Vec<u8>, bool)>, String> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(buf) {
@@ -550,7 +559,7 @@ fn answer(buf: &[u8], sni: Option<&str>) -> Result<Option<(usize, Vec<u8>)>, Str
             "421 Misdirected Request",
             br#"{"error":"host_differs_from_sni"}"#.to_vec(),
         )
-    } else if req.path != Some("/echo") {
+    } else if req.path != Some("/echo") && req.path != Some("/echo-close") {
         ("404 Not Found", br#"{"error":"not_found"}"#.to_vec())
     } else if req.method != Some("POST") {
         (
@@ -571,7 +580,8 @@ fn answer(buf: &[u8], sni: Option<&str>) -> Result<Option<(usize, Vec<u8>)>, Str
     )
     .into_bytes();
     response.extend_from_slice(&out);
-    Ok(Some((head_len + length, response)))
+    let close = req.path == Some("/echo-close") && status.starts_with("200");
+    Ok(Some((head_len + length, response, close)))
 }
 
 fn run(p384_root: bool, tls12: bool, out: &Path) -> Result<Vec<Summary>, String> {

@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 fn main() {
     println!("cargo:rerun-if-changed=../esp32-common/build.rs");
     println!("cargo:rerun-if-changed=../esp32-common/firmware.rs");
+    println!("cargo:rerun-if-changed=../esp32-common/device.rs");
     println!("cargo:rerun-if-changed=../esp32-common/root-ca.pem");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     let now = match std::env::var("SOURCE_DATE_EPOCH") {

@@ -1,8 +1,10 @@
-//! The host side of `examples/qemu-riscv32`: a TLS 1.3 server (rustls) that answers each
-//! `POST /echo` with the request's JSON body, byte for byte.
+//! The host side of `examples/qemu-riscv32` and `examples/qemu-riscv32-mbedtls`: a TLS 1.3
+//! server (rustls) that answers each `POST /echo` with the request's JSON body, byte for byte;
+//! with `--tls12`, a TLS 1.2-only server instead (ECDHE-ECDSA with AES-128-GCM, as an nginx
+//! with `ssl_protocols TLSv1.2` offers), which a TLS 1.3-only client cannot talk to.
 //!
 //! ```text
-//! rawpost-qemu-riscv32-server --root p256|p384 --out DIR
+//! rawpost-qemu-riscv32-server --root p256|p384 --out DIR [--tls12]
 //! ```
 //!
 //! Writes the test PKI's certificates into DIR (DER: `root.der`, `intermediate.der`,
@@ -25,8 +27,10 @@
 //! measured instruction counts repeat exactly. None of this is secure; it is a measuring rig.
 //!
 //! HTTP: `POST /echo` with `Content-Type: application/json`, a `Host` equal to the TLS server
-//! name and a `Content-Length` gets `200` and the body back; anything else gets a 4xx with a
-//! JSON error (`421` for a `Host` that differs from the SNI name, as Cloudflare answers).
+//! name and a `Content-Length` gets `200` and the body back; `POST /echo-close` the same, then
+//! close_notify (the server ending the session, as after its keep-alive timeout); anything else
+//! gets a 4xx with a JSON error (`421` for a `Host` that differs from the SNI name, as
+//! Cloudflare answers).
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -280,16 +284,22 @@ impl Pki {
         Ok(())
     }
 
-    /// The server's configuration presenting `leaf` + the intermediate (never the root).
-    fn server_config(&self, leaf: &Made) -> Arc<ServerConfig> {
+    /// The server's configuration presenting `leaf` + the intermediate (never the root), TLS
+    /// 1.3 only or TLS 1.2 only.
+    fn server_config(&self, leaf: &Made, tls12: bool) -> Arc<ServerConfig> {
         let chain = vec![leaf.der.clone(), self.intermediate.der.clone()];
         let certified = Arc::new(CertifiedKey::new(
             chain,
             Arc::new(LeafKey(leaf.key.clone())),
         ));
+        let version = if tls12 {
+            &rustls::version::TLS12
+        } else {
+            &rustls::version::TLS13
+        };
         let config = ServerConfig::builder_with_provider(Arc::new(test_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .expect("TLS 1.3 with the ring cipher suites")
+            .with_protocol_versions(&[version])
+            .expect("TLS 1.3 or 1.2 with the ring cipher suites")
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(SniRequired(certified)));
         Arc::new(config)
@@ -342,10 +352,15 @@ impl Signer for LeafSigner {
 // Fixed randomness for rustls (test only)
 
 /// rustls's ring provider, except for its randomness and its key exchange, which are fixed.
+/// One cipher suite per version: AES-128-GCM with SHA-256 (TLS 1.3), and with ECDHE-ECDSA
+/// (TLS 1.2); the protocol version chooses.
 fn test_provider() -> CryptoProvider {
     let ring = rustls::crypto::ring::default_provider();
     CryptoProvider {
-        cipher_suites: vec![rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256],
+        cipher_suites: vec![
+            rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256,
+            rustls::crypto::ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ],
         kx_groups: vec![&FIXED_P256],
         secure_random: &FIXED_RANDOM,
         ..ring
@@ -491,12 +506,17 @@ fn serve_session(
             .read_exact(&mut chunk)
             .map_err(|e| format!("reading plaintext: {e}"))?;
         plaintext.extend_from_slice(&chunk);
-        while let Some((consumed, response)) = answer(&plaintext, conn.server_name())? {
+        while let Some((consumed, response, close)) = answer(&plaintext, conn.server_name())? {
             plaintext.drain(..consumed);
             summary.requests += 1;
             conn.writer()
                 .write_all(&response)
                 .map_err(|e| format!("writing a response: {e}"))?;
+            if close {
+                // `POST /echo-close`: the answer, then close_notify, as a server ends an idle
+                // keep-alive session; the session ends when the client's close_notify comes.
+                conn.send_close_notify();
+            }
         }
         send(stream, conn).map_err(|e| format!("sending: {e}"))?;
         if state.peer_has_closed() {
@@ -505,8 +525,10 @@ fn serve_session(
     }
 }
 
-/// The response to the first complete request in `buf`: the bytes it took and the response.
-fn answer(buf: &[u8], sni: Option<&str>) -> Result<Option<(usize, Vec<u8>)>, String> {
+/// The response to the first complete request in `buf`: the bytes it took, the response, and
+/// whether close_notify follows it (`POST /echo-close`).
+#[allow(clippy::type_complexity)]
+fn answer(buf: &[u8], sni: Option<&str>) -> Result<Option<(usize, Vec<u8>, bool)>, String> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(buf) {
@@ -537,7 +559,7 @@ fn answer(buf: &[u8], sni: Option<&str>) -> Result<Option<(usize, Vec<u8>)>, Str
             "421 Misdirected Request",
             br#"{"error":"host_differs_from_sni"}"#.to_vec(),
         )
-    } else if req.path != Some("/echo") {
+    } else if req.path != Some("/echo") && req.path != Some("/echo-close") {
         ("404 Not Found", br#"{"error":"not_found"}"#.to_vec())
     } else if req.method != Some("POST") {
         (
@@ -558,16 +580,17 @@ fn answer(buf: &[u8], sni: Option<&str>) -> Result<Option<(usize, Vec<u8>)>, Str
     )
     .into_bytes();
     response.extend_from_slice(&out);
-    Ok(Some((head_len + length, response)))
+    let close = req.path == Some("/echo-close") && status.starts_with("200");
+    Ok(Some((head_len + length, response, close)))
 }
 
-fn run(p384_root: bool, out: &Path) -> Result<Vec<Summary>, String> {
+fn run(p384_root: bool, tls12: bool, out: &Path) -> Result<Vec<Summary>, String> {
     let pki = Pki::new(p384_root);
     pki.write(out)
         .map_err(|e| format!("writing the certificates to {}: {e}", out.display()))?;
     let configs = [
-        pki.server_config(&pki.leaf),
-        pki.server_config(&pki.renewed),
+        pki.server_config(&pki.leaf, tls12),
+        pki.server_config(&pki.renewed, tls12),
     ];
 
     let listener =
@@ -615,23 +638,28 @@ fn run(p384_root: bool, out: &Path) -> Result<Vec<Summary>, String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mut root, mut out) = (None, None);
+    const USAGE: &str = "usage: rawpost-qemu-riscv32-server --root p256|p384 --out DIR [--tls12]";
+    let (mut root, mut out, mut tls12) = (None, None, false);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
+        if arg == "--tls12" {
+            tls12 = true;
+            continue;
+        }
         match (arg.as_str(), it.next()) {
             ("--root", Some(v)) if v == "p256" || v == "p384" => root = Some(v == "p384"),
             ("--out", Some(v)) => out = Some(PathBuf::from(v)),
             _ => {
-                eprintln!("usage: rawpost-qemu-riscv32-server --root p256|p384 --out DIR");
+                eprintln!("{USAGE}");
                 return ExitCode::from(2);
             }
         }
     }
     let (Some(p384_root), Some(out)) = (root, out) else {
-        eprintln!("usage: rawpost-qemu-riscv32-server --root p256|p384 --out DIR");
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    match run(p384_root, &out) {
+    match run(p384_root, tls12, &out) {
         Ok(sessions) => {
             for (i, s) in sessions.iter().enumerate() {
                 eprintln!(

@@ -380,7 +380,7 @@ async fn session_task(config: &board::Config, bufs: Buffers) -> Exit {
         run_record().sessions[index].version = client::version(&conn);
         if probes && index == 0 {
             // The server's session tickets (TLS 1.3) follow its Finished: let them arrive.
-            probe::wait_for_byte(5_000_000);
+            probe::wait_for_byte(200_000_000);
             run_record().sessions[0].probes[0] = probe(&mut conn).await;
         }
         for seq in 1..=posts as u32 {
@@ -425,7 +425,7 @@ async fn session_task(config: &board::Config, bufs: Buffers) -> Exit {
             if probes && index == 0 {
                 if last {
                     // The server's close_notify follows the answer: let it arrive.
-                    probe::wait_for_byte(5_000_000);
+                    probe::wait_for_byte(200_000_000);
                 }
                 run_record().sessions[0].probes[seq as usize] = probe(&mut conn).await;
             }

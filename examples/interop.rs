@@ -343,8 +343,8 @@ where
     scenario!("echo POST, byte-exact", conn => {
         let json = pattern(100);
         let req = Request::post("/echo?s=echo")
-            .headers(&[("Content-Type", "application/json")])
-            .body(&json);
+            .with_headers(&[("Content-Type", "application/json")])
+            .with_body(&json);
         let mut resp = conn.send(&req).await.map_err(e)?;
         check(resp.status() == 200, || format!("status {}", resp.status()))?;
         let framing = resp.framing();
@@ -356,7 +356,7 @@ where
 
     scenario!("close-delimited response", conn => {
         let sent = pattern(3000);
-        let mut resp = conn.send(&Request::post("/close?s=close").body(&sent)).await.map_err(e)?;
+        let mut resp = conn.send(&Request::post("/close?s=close").with_body(&sent)).await.map_err(e)?;
         let framing = resp.framing();
         check(framing == Framing::UntilClose, || format!("framing {framing:?}"))?;
         let body = read_all(&mut resp).await.map_err(e)?;
@@ -369,7 +369,7 @@ where
         for i in 0..20 {
             let sent = pattern(50 + i);
             let mut resp = conn
-                .send(&Request::post("/echo?s=keepalive").body(&sent))
+                .send(&Request::post("/echo?s=keepalive").with_body(&sent))
                 .await
                 .map_err(|x| format!("POST {i}: {}", e(x)))?;
             let body = read_all(&mut resp).await.map_err(e)?;
@@ -398,8 +398,8 @@ where
     scenario!("Expect: 100-continue", conn => {
         let sent = pattern(10_000);
         let req = Request::post("/echo?s=expect")
-            .headers(&[("Expect", "100-continue")])
-            .body(&sent);
+            .with_headers(&[("Expect", "100-continue")])
+            .with_body(&sent);
         let start = Instant::now();
         let mut resp = conn.send(&req).await.map_err(e)?;
         let body = read_all(&mut resp).await.map_err(e)?;
@@ -413,8 +413,8 @@ where
     scenario!("Expect: 100-continue refused with 413", conn => {
         let sent = pattern(10_000);
         let req = Request::post("/small?s=expect413")
-            .headers(&[("Expect", "100-continue")])
-            .body(&sent);
+            .with_headers(&[("Expect", "100-continue")])
+            .with_body(&sent);
         let resp = conn.send(&req).await.map_err(e)?;
         let (status, keeps) = (resp.status(), resp.keeps_connection());
 
@@ -431,7 +431,7 @@ where
         check(resp.status() == 200 && resp.is_complete(), || "HEAD".into())?;
 
         let sent = pattern(64);
-        let mut resp = conn.send(&Request::post("/echo?s=head").body(&sent)).await.map_err(e)?;
+        let mut resp = conn.send(&Request::post("/echo?s=head").with_body(&sent)).await.map_err(e)?;
         let body = read_all(&mut resp).await.map_err(e)?;
         check(body == sent, || "echo differs".into())?;
         Ok(format!("HEAD ({len:?}), then an exact echo on the same connection"))
@@ -447,7 +447,7 @@ where
             .await
             .map_err(|e| format!("connect: {e:?}"))?;
         let mut conn = Connection::new(stream, &mut buf, HOST);
-        let req = Request::post("/echo?s=idle").body(b"{}");
+        let req = Request::post("/echo?s=idle").with_body(b"{}");
         let mut resp = conn.send(&req).await.map_err(e)?;
         read_all(&mut resp).await.map_err(e)?;
         check(conn.is_reusable(), || "not reusable".into())?;
@@ -473,7 +473,7 @@ where
             .await
             .map_err(|e| format!("connect: {e:?}"))?;
         let mut conn = Connection::new(stream, &mut buf, HOST).check_before_send();
-        let req = Request::post("/echo?s=idle-checked").body(b"{}");
+        let req = Request::post("/echo?s=idle-checked").with_body(b"{}");
         let mut resp = conn.send(&req).await.map_err(e)?;
         read_all(&mut resp).await.map_err(e)?;
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -536,7 +536,7 @@ impl Exchange for IdleThenAgain {
         attempt: Attempt,
     ) -> Result<ControlFlow<()>, Error<S::Error>> {
         self.attempts.push(attempt);
-        let req = Request::post("/echo?s=client").body(&self.sent);
+        let req = Request::post("/echo?s=client").with_body(&self.sent);
         let mut resp = conn.send(&req).await?;
         let body = read_all(&mut resp).await?;
         assert_eq!(body, self.sent);
@@ -600,7 +600,7 @@ async fn idle_close_seen_first(port: u16, pin: &PinnedCa) -> Outcome {
         .map_or("(none)".to_owned(), |s| format!("{:?}", s.suite()));
     let mut buf = vec![0u8; 2048];
     let mut conn = Connection::new(tls, &mut buf, HOST);
-    let req = Request::post("/echo?s=idle12").body(b"{}");
+    let req = Request::post("/echo?s=idle12").with_body(b"{}");
     let mut resp = conn.send(&req).await.map_err(e)?;
     read_all(&mut resp).await.map_err(e)?;
     check(!conn.check_closed().await.map_err(e)?, || {

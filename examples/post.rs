@@ -256,7 +256,7 @@ async fn demo() -> Result<(), Failure> {
         ("User-Agent", "rawpost-demo/0.1"),
         ("Authorization", CREDENTIALS),
     ];
-    let request = Request::post("/oauth/token").headers(&headers);
+    let request = Request::post("/oauth/token").with_headers(&headers);
     println!();
     println!("5. The POST, its JSON serialized straight into rawpost's 2048-byte buffer. The wire");
     println!("   trace (feature `wire-trace`, through `log`) shows both heads:");
@@ -287,8 +287,8 @@ async fn demo() -> Result<(), Failure> {
     // The same TLS session carries the next request: no second handshake on the device.
     wire_trace::set(false);
     let again = Request::post("/oauth/token")
-        .headers(&headers)
-        .body(br#"{"grant_type":"client_credentials","scope":"telemetry:read"}"#);
+        .with_headers(&headers)
+        .with_body(br#"{"grant_type":"client_credentials","scope":"telemetry:read"}"#);
     let mut second = conn.send(&again).await.map_err(rawpost_failed)?;
     let status = second.status();
     let second_body = read_body(&mut second).await.map_err(rawpost_failed)?;
@@ -517,8 +517,8 @@ where
     }
     headers.extend(target.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let request = Request::post(&target.path)
-        .headers(&headers)
-        .body(target.json.as_bytes());
+        .with_headers(&headers)
+        .with_body(target.json.as_bytes());
     if wire_trace::compiled_in() {
         println!("wire trace:");
     }

@@ -274,7 +274,7 @@ where
 {
     let mut headers = vec![("Content-Type", "application/json")];
     headers.extend_from_slice(extra);
-    let request = Request::post(path).headers(&headers).body(json);
+    let request = Request::post(path).with_headers(&headers).with_body(json);
     let fail = |e: rawpost::Error<S::Error>| failed(format!("{e} ({})", e.name()));
     let mut response = conn.send(&request).await.map_err(fail)?;
     let status = response.status();

@@ -134,8 +134,8 @@ mod port {
             self.pending = Some(seq);
             let (path, body) = (self.plan.path(seq), self.plan.body(seq));
             let req = Request::post(&path)
-                .headers(&[("Content-Type", "application/json")])
-                .body(&body);
+                .with_headers(&[("Content-Type", "application/json")])
+                .with_body(&body);
             let mut resp = conn.send(&req).await?;
             let status = resp.status();
             let mut echo = [0u8; 1024];

@@ -17,7 +17,7 @@
 //! use rawpost::{blocking::Connection, Host, Request};
 //! let mut buf = [0u8; 2048];
 //! let mut conn = Connection::new(stream, &mut buf, Host::new("api.example.com"));
-//! let mut resp = conn.send(&Request::post("/v1/data").body(b"{}"))?;
+//! let mut resp = conn.send(&Request::post("/v1/data").with_body(b"{}"))?;
 //! let mut body = [0u8; 256];
 //! let n = resp.read_to_end(&mut body)?;
 //! # let _ = n; Ok(()) }
@@ -27,10 +27,10 @@ use embedded_io::{Error as _, ErrorKind, ErrorType, Read, ReadReady, Write};
 
 use crate::error::Error;
 use crate::proto::conn::{part, part_mut, Core, ReadMode, Step};
-use crate::proto::encode::Host;
+use crate::proto::response::ResponseHead;
 use crate::proto::timing::Timeouts;
+use crate::request::Host;
 use crate::request::Request;
-use crate::ResponseHead;
 
 /// Time for the blocking shell's deadlines: a monotonic millisecond clock, and a way to bound
 /// the next blocking call on the stream.
@@ -385,7 +385,7 @@ impl<S, C> Response<'_, '_, S, C> {
         self.conn.core.head().unwrap_or(&ResponseHead::NONE)
     }
 
-    crate::accessors::response_accessors!();
+    crate::response::response_accessors!();
 }
 
 impl<S: ErrorType, C> ErrorType for Response<'_, '_, S, C> {

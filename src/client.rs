@@ -1,450 +1,449 @@
-//! The async I/O shell: it performs the [`Step`]s that the connection's state machine
-//! ([`Core`]) asks for on an `embedded_io_async` stream, racing each wait against the one
-//! deadline the step names on a [`Timer`], and passes the time in with every event. It decides
-//! nothing: every rule of the exchange and of the connection's life is in the core. This is the
-//! only module that awaits.
+//! Keeping a connection for a device's life: [`Client`] opens connections through a
+//! [`Connect`]or the user implements (TCP, or TCP + TLS through `rawpost::tls`), keeps one open
+//! across many exchanges, checks it before every request, opens a new one when the server has
+//! closed it, and sends a request again only when RFC 9112 §9.3.1 allows.
+//!
+//! Why a loop and not a `send` method: a TLS session from embedded-tls borrows its record
+//! buffers and never gives them back, so a new session can only be opened once the old one is
+//! gone *and* its borrow has ended. In Rust that is the end of a scope: [`Client::run`] holds
+//! each connection in a scope of its own and hands it to the caller's [`Exchange`], again and
+//! again, for as long as it lives. `Exchange` is a trait with one generic method (over the
+//! stream and the timer) rather than a closure: that way it names no lifetime and needs no
+//! bound.
 
+use core::ops::ControlFlow;
 use core::pin::pin;
 
 use embedded_io_async::{ErrorType, Read, ReadReady, Write};
 
 use crate::error::Error;
-use crate::proto::conn::{part, part_mut, Core, ReadMode, Step};
-use crate::proto::encode::Host;
 use crate::proto::timing::Timeouts;
-use crate::request::Request;
+use crate::request::Host;
 use crate::timer::{NoTimer, Timer};
-use crate::ResponseHead;
+use crate::Connection;
 
-/// A connection to one host: it owns the stream and borrows one buffer for everything.
+/// Opens the connections of a [`Client`]: a TCP connection, or TCP and a TLS session on it
+/// (`rawpost::tls::TlsConnector` with the `embedded-tls` feature).
 ///
-/// The buffer holds the encoded request (head and, when it fits, body), then the response head,
-/// the trailers, and the body bytes that arrived with them. Its size bounds the request head and
-/// the response head; bodies of any size stream through it.
+/// The stream may borrow the connector (a TLS session borrows its record buffers from it): it
+/// is dropped before `connect` is called again. It must tell, without waiting, whether bytes or
+/// its end are ready (`ReadReady`), so that a kept connection the server has closed is found
+/// before a request is written into it.
+#[allow(async_fn_in_trait)]
+pub trait Connect {
+    /// The error of the streams it opens.
+    type StreamError: embedded_io::Error;
+    /// One connection's stream.
+    type Stream<'c>: Read + Write + ReadReady + ErrorType<Error = Self::StreamError>
+    where
+        Self: 'c;
+    /// Why a connection could not be opened (DNS, TCP, the TLS handshake...).
+    type Error: core::fmt::Debug;
+
+    /// Opens a new connection to `host`. For TLS, use `host.name()` as the server name: it is
+    /// the same value the `Host` header is written from.
+    async fn connect(&mut self, host: Host<'_>) -> Result<Self::Stream<'_>, Self::Error>;
+}
+
+impl<C: Connect> Connect for &mut C {
+    type StreamError = C::StreamError;
+    type Stream<'c>
+        = C::Stream<'c>
+    where
+        Self: 'c;
+    type Error = C::Error;
+
+    async fn connect(&mut self, host: Host<'_>) -> Result<Self::Stream<'_>, Self::Error> {
+        C::connect(self, host).await
+    }
+}
+
+/// Why [`Client::run`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ClientError<C, E> {
+    /// A connection could not be opened. The next [`Client::run`] waits before it tries again
+    /// (see [`Backoff`]).
+    Connect(C),
+    /// An exchange failed, and neither reconnecting nor resending could mend it: the request may
+    /// have been processed and is not idempotent (RFC 9112 §9.3.1 forbids resending it
+    /// automatically), or it failed on what the server sent.
+    /// [`Error::may_have_been_processed`] says whether it may have reached the server.
+    Exchange(Error<E>),
+    /// Opening a connection took longer than the client's connect timeout
+    /// ([`Client::connect_timeout`]).
+    ConnectTimedOut,
+}
+
+impl<C, E> ClientError<C, E> {
+    /// Whether the request of the failed exchange may have been processed by the server (see
+    /// [`Error::may_have_been_processed`]); `false` when no connection could be opened.
+    pub const fn may_have_been_processed(&self) -> bool {
+        match self {
+            Self::Exchange(e) => e.may_have_been_processed(),
+            Self::Connect(_) | Self::ConnectTimedOut => false,
+        }
+    }
+}
+
+impl<C: core::fmt::Debug, E: core::fmt::Debug> core::fmt::Display for ClientError<C, E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "could not open a connection: {e:?}"),
+            Self::Exchange(e) => e.fmt(f),
+            Self::ConnectTimedOut => f.write_str("opening a connection timed out"),
+        }
+    }
+}
+
+impl<C: core::fmt::Debug, E: core::fmt::Debug> core::error::Error for ClientError<C, E> {}
+
+/// Whether an exchange runs for a new request or again for the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Attempt {
+    /// The first attempt of a request.
+    New,
+    /// The same request again, on a new connection: the last attempt failed before any byte of
+    /// it was written (the connection had been closed by the server, had expired, ...), or the
+    /// connection ended before any byte of its response and it is idempotent (RFC 9112
+    /// §9.3.1). Send the same request; don't wait again.
+    Resend,
+}
+
+/// What a device does over a [`Client`]'s connection: one request, each time [`Client::run`]
+/// calls it.
 ///
-/// After a response on HTTP/1.1 without `Connection: close`, the next
-/// [`send`](Connection::send) goes over the same stream. A body left unread is skipped first
-/// when that is bounded ([`DRAIN_BUDGET`](crate::DRAIN_BUDGET)). Before writing into a kept
-/// connection it checks, without waiting, what it can: that the connection has not been idle
-/// longer than the server keeps it (`Keep-Alive: timeout=N`, or
-/// [`set_max_idle`](Connection::set_max_idle); needs a timer), and, after
-/// [`check_before_send`](Connection::check_before_send), that the server has not closed it.
-/// A request refused that way was not written, and the error says so
-/// ([`Error::may_have_been_processed`] is `false`); [`into_inner`](Connection::into_inner)
-/// always gives the stream back.
+/// Send exactly one request per call: when it fails in a way that allows sending it again,
+/// the client opens a new connection and calls again with [`Attempt::Resend`], so only the
+/// request that failed is repeated.
 ///
-/// `T` is the [`Timer`] that bounds every wait (see [`Connection::timed`]); the default
-/// [`NoTimer`] sets no deadline.
-pub struct Connection<'a, S, T = NoTimer> {
-    stream: S,
+/// ```no_run
+/// use core::ops::ControlFlow;
+/// use rawpost::{Attempt, Connection, Error, Exchange, Request, Timer};
+///
+/// /// Posts a reading, then waits a minute.
+/// struct Report {
+///     seq: u32,
+/// }
+///
+/// impl Exchange for Report {
+///     type Output = core::convert::Infallible;
+///
+///     async fn exchange<S, T>(
+///         &mut self,
+///         conn: &mut Connection<'_, S, T>,
+///         attempt: Attempt,
+///     ) -> Result<ControlFlow<Self::Output>, Error<S::Error>>
+///     where
+///         S: embedded_io_async::Read + embedded_io_async::Write,
+///         T: Timer,
+///     {
+///         if attempt == Attempt::New {
+///             self.seq += 1; // a resend carries the same reading
+///         }
+///         let seq = self.seq;
+///         let req = Request::post("/v1/readings");
+///         let mut resp = conn.send_with(&req, |buf| Ok::<_, ()>(itoa_like(seq, buf))).await?;
+///         resp.discard().await?;
+///         // wait_a_minute().await;
+///         Ok(ControlFlow::Continue(()))
+///     }
+/// }
+/// # fn itoa_like(_: u32, _: &mut [u8]) -> usize { 0 }
+/// ```
+#[allow(async_fn_in_trait)]
+pub trait Exchange {
+    /// What [`Client::run`] returns when an exchange says to stop.
+    type Output;
+
+    /// One request on `conn`, a connection that can carry it. Return
+    /// `ControlFlow::Continue(())` to be called again (on the same connection while the server
+    /// keeps it), or `ControlFlow::Break(output)` to end the run. On [`Attempt::Resend`], send
+    /// the same request again.
+    async fn exchange<S, T>(
+        &mut self,
+        conn: &mut Connection<'_, S, T>,
+        attempt: Attempt,
+    ) -> Result<ControlFlow<Self::Output>, Error<S::Error>>
+    where
+        S: Read + Write,
+        T: Timer;
+}
+
+/// How long [`Client`] waits before opening a connection again after opening one failed:
+/// `first_ms` after the first failure, doubling with each failure in a row up to `max_ms`, each
+/// wait jittered to between half and all of it (from the client's jitter source), so that a
+/// fleet of devices does not reconnect in step to a server that is down or restarting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Backoff {
+    /// The wait after the first failure, in milliseconds.
+    pub first_ms: u32,
+    /// The longest wait, in milliseconds.
+    pub max_ms: u32,
+}
+
+impl Default for Backoff {
+    /// 500 ms, doubling up to 60 s.
+    fn default() -> Self {
+        Self {
+            first_ms: 500,
+            max_ms: 60_000,
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait after `failures` failures in a row (at least 1), before jitter.
+    pub fn delay_ms(&self, failures: u32) -> u32 {
+        let doublings = failures.saturating_sub(1).min(31);
+        self.first_ms
+            .saturating_mul(1u32 << doublings)
+            .min(self.max_ms)
+    }
+
+    /// The wait after `failures` failures in a row, jittered by `random`: between half and all
+    /// of [`delay_ms`](Backoff::delay_ms).
+    pub fn jittered_ms(&self, failures: u32, random: u32) -> u32 {
+        let d = self.delay_ms(failures);
+        let half = d / 2;
+        half + random % (d - half + 1)
+    }
+}
+
+/// Keeps one connection to a host for as long as the server keeps it, and opens a new one
+/// through its [`Connect`]or when needed. See the module documentation.
+pub struct Client<'a, C, T = NoTimer> {
+    connector: C,
     buf: &'a mut [u8],
     host: Host<'a>,
-    core: Core,
     timer: T,
-    /// Asks the stream, without waiting, whether bytes or its end are ready (`ReadReady`), to
-    /// check a kept connection before writing into it.
-    ready: Option<fn(&mut S) -> bool>,
+    timeouts: Timeouts,
+    max_idle_ms: Option<u32>,
+    dial: Dial<'a>,
 }
 
-impl<S, T> core::fmt::Debug for Connection<'_, S, T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Connection")
-            .field("host", &self.host)
-            .field("buffer", &self.buf.len())
-            .field("closed", &self.core.closed_error())
-            .finish_non_exhaustive()
+/// How connections are opened: the bound, the waits after failures, and the count.
+struct Dial<'a> {
+    connect_ms: Option<u32>,
+    backoff: Backoff,
+    jitter: Option<&'a mut dyn FnMut() -> u32>,
+    /// The state of the built-in jitter (xorshift), when the caller gave no source.
+    seed: u32,
+    /// Connections that failed to open in a row.
+    failures: u32,
+    /// Connections opened.
+    opened: u32,
+}
+
+impl Dial<'_> {
+    /// A random number for the backoff's jitter.
+    fn random<T: Timer>(&mut self, timer: &mut T) -> u32 {
+        if let Some(source) = self.jitter.as_mut() {
+            return source();
+        }
+        if self.seed == 0 {
+            // Seeded from the clock, never zero (xorshift's fixed point).
+            self.seed = (timer.now_ms() as u32) | 1;
+        }
+        let mut x = self.seed;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.seed = x;
+        x
+    }
+
+    /// Waits the backoff after failures to connect (with a timer), then opens a connection.
+    async fn open<'c, C: Connect, T: Timer>(
+        &mut self,
+        connector: &'c mut C,
+        timer: &mut T,
+        host: Host<'_>,
+    ) -> Result<C::Stream<'c>, ClientError<C::Error, C::StreamError>> {
+        if T::ENABLED && self.failures > 0 {
+            let random = self.random(timer);
+            let wait = self.backoff.jittered_ms(self.failures, random);
+            crate::log::debug!("rawpost: waiting {} ms before connecting again", wait);
+            let until = timer.now_ms().saturating_add(u64::from(wait));
+            timer.wait_until(until).await;
+        }
+        let deadline = match (T::ENABLED, self.connect_ms) {
+            (true, Some(ms)) => Some(timer.now_ms().saturating_add(u64::from(ms))),
+            _ => None,
+        };
+        let connecting = pin!(connector.connect(host));
+        match timer.run_until(deadline, connecting).await {
+            Some(Ok(stream)) => {
+                self.failures = 0;
+                self.opened = self.opened.saturating_add(1);
+                crate::log::debug!("rawpost: connection to {} opened", host.name());
+                Ok(stream)
+            }
+            Some(Err(e)) => {
+                self.failures = self.failures.saturating_add(1);
+                Err(ClientError::Connect(e))
+            }
+            None => {
+                self.failures = self.failures.saturating_add(1);
+                Err(ClientError::ConnectTimedOut)
+            }
+        }
     }
 }
 
-/// The timer's clock, when there is one.
-fn clock<T: Timer>(timer: &mut T) -> Option<u64> {
-    match T::ENABLED {
-        true => Some(timer.now_ms()),
-        false => None,
-    }
-}
+/// How long opening a connection may take by default, with a timer: TCP, and a TLS handshake
+/// (which takes about a second on an ESP32-C3 with a P-384 root).
+pub const CONNECT_TIMEOUT_MS: u32 = 20_000;
 
-impl<'a, S> Connection<'a, S, NoTimer> {
-    /// A connection over `stream` to `host`, using `buf` for requests and responses, with no
-    /// deadlines (the stream's own timeouts apply). Without a timer, a request with
-    /// `Expect: 100-continue` sends its body at once (RFC 9110 §10.1.1 allows it).
-    ///
-    /// For TLS, give the same [`Host`] to the TLS helper that opens the session, so the server
-    /// name and the `Host` header cannot disagree.
-    pub fn new(stream: S, buf: &'a mut [u8], host: Host<'a>) -> Self {
+impl<'a, C: Connect> Client<'a, C, NoTimer> {
+    /// A client for `host` whose connections are opened by `connector` and use `buf`, with no
+    /// deadlines.
+    pub fn new(connector: C, buf: &'a mut [u8], host: Host<'a>) -> Self {
         Self {
-            stream,
+            connector,
             buf,
             host,
-            core: Core::new(Timeouts::none()),
             timer: NoTimer,
-            ready: None,
+            timeouts: Timeouts::none(),
+            max_idle_ms: None,
+            dial: Dial {
+                connect_ms: Some(CONNECT_TIMEOUT_MS),
+                backoff: Backoff::default(),
+                jitter: None,
+                seed: 0,
+                failures: 0,
+                opened: 0,
+            },
         }
     }
 
-    /// The same connection with its waits bounded by `timeouts`, measured with `timer` (for
-    /// example `EmbassyTimer`, or a [`DelayTimer`](crate::DelayTimer) on any executor).
-    pub fn timed<T: Timer>(self, timer: T, timeouts: Timeouts) -> Connection<'a, S, T> {
-        let mut core = self.core;
-        core.set_timeouts(timeouts);
-        Connection {
-            stream: self.stream,
+    /// The same client with the waits of every exchange bounded by `timeouts`, opening a
+    /// connection bounded by [`CONNECT_TIMEOUT_MS`] (see [`Client::connect_timeout`]), and the
+    /// [`Backoff`] waits, measured with `timer`.
+    pub fn timed<T: Timer>(self, timer: T, timeouts: Timeouts) -> Client<'a, C, T> {
+        Client {
+            connector: self.connector,
             buf: self.buf,
             host: self.host,
-            core,
             timer,
-            ready: self.ready,
+            timeouts,
+            max_idle_ms: self.max_idle_ms,
+            dial: self.dial,
         }
     }
 }
 
-impl<'a, S, T: Timer> Connection<'a, S, T> {
-    /// A connection whose waits are bounded by `timeouts`, measured with `timer`: the same as
-    /// `Connection::new(stream, buf, host).timed(timer, timeouts)`.
-    pub fn with_timer(
-        stream: S,
-        buf: &'a mut [u8],
-        host: Host<'a>,
-        timer: T,
-        timeouts: Timeouts,
-    ) -> Self {
-        Connection::new(stream, buf, host).timed(timer, timeouts)
-    }
-
-    /// Changes the deadlines for the next waits.
-    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
-        self.core.set_timeouts(timeouts);
-    }
-
-    /// The longest this connection is kept idle and then written into, for servers that do not
-    /// announce their keep-alive timeout (`Keep-Alive: timeout=N`); the shorter of the two
-    /// counts. Once idle longer, a request is refused with
-    /// [`ConnectionError::Expired`](crate::ConnectionError::Expired) without writing anything.
-    /// Needs a timer. `None` (the default): only what the server announced.
-    pub fn set_max_idle(&mut self, ms: Option<u32>) {
-        self.core.set_max_idle(ms);
-    }
-
-    /// The host used for the `Host` header.
-    pub fn host(&self) -> Host<'a> {
-        self.host
-    }
-
-    /// Whether a request can be sent now: the last response was read to its end (or its rest
-    /// will be skipped first), kept the connection, and the connection has not been idle longer
-    /// than the server keeps it. It does not ask the stream; see
-    /// [`check_closed`](Connection::check_closed).
-    pub fn is_reusable(&mut self) -> bool {
-        let now = clock(&mut self.timer);
-        self.core.is_reusable(now)
-    }
-
-    /// Whether the last request may be sent again on a new connection, as RFC 9112 §9.3.1
-    /// allows: it failed before any byte of it was written, or the connection ended before
-    /// any byte of its response and it is idempotent (its method, or
-    /// [`Request::idempotent`]). Exact, where [`Error::may_have_been_processed`] errs on the
-    /// side of "maybe".
-    pub fn may_resend(&self) -> bool {
-        self.core.may_resend()
-    }
-
-    /// The stream, for inspection.
-    pub fn stream(&self) -> &S {
-        &self.stream
-    }
-
-    /// Gives the stream back.
-    pub fn into_inner(self) -> S {
-        self.stream
-    }
-}
-
-impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
-    /// Performs the core's steps until the operation in progress is done. `src` is the caller's
-    /// body for [`Step::WriteSrc`], `out` its slice for body reads.
-    async fn drive(&mut self, src: &[u8], out: &mut [u8]) -> Result<usize, Error<S::Error>> {
-        let Self {
-            stream,
-            buf,
-            core,
-            timer,
-            ..
-        } = self;
-        loop {
-            // The clock is read for each step, and again after its wait for the event: no
-            // reading is held across the wait.
-            let now = clock(timer);
-            let step = core.poll(buf, out, now)?;
-            // The one deadline of this step, asked of the core only when there is a clock.
-            let until = match (T::ENABLED, now) {
-                (true, Some(now)) => core.until(now),
-                _ => None,
-            };
-            // One wait of the stream, raced against `until` (just polled with `NoTimer`): the
-            // stream's future is pinned here, so the race holds only a reference to it. `None`
-            // when the deadline passed first.
-            macro_rules! wait {
-                ($io:expr) => {{
-                    let io = pin!($io);
-                    timer.run_until(until, io).await
-                }};
-            }
-            let r = match step {
-                Step::Done(n) => return Ok(n),
-                Step::Write(r) => {
-                    wait!(stream.write(part(buf, r))).map(|r| core.on_write(r, clock(timer)))
-                }
-                Step::WriteSrc(r) => {
-                    wait!(stream.write(part(src, r))).map(|r| core.on_write(r, clock(timer)))
-                }
-                Step::Flush => wait!(stream.flush()).map(|r| core.on_flush(r, clock(timer))),
-                Step::Read(r) => {
-                    wait!(stream.read(part_mut(buf, r))).map(|r| core.on_read(r, clock(timer)))
-                }
-                Step::ReadOut(r) => {
-                    wait!(stream.read(part_mut(out, r))).map(|r| core.on_read(r, clock(timer)))
-                }
-            };
-            match r {
-                Some(r) => r?,
-                // Only a timer makes a wait end early.
-                None if T::ENABLED => core.on_timeout(clock(timer))?,
-                None => {}
-            }
-        }
-    }
-
-    /// What must happen before a request: the rest of an unread body skipped, and a kept
-    /// connection checked when the stream can say whether the server closed it.
-    async fn prepare(&mut self) -> Result<(), Error<S::Error>> {
-        self.core.begin_settle();
-        self.drive(&[], &mut []).await?;
-        if let Some(ready) = self.ready {
-            if self.core.completed() > 0 && self.core.is_idle() && ready(&mut self.stream) {
-                self.core.begin_probe();
-                self.drive(&[], &mut []).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends a request and reads the response head.
-    ///
-    /// Head and body go out in one write when they fit the buffer; otherwise the head is
-    /// written, then the body straight from the request's slice. Interim (1xx) responses are
-    /// skipped.
-    ///
-    /// With an `Expect: 100-continue` header, a body and a timer, the head is sent alone; the
-    /// body follows once the server answers `100 Continue`, or when
-    /// [`Timeouts::continue_ms`] has passed without an answer. A final response before that is
-    /// returned without the body being sent (and the connection is then not reusable). The
-    /// stream's `read` must be cancel-safe for that wait to end early, as embassy-net's TCP
-    /// socket is. Without a timer the body is sent at once.
-    pub async fn send(
-        &mut self,
-        req: &Request<'_>,
-    ) -> Result<Response<'_, 'a, S, T>, Error<S::Error>> {
-        self.prepare().await?;
-        let now = clock(&mut self.timer);
-        self.core.begin_send(
-            self.buf,
-            &req.head,
-            &self.host,
-            req.body,
-            req.idempotent,
-            now,
-        )?;
-        self.drive(req.body, &mut []).await?;
-        Ok(Response { conn: self })
-    }
-
-    /// Sends a request whose body is written by `write_body` straight into the buffer, behind
-    /// the room reserved for the head, so no second buffer is needed (for example
-    /// `|buf| serde_json_core::to_slice(&value, buf)`). `write_body` is given all of the
-    /// buffer behind that room and returns the body's length; the head is then encoded right in
-    /// front of the body and both go out in one write.
-    ///
-    /// The request's own body, if any, is not sent. If `write_body` fails, or reports more bytes
-    /// than it was given, the result is [`RequestError::BodyWriter`](crate::RequestError) and
-    /// nothing is written. `Expect: 100-continue` is honoured as by [`send`](Connection::send).
-    pub async fn send_with<F, BE>(
-        &mut self,
-        req: &Request<'_>,
-        write_body: F,
-    ) -> Result<Response<'_, 'a, S, T>, Error<S::Error>>
-    where
-        F: FnOnce(&mut [u8]) -> Result<usize, BE>,
-    {
-        self.prepare().await?;
-        let now = clock(&mut self.timer);
-        self.core.begin_send_with(
-            self.buf,
-            &req.head,
-            &self.host,
-            req.idempotent,
-            now,
-            write_body,
-        )?;
-        self.drive(&[], &mut []).await?;
-        Ok(Response { conn: self })
-    }
-
-    /// Sends the head of a request whose body the caller then writes piece by piece through
-    /// the returned [`BodyWriter`] (a log file, a sensor buffer: a body larger than any buffer).
-    ///
-    /// With `Some(length)` the body is sent with `Content-Length: length`, each piece straight
-    /// from the caller's slice; a body that ends up longer or shorter is
-    /// [`RequestError::BodyLengthMismatch`](crate::RequestError). With `None` it is sent as
-    /// `Transfer-Encoding: chunked`, each piece framed in the buffer and written with one
-    /// write. The request's own body is not sent. Each write may wait
-    /// [`Timeouts::idle_ms`] for the stream to take bytes; an upload that makes progress is
-    /// never cut short.
-    ///
-    /// `Expect: 100-continue` is honoured as by [`send`](Connection::send): with a timer, this
-    /// returns once the `100` came or the wait ran out; if the server answered with a final
-    /// status instead, writing the body fails with
-    /// [`ConnectionError::AnsweredBeforeBody`](crate::ConnectionError::AnsweredBeforeBody) and
-    /// [`BodyWriter::finish`] returns that response.
-    pub async fn send_streaming(
-        &mut self,
-        req: &Request<'_>,
-        length: Option<u64>,
-    ) -> Result<BodyWriter<'_, 'a, S, T>, Error<S::Error>> {
-        self.prepare().await?;
-        let now = clock(&mut self.timer);
-        self.core
-            .begin_stream(self.buf, &req.head, &self.host, length, req.idempotent, now)?;
-        self.drive(&[], &mut []).await?;
-        Ok(BodyWriter { conn: self })
-    }
-}
-
-/// Reads whether a stream has bytes (or its end) ready; an error counts as ready, so that the
-/// read that follows reports it.
-fn read_ready<S: ReadReady>(stream: &mut S) -> bool {
-    stream.read_ready().unwrap_or(true)
-}
-
-impl<S: Read + Write + ReadReady, T: Timer> Connection<'_, S, T> {
-    /// Checks every kept connection before a request is written into it: when the stream
-    /// says bytes or its end are ready while the connection is idle, it reads them first — an
-    /// end means the server closed it, bytes answer no request — and the request is refused
-    /// without writing anything ([`ConnectionError::ClosedByServer`](crate::ConnectionError),
-    /// [`ConnectionError::Unsolicited`](crate::ConnectionError)). The stream must not wait in
-    /// `read` when `read_ready` said yes (as `ReadReady` promises): embassy-net's TCP socket and
-    /// rawpost's `TlsStream` keep that promise. [`Client`](crate::Client) turns this on.
-    pub fn check_before_send(mut self) -> Self {
-        self.ready = Some(read_ready::<S>);
+impl<'a, C: Connect, T: Timer> Client<'a, C, T> {
+    /// Bounds opening a connection (the connector's `connect`: DNS, TCP, the TLS handshake) to
+    /// `ms` milliseconds on the client's timer (`None`: the connector's own bounds only). The
+    /// default is [`CONNECT_TIMEOUT_MS`]; without a timer there is no bound.
+    #[must_use]
+    pub fn connect_timeout(mut self, ms: Option<u32>) -> Self {
+        self.dial.connect_ms = ms;
         self
     }
 
-    /// Checks, without waiting, whether this connection can still carry a request: `Ok(true)`
-    /// when the server has closed it (the stream is at its end, or bytes arrived that answer
-    /// no request), it has been idle too long, or it is closed for any other reason.
-    pub async fn check_closed(&mut self) -> Result<bool, Error<S::Error>> {
-        if self.core.is_idle() && read_ready(&mut self.stream) && self.core.begin_probe() {
-            self.drive(&[], &mut []).await?;
-        }
-        Ok(!self.is_reusable())
-    }
-}
-
-/// The body of a streamed request, written piece by piece; [`finish`](BodyWriter::finish)
-/// ends it and reads the response head. Leaving it unfinished makes the connection unusable.
-pub struct BodyWriter<'c, 'a, S, T = NoTimer> {
-    conn: &'c mut Connection<'a, S, T>,
-}
-
-impl<S: ErrorType, T> ErrorType for BodyWriter<'_, '_, S, T> {
-    type Error = Error<S::Error>;
-}
-
-impl<S: Read + Write, T: Timer> Write for BodyWriter<'_, '_, S, T> {
-    /// Sends part of the body: with a known length, straight from `data`; chunked, as one chunk
-    /// framed in the buffer (a piece larger than the buffer is cut to fit, as `write` allows).
-    async fn write(&mut self, data: &[u8]) -> Result<usize, Self::Error> {
-        let conn = &mut *self.conn;
-        conn.core.begin_piece(conn.buf, data)?;
-        conn.drive(data, &mut []).await
+    /// The longest a connection is kept idle and then written into, for servers that do not
+    /// announce their keep-alive timeout (`Keep-Alive: timeout=N`; the shorter counts). Set it
+    /// a little below the server's idle timeout (nginx's `keepalive_timeout`, 75 s by default)
+    /// so that no request is written into a connection the server is closing. Needs a timer.
+    #[must_use]
+    pub fn max_idle(mut self, ms: Option<u32>) -> Self {
+        self.max_idle_ms = ms;
+        self
     }
 
-    async fn flush(&mut self) -> Result<(), Self::Error> {
-        let conn = &mut *self.conn;
-        conn.core.begin_piece_flush()?;
-        conn.drive(&[], &mut []).await.map(drop)
-    }
-}
-
-impl<'c, 'a, S: Read + Write, T: Timer> BodyWriter<'c, 'a, S, T> {
-    /// Ends the body (for chunked, with the last chunk), flushes, and reads the response head.
-    /// A known-length body that is still short is
-    /// [`RequestError::BodyLengthMismatch`](crate::RequestError).
-    pub async fn finish(self) -> Result<Response<'c, 'a, S, T>, Error<S::Error>> {
-        let conn = self.conn;
-        conn.core.begin_finish(conn.buf)?;
-        conn.drive(&[], &mut []).await?;
-        Ok(Response { conn })
-    }
-}
-
-/// A response: its head is parsed, its body is read through [`embedded_io_async::Read`] (or
-/// [`read_to_end`](Response::read_to_end), [`discard`](Response::discard)).
-///
-/// It borrows the connection; the next request can be sent once the response is no longer
-/// used. A body left unread is skipped before the next request when that is bounded (see
-/// [`Connection`]).
-pub struct Response<'c, 'a, S, T = NoTimer> {
-    conn: &'c mut Connection<'a, S, T>,
-}
-
-impl<S, T> Response<'_, '_, S, T> {
-    fn buf(&self) -> &[u8] {
-        self.conn.buf
+    /// How long to wait before opening a connection again after opening one failed (the
+    /// default: [`Backoff::default`]). Needs a timer.
+    #[must_use]
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.dial.backoff = backoff;
+        self
     }
 
-    fn core(&self) -> &Core {
-        &self.conn.core
+    /// The source of randomness that jitters the [`Backoff`] waits (a hardware RNG, say).
+    /// Without one, a small generator seeded from the timer's clock at the first failure is
+    /// used: enough to spread devices that started at different times, not ones that booted
+    /// together.
+    #[must_use]
+    pub fn jitter(mut self, source: &'a mut dyn FnMut() -> u32) -> Self {
+        self.dial.jitter = Some(source);
+        self
     }
 
-    fn parsed(&self) -> &ResponseHead {
-        self.conn.core.head().unwrap_or(&ResponseHead::NONE)
+    /// The connector, e.g. to change its settings between runs.
+    pub fn connector(&mut self) -> &mut C {
+        &mut self.connector
     }
 
-    crate::accessors::response_accessors!();
-}
-
-impl<S: ErrorType, T> ErrorType for Response<'_, '_, S, T> {
-    type Error = Error<S::Error>;
-}
-
-impl<S: Read + Write, T: Timer> Read for Response<'_, '_, S, T> {
-    /// Reads body bytes; `Ok(0)` means the body has ended (and, for a non-empty `out`, that it
-    /// ended correctly: a body cut short is an error, never a short `Ok`). Reading the last
-    /// byte of the body completes the exchange.
-    async fn read(&mut self, out: &mut [u8]) -> Result<usize, Self::Error> {
-        let conn = &mut *self.conn;
-        conn.core.begin_read(ReadMode::Some)?;
-        conn.drive(&[], out).await
+    /// How many connections this client has opened.
+    pub fn connections_opened(&self) -> u32 {
+        self.dial.opened
     }
-}
 
-impl<S: Read + Write, T: Timer> Response<'_, '_, S, T> {
-    /// Reads the whole body into `out` and returns its length.
+    /// Calls `job`'s [`exchange`](Exchange::exchange) over a connection kept open for as long
+    /// as the server keeps it, until it returns `Ok(ControlFlow::Break(output))`.
     ///
-    /// A body larger than `out` is [`RequestError::BodyBufferTooSmall`](crate::RequestError)
-    /// (and the connection is then unusable).
-    pub async fn read_to_end(&mut self, out: &mut [u8]) -> Result<usize, Error<S::Error>> {
-        let conn = &mut *self.conn;
-        conn.core.begin_read(ReadMode::ToEnd)?;
-        conn.drive(&[], out).await
-    }
-
-    /// Reads the rest of the body and drops it; returns how many bytes were dropped. The
-    /// connection can then be reused.
-    pub async fn discard(&mut self) -> Result<u64, Error<S::Error>> {
-        let conn = &mut *self.conn;
-        conn.core.begin_read(ReadMode::Discard)?;
-        conn.drive(&[], &mut []).await?;
-        Ok(conn.core.skipped())
+    /// A connection is opened before the first call, and again before a call whenever the last
+    /// one can carry no more requests: `Connection: close`, closed by the server while idle
+    /// (asked of the stream without waiting, before every request), idle longer than the server
+    /// keeps it (`Keep-Alive: timeout=N`, or [`max_idle`](Client::max_idle)). When a request
+    /// fails in a way that RFC 9112 §9.3.1 allows to mend — no byte of it was written, or the
+    /// connection ended before any byte of its response and the request is idempotent (`GET`,
+    /// `PUT`, `DELETE`..., or marked [`Request::idempotent`](crate::Request::idempotent)) — a
+    /// new connection is opened and the job is called again with [`Attempt::Resend`], once.
+    /// Any other failure ends the run with [`ClientError::Exchange`], whose
+    /// [`may_have_been_processed`](ClientError::may_have_been_processed) says whether the
+    /// request may have reached the server; a connection that could not be opened ends it with
+    /// [`ClientError::Connect`]. Call `run` again to go on: it opens a new connection, after the
+    /// [`Backoff`] wait if opening failed.
+    pub async fn run<J: Exchange>(
+        &mut self,
+        job: &mut J,
+    ) -> Result<J::Output, ClientError<C::Error, C::StreamError>> {
+        let mut attempt = Attempt::New;
+        loop {
+            let Self {
+                connector,
+                buf,
+                host,
+                timer,
+                timeouts,
+                max_idle_ms,
+                dial,
+            } = self;
+            let stream = dial.open(connector, timer, *host).await?;
+            let mut conn = Connection::new(stream, buf, *host)
+                .timed(&mut *timer, *timeouts)
+                .check_before_send();
+            conn.set_max_idle(*max_idle_ms);
+            loop {
+                match job.exchange(&mut conn, attempt).await {
+                    Ok(ControlFlow::Break(value)) => return Ok(value),
+                    Ok(ControlFlow::Continue(())) => {
+                        attempt = Attempt::New;
+                        // Checked before the next call: the job may have waited.
+                        if conn.check_closed().await.unwrap_or(true) {
+                            crate::log::debug!(
+                                "rawpost: the kept connection is over; reconnecting"
+                            );
+                            break;
+                        }
+                    }
+                    Err(e) if conn.may_resend() && attempt == Attempt::New => {
+                        crate::log::debug!(
+                            "rawpost: {}; sending it again on a new connection",
+                            e.name()
+                        );
+                        attempt = Attempt::Resend;
+                        break;
+                    }
+                    Err(e) => return Err(ClientError::Exchange(e)),
+                }
+            }
+        }
     }
 }

@@ -23,8 +23,8 @@
 //! let mut buf = [0u8; 2048];
 //! let mut conn = Connection::new(stream, &mut buf, Host::new("api.example.com"));
 //! let req = Request::post("/oauth/token")
-//!     .headers(&[("Content-Type", "application/json")])
-//!     .body(br#"{"grant_type":"client_credentials"}"#);
+//!     .with_headers(&[("Content-Type", "application/json")])
+//!     .with_body(br#"{"grant_type":"client_credentials"}"#);
 //! let mut resp = conn.send(&req).await?;
 //! let status = resp.status();
 //! let mut body = [0u8; 512];
@@ -38,7 +38,7 @@
 //! ```
 //! use rawpost::{Host, Request};
 //!
-//! let req = Request::post("/v1/token").headers(&[("Accept", "*/*")]).body(b"{}");
+//! let req = Request::post("/v1/token").with_headers(&[("Accept", "*/*")]).with_body(b"{}");
 //! let mut buf = [0u8; 128];
 //! let n = req.encode_head(&Host::new("api.example.com"), &mut buf).unwrap();
 //! assert_eq!(
@@ -53,31 +53,37 @@
 
 pub(crate) mod log;
 
-mod accessors;
 pub mod blocking;
 mod client;
+mod connection;
 mod error;
+/// The sans-IO protocol core, reachable only with the feature `unstable-core`: for the fuzz
+/// targets, the benches and tests that drive the state machine directly. It is not part of the
+/// crate's API and changes in any release.
+#[cfg(feature = "unstable-core")]
 #[doc(hidden)]
 pub mod proto;
-mod reconnect;
+#[cfg(not(feature = "unstable-core"))]
+mod proto;
 mod request;
+mod response;
 mod timer;
 #[cfg(feature = "embedded-tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-tls")))]
 pub mod tls;
 pub mod trace;
 
-pub use client::{BodyWriter, Connection, Response};
+pub use client::{Attempt, Backoff, Client, ClientError, Connect, Exchange, CONNECT_TIMEOUT_MS};
+pub use connection::{BodyWriter, Connection, Response};
 pub use error::TimeoutPhase;
 pub use error::{Broken, ConnectionError, Error, RequestError, ResponseError};
 pub use proto::conn::{DRAIN_BUDGET, MAX_INTERIM_RESPONSES};
 pub use proto::decode::MAX_CHUNK_LINE;
-pub use proto::encode::{Host, Method};
 pub use proto::framing::Framing;
-pub use proto::response::{Fields, Header, ResponseHead, StatusClass, MAX_HEADERS};
+pub use proto::response::{Fields, Header, StatusClass, MAX_HEADERS};
 pub use proto::timing::Timeouts;
-pub use reconnect::{Attempt, Backoff, Client, ClientError, Connect, Exchange, CONNECT_TIMEOUT_MS};
 pub use request::Request;
+pub use request::{Host, Method};
 #[cfg(feature = "embassy-time")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embassy-time")))]
 pub use timer::EmbassyTimer;

@@ -1,7 +1,103 @@
 //! The request a caller builds: method, path, headers, body — all borrowed, nothing copied
 //! until it is encoded into the connection's buffer.
 
-use crate::proto::encode::{Method, RequestHead};
+use crate::error::RequestError;
+use crate::proto::encode::RequestHead;
+
+/// An HTTP request method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `HEAD`: the response never has a body.
+    Head,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `PATCH`
+    Patch,
+    /// `DELETE`
+    Delete,
+    /// `OPTIONS`
+    Options,
+}
+
+impl Method {
+    /// The method's token as sent on the wire, e.g. `"POST"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+            Self::Options => "OPTIONS",
+        }
+    }
+
+    /// Whether the method is idempotent (RFC 9110 §9.2.2): sending it twice has the effect of
+    /// sending it once, so it may be retried automatically (RFC 9112 §9.3.1). `POST` and
+    /// `PATCH` are not.
+    pub const fn is_idempotent(self) -> bool {
+        !matches!(self, Self::Post | Self::Patch)
+    }
+
+    /// Whether the method's semantics anticipate a body, so that an empty body is still sent
+    /// with `Content-Length: 0` (RFC 9110 §8.6).
+    pub(crate) const fn anticipates_body(self) -> bool {
+        matches!(self, Self::Post | Self::Put | Self::Patch)
+    }
+}
+
+/// The server's host: the one value from which both the `Host` header and (with TLS) the server
+/// name (SNI) are taken, so the two can never disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Host<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) port: Option<u16>,
+}
+
+impl<'a> Host<'a> {
+    /// A host name (or IPv4 address, or bracketed IPv6 literal) without a port. It is checked
+    /// when the first request is encoded; see [`Host::validate`].
+    pub const fn new(name: &'a str) -> Self {
+        Self { name, port: None }
+    }
+
+    /// Adds a port to the `Host` header (`name:port`). Leave it out for the scheme's default
+    /// port (80 or 443), as browsers do.
+    pub const fn with_port(self, port: u16) -> Self {
+        Self {
+            name: self.name,
+            port: Some(port),
+        }
+    }
+
+    /// The host name without the port: what TLS sends as the server name.
+    pub const fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The port given with [`Host::with_port`], if any.
+    pub const fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Checks that the name is a URI host (RFC 3986 §3.2.2): a non-empty registered name or
+    /// IPv4 address made of unreserved, sub-delimiter and `%` characters, or an IP literal in
+    /// brackets.
+    pub fn validate(&self) -> Result<(), RequestError> {
+        match crate::proto::encode::valid_host(self.name) {
+            true => Ok(()),
+            false => Err(RequestError::InvalidHost),
+        }
+    }
+}
 
 /// An HTTP request, built with `const` methods and borrowing everything it holds.
 ///
@@ -11,8 +107,8 @@ use crate::proto::encode::{Method, RequestHead};
 /// ```
 /// use rawpost::Request;
 /// let req = Request::post("/oauth/token")
-///     .headers(&[("Content-Type", "application/json"), ("User-Agent", "my-device/1.0")])
-///     .body(br#"{"grant_type":"client_credentials"}"#);
+///     .with_headers(&[("Content-Type", "application/json"), ("User-Agent", "my-device/1.0")])
+///     .with_body(br#"{"grant_type":"client_credentials"}"#);
 /// assert_eq!(req.method(), rawpost::Method::Post);
 /// ```
 #[derive(Debug, Clone, Copy)]
@@ -69,13 +165,13 @@ impl<'r> Request<'r> {
     /// Sets the header fields, written in this order after `Host`. Nothing else is added but
     /// `Content-Length` (or `Transfer-Encoding: chunked` for a streamed body). A `Host` or
     /// `Content-Length` given here must agree with the automatic one and is then written once.
-    pub const fn headers(mut self, headers: &'r [(&'r str, &'r str)]) -> Self {
+    pub const fn with_headers(mut self, headers: &'r [(&'r str, &'r str)]) -> Self {
         self.head.headers = headers;
         self
     }
 
     /// Sets the body; `Content-Length` is computed from it.
-    pub const fn body(mut self, body: &'r [u8]) -> Self {
+    pub const fn with_body(mut self, body: &'r [u8]) -> Self {
         self.body = body;
         self
     }
@@ -108,7 +204,7 @@ impl<'r> Request<'r> {
     }
 
     /// The header fields set by the caller.
-    pub const fn header_fields(&self) -> &'r [(&'r str, &'r str)] {
+    pub const fn headers(&self) -> &'r [(&'r str, &'r str)] {
         self.head.headers
     }
 
@@ -125,7 +221,7 @@ impl<'r> Request<'r> {
     }
 
     /// The body.
-    pub const fn body_bytes(&self) -> &'r [u8] {
+    pub const fn body(&self) -> &'r [u8] {
         self.body
     }
 }

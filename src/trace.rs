@@ -181,7 +181,7 @@ pub(crate) fn shown_lines<'a>(
 
 #[cfg(feature = "wire-trace")]
 fn lines(head: &[u8], prefix: &str, request: bool) {
-    #[cfg(feature = "log")]
+    #[cfg(all(feature = "log", not(feature = "defmt")))]
     if !log::log_enabled!(log::Level::Info) {
         return;
     }
@@ -204,7 +204,7 @@ fn lines(head: &[u8], prefix: &str, request: bool) {
             mark,
             tail
         );
-        #[cfg(feature = "log")]
+        #[cfg(all(feature = "log", not(feature = "defmt")))]
         log::info!("{} {}{}{}{}", prefix, text, space, mark, tail);
         #[cfg(not(any(feature = "defmt", feature = "log")))]
         let _ = (prefix, text, space, mark, tail);

@@ -93,7 +93,7 @@ impl Exchange for Numbered {
         }
         self.attempts.push((self.seq, attempt));
         let path = format!("/r/{}", self.seq);
-        let mut req = Request::new(self.method, &path).body(b"{}");
+        let mut req = Request::new(self.method, &path).with_body(b"{}");
         if self.idempotent {
             req = req.idempotent();
         }
@@ -126,7 +126,7 @@ fn post_n<C: Connect<StreamError = E, Error = &'static str>, E: embedded_io::Err
 }
 
 fn post() -> Request<'static> {
-    Request::post("/t").body(b"{}")
+    Request::post("/t").with_body(b"{}")
 }
 
 /// The paths a server was sent, in order.

@@ -80,7 +80,7 @@ const PROGRAMS: &[Program] = &[
         delays: &[1, 2],
         ops: &[
             Op::Send(Request::head("/")),
-            Op::Send(Request::post("/upload").headers(PAD).body(b"BODY")),
+            Op::Send(Request::post("/upload").with_headers(PAD).with_body(b"BODY")),
         ],
         buf: 128,
     },
@@ -94,7 +94,7 @@ const PROGRAMS: &[Program] = &[
         ],
         delays: &[0, 3, 5],
         ops: &[
-            Op::Send(Request::post("/1").headers(JSON).body(br#"{"a":1}"#)),
+            Op::Send(Request::post("/1").with_headers(JSON).with_body(br#"{"a":1}"#)),
             Op::Send(Request::get("/2")),
             Op::Send(Request::delete("/3")),
         ],
@@ -110,7 +110,7 @@ const PROGRAMS: &[Program] = &[
         ],
         delays: &[4, 1, 0],
         ops: &[
-            Op::Send(Request::put("/a").headers(EXPECT).body(b"payload")),
+            Op::Send(Request::put("/a").with_headers(EXPECT).with_body(b"payload")),
             Op::Send(Request::get("/b")),
         ],
         buf: 256,
@@ -120,7 +120,7 @@ const PROGRAMS: &[Program] = &[
         want: &[200],
         turns: &[b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nyes"],
         delays: &[30],
-        ops: &[Op::Send(Request::post("/a").headers(EXPECT).body(b"payload"))],
+        ops: &[Op::Send(Request::post("/a").with_headers(EXPECT).with_body(b"payload"))],
         buf: 256,
     },
     Program {
@@ -129,7 +129,7 @@ const PROGRAMS: &[Program] = &[
         turns: &[b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 4\r\n\r\nnope"],
         delays: &[2],
         ops: &[
-            Op::Send(Request::post("/a").headers(EXPECT).body(b"payload")),
+            Op::Send(Request::post("/a").with_headers(EXPECT).with_body(b"payload")),
             Op::Send(Request::get("/b")),
         ],
         buf: 256,
@@ -145,7 +145,7 @@ const PROGRAMS: &[Program] = &[
         delays: &[0, 15, 1],
         ops: &[
             Op::Stream(Request::post("/log"), Some(11), &[b"hello", b" ", b"world"]),
-            Op::Stream(Request::post("/log").headers(EXPECT), None, &[b"abc", &[b'x'; 40]]),
+            Op::Stream(Request::post("/log").with_headers(EXPECT), None, &[b"abc", &[b'x'; 40]]),
             Op::Stream(Request::post("/log"), Some(0), &[]),
         ],
         buf: 256,
@@ -162,9 +162,9 @@ const PROGRAMS: &[Program] = &[
         delays: &[0, 0, 1, 0],
         ops: &[
             Op::Send(Request::get("/")),
-            Op::SendWith(Request::post("/json").headers(JSON), br#"{"seq":3}"#),
+            Op::SendWith(Request::post("/json").with_headers(JSON), br#"{"seq":3}"#),
             Op::SendWith(
-                Request::post("/json").headers(&[("Expect", "100-continue")]),
+                Request::post("/json").with_headers(&[("Expect", "100-continue")]),
                 br#"{"seq":4}"#,
             ),
         ],
@@ -179,8 +179,8 @@ const PROGRAMS: &[Program] = &[
         ],
         delays: &[0, 0],
         ops: &[
-            Op::Send(Request::post("/big").body(&[b'b'; 300])),
-            Op::Send(Request::post("/big").headers(PAD).body(&[b'c'; 300])),
+            Op::Send(Request::post("/big").with_body(&[b'b'; 300])),
+            Op::Send(Request::post("/big").with_headers(PAD).with_body(&[b'c'; 300])),
         ],
         buf: 128,
     },
@@ -194,9 +194,9 @@ const PROGRAMS: &[Program] = &[
         ],
         delays: &[0, 0, 0],
         ops: &[
-            Op::SendUnread(Request::post("/r").body(b"1")),
-            Op::SendUnread(Request::post("/r").body(b"2")),
-            Op::Send(Request::post("/r").body(b"3")),
+            Op::SendUnread(Request::post("/r").with_body(b"1")),
+            Op::SendUnread(Request::post("/r").with_body(b"2")),
+            Op::Send(Request::post("/r").with_body(b"3")),
         ],
         buf: 256,
     },

@@ -119,8 +119,8 @@ fn exchange_blocking(
 
 fn post() -> Request<'static> {
     Request::post("/oauth/token")
-        .headers(&[("Content-Type", "application/json")])
-        .body(br#"{"a":1}"#)
+        .with_headers(&[("Content-Type", "application/json")])
+        .with_body(br#"{"a":1}"#)
 }
 
 /// Plays `script` whole, byte by byte, and in random splits (with whole and tiny output
@@ -165,12 +165,12 @@ fn post_is_one_write_of_exact_bytes() {
     let mut peer = Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     let mut buf = [0u8; 512];
     let req = Request::post("/oauth/token")
-        .headers(&[
+        .with_headers(&[
             ("Content-Type", "application/json"),
             ("User-Agent", "rawpost-test/1.0"),
             ("Accept", "application/json"),
         ])
-        .body(br#"{"grant_type":"client_credentials"}"#);
+        .with_body(br#"{"grant_type":"client_credentials"}"#);
     let out = exchange(&mut peer, &mut buf, &req, 64).unwrap();
     assert_eq!(out.body, b"ok");
     assert_eq!(peer.writes.len(), 1, "head and body in one write");
@@ -186,7 +186,7 @@ fn large_body_is_written_from_the_callers_slice() {
     let body: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let mut peer = Peer::new(b"HTTP/1.1 204 No Content\r\n\r\n");
     let mut buf = [0u8; 256];
-    let req = Request::put("/blob").body(&body);
+    let req = Request::put("/blob").with_body(&body);
     let out = exchange(&mut peer, &mut buf, &req, 64).unwrap();
     assert_eq!(out.status, 204);
     assert_eq!(peer.writes.len(), 2, "head, then body");
@@ -227,7 +227,8 @@ fn body_serialized_straight_into_the_buffer() {
             client_id: "esp32-c3",
             scope: ["read", "write"],
         };
-        let req = Request::post("/oauth/token").headers(&[("Content-Type", "application/json")]);
+        let req =
+            Request::post("/oauth/token").with_headers(&[("Content-Type", "application/json")]);
         let resp = conn
             .send_with(&req, |b| serde_json_core::to_slice(&value, b))
             .await
@@ -521,41 +522,41 @@ fn every_injection_attempt_is_refused_before_writing() {
         (Request::post("/a b"), RequestError::InvalidPath),
         (Request::post("a"), RequestError::InvalidPath),
         (
-            Request::post("/").headers(&[("X-A", "v\r\nX-Evil: 1")]),
+            Request::post("/").with_headers(&[("X-A", "v\r\nX-Evil: 1")]),
             RequestError::InvalidHeaderValue,
         ),
         (
-            Request::post("/").headers(&[("X-A", "v\nX-Evil: 1")]),
+            Request::post("/").with_headers(&[("X-A", "v\nX-Evil: 1")]),
             RequestError::InvalidHeaderValue,
         ),
         (
-            Request::post("/").headers(&[("X-A", "v\0")]),
+            Request::post("/").with_headers(&[("X-A", "v\0")]),
             RequestError::InvalidHeaderValue,
         ),
         (
-            Request::post("/").headers(&[("X-A\r\nX-Evil", "1")]),
+            Request::post("/").with_headers(&[("X-A\r\nX-Evil", "1")]),
             RequestError::InvalidHeaderName,
         ),
         (
-            Request::post("/").headers(&[("X A", "1")]),
+            Request::post("/").with_headers(&[("X A", "1")]),
             RequestError::InvalidHeaderName,
         ),
         (
-            Request::post("/").headers(&[("", "1")]),
+            Request::post("/").with_headers(&[("", "1")]),
             RequestError::InvalidHeaderName,
         ),
         (
-            Request::post("/").headers(&[("Host", "evil.example.com")]),
+            Request::post("/").with_headers(&[("Host", "evil.example.com")]),
             RequestError::ConflictingHost,
         ),
         (
             Request::post("/")
-                .headers(&[("Content-Length", "99")])
-                .body(b"1"),
+                .with_headers(&[("Content-Length", "99")])
+                .with_body(b"1"),
             RequestError::ConflictingContentLength,
         ),
         (
-            Request::post("/").headers(&[("Transfer-Encoding", "chunked")]),
+            Request::post("/").with_headers(&[("Transfer-Encoding", "chunked")]),
             RequestError::TransferEncodingNotAllowed,
         ),
     ];
@@ -748,7 +749,7 @@ fn injected_write_errors() {
         block_on(async {
             let mut conn = Connection::new(&mut peer, &mut buf, HOST);
             let err = conn
-                .send(&Request::post("/").body(&body))
+                .send(&Request::post("/").with_body(&body))
                 .await
                 .err()
                 .unwrap();

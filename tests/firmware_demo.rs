@@ -68,7 +68,7 @@ async fn post_like_the_firmware(
         uptime_ms: 5321,
         message: "hello from rawpost",
     };
-    let request = Request::post("/post").headers(&[
+    let request = Request::post("/post").with_headers(&[
         ("Content-Type", "application/json"),
         ("Accept", "application/json"),
         ("User-Agent", "rawpost-esp32/0.1"),

@@ -314,7 +314,9 @@ async fn json_post_is_echoed() {
         let mut buf = [0u8; 4096];
         let mut conn = Connection::new(Recording::new(connect(addr).await), &mut buf, host(addr));
 
-        let req = Request::post("/echo").headers(JSON_HEADERS).body(body);
+        let req = Request::post("/echo")
+            .with_headers(JSON_HEADERS)
+            .with_body(body);
         let mut resp = conn.send(&req).await.expect("send");
         check_echo(&mut resp, addr.port(), body).await;
 
@@ -366,7 +368,7 @@ async fn json_post_with_serde_json_core() {
 
         let mut buf = [0u8; 2048];
         let mut conn = Connection::new(Recording::new(connect(addr).await), &mut buf, host(addr));
-        let req = Request::post("/echo").headers(JSON_HEADERS);
+        let req = Request::post("/echo").with_headers(JSON_HEADERS);
         let mut resp = conn
             .send_with(&req, |out| serde_json_core::to_slice(&value, out))
             .await
@@ -427,7 +429,11 @@ async fn three_requests_on_one_connection() {
 
         let first = br#"{"n":1}"#;
         let mut resp = conn
-            .send(&Request::post("/echo").headers(JSON_HEADERS).body(first))
+            .send(
+                &Request::post("/echo")
+                    .with_headers(JSON_HEADERS)
+                    .with_body(first),
+            )
             .await
             .expect("first send");
         check_echo(&mut resp, addr.port(), first).await;
@@ -446,7 +452,11 @@ async fn three_requests_on_one_connection() {
 
         let third = br#"{"n":3,"last":true}"#;
         let mut resp = conn
-            .send(&Request::post("/echo").headers(JSON_HEADERS).body(third))
+            .send(
+                &Request::post("/echo")
+                    .with_headers(JSON_HEADERS)
+                    .with_body(third),
+            )
             .await
             .expect("third send");
         check_echo(&mut resp, addr.port(), third).await;
@@ -477,7 +487,11 @@ async fn connection_close_ends_the_connection() {
         assert!(!conn.is_reusable());
 
         let err = conn
-            .send(&Request::post("/echo").headers(JSON_HEADERS).body(b"{}"))
+            .send(
+                &Request::post("/echo")
+                    .with_headers(JSON_HEADERS)
+                    .with_body(b"{}"),
+            )
             .await
             .err()
             .expect("a send after Connection: close must fail");
@@ -514,7 +528,9 @@ async fn body_larger_than_the_buffer() {
 
         let mut buf = [0u8; 1024];
         let mut conn = Connection::new(Recording::new(connect(addr).await), &mut buf, host(addr));
-        let req = Request::post("/echo").headers(JSON_HEADERS).body(&body);
+        let req = Request::post("/echo")
+            .with_headers(JSON_HEADERS)
+            .with_body(&body);
         let mut resp = conn.send(&req).await.expect("send");
         check_echo(&mut resp, addr.port(), &body).await;
 
@@ -554,7 +570,11 @@ async fn blocking_shell_over_std_tcp() {
             let mut conn = rawpost::blocking::Connection::new(stream, &mut buf, host(addr));
             let body = br#"{"blocking":true}"#;
             let mut resp = conn
-                .send(&Request::post("/echo").headers(JSON_HEADERS).body(body))
+                .send(
+                    &Request::post("/echo")
+                        .with_headers(JSON_HEADERS)
+                        .with_body(body),
+                )
                 .expect("send");
             assert_eq!(resp.status(), 200);
             assert_eq!(resp.header("content-type"), Some("application/json"));
@@ -596,7 +616,7 @@ async fn streamed_bodies_reach_hyper_whole() {
             .collect();
         let whole: Vec<u8> = pieces.concat();
         for length in [None, Some(whole.len() as u64)] {
-            let req = Request::post("/echo").headers(&[("Content-Type", "text/plain")]);
+            let req = Request::post("/echo").with_headers(&[("Content-Type", "text/plain")]);
             let mut w = conn.send_streaming(&req, length).await.expect("head");
             for p in &pieces {
                 embedded_io_async::Write::write_all(&mut w, p)

@@ -171,11 +171,11 @@ fn turns(name: &'static str, responses: &[&[u8]], requests: Vec<Request<'static>
 
 fn post() -> Request<'static> {
     Request::post("/oauth/token")
-        .headers(&[
+        .with_headers(&[
             ("Content-Type", "application/json"),
             ("User-Agent", "rawpost-test/1.0"),
         ])
-        .body(br#"{"grant_type":"client_credentials"}"#)
+        .with_body(br#"{"grant_type":"client_credentials"}"#)
 }
 
 fn case(name: &'static str, script: &[u8]) -> Case {
@@ -427,7 +427,7 @@ fn big_body_write_errors_at_every_call() {
         let mut peer = Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
         peer.write_max = write_max;
         let mut buf = [0u8; 256];
-        let req = Request::put("/blob").body(&body);
+        let req = Request::put("/blob").with_body(&body);
         block_on(async {
             let mut conn = Connection::new(&mut peer, &mut buf, HOST);
             assert_eq!(conn.send(&req).await.unwrap().status(), 200);

@@ -145,8 +145,8 @@ async fn measure(versions: https_server::Versions) -> Heap {
             reset_peak();
         }
         let req = Request::post("/oauth/token")
-            .headers(&[("Content-Type", "application/json")])
-            .body(json);
+            .with_headers(&[("Content-Type", "application/json")])
+            .with_body(json);
         let mut resp = conn.send(&req).await.unwrap();
         assert_eq!(resp.status(), 200);
         let mut n = 0;

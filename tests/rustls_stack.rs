@@ -86,8 +86,8 @@ where
     S::Error: std::fmt::Debug,
 {
     let req = Request::post("/oauth/token")
-        .headers(&[("Content-Type", "application/json")])
-        .body(json);
+        .with_headers(&[("Content-Type", "application/json")])
+        .with_body(json);
     let mut resp = conn.send(&req).await.expect("send");
     let status = resp.status();
     let mut body = vec![0u8; 16_384];
@@ -130,11 +130,11 @@ where
         ("X-Seq", "42"),
     ];
     let req = Request::post("/v1/readings?device=17")
-        .headers(&headers)
-        .body(READING);
+        .with_headers(&headers)
+        .with_body(READING);
     ok(&mut conn.send(&req).await.expect("send")).await;
 
-    let req = Request::post("/v1/batch").headers(&headers[..1]);
+    let req = Request::post("/v1/batch").with_headers(&headers[..1]);
     let mut resp = conn
         .send_with(&req, |buf| {
             let json = br#"{"batch":[1,2,3]}"#;
@@ -145,7 +145,7 @@ where
         .expect("send_with");
     ok(&mut resp).await;
 
-    let req = Request::put("/v1/log").headers(&[("Content-Type", "text/plain")]);
+    let req = Request::put("/v1/log").with_headers(&[("Content-Type", "text/plain")]);
     let mut writer = conn.send_streaming(&req, None).await.expect("streaming");
     for piece in [&b"first line\n"[..], &pattern(5000), b"last\n"] {
         writer.write_all(piece).await.expect("a piece");
@@ -154,8 +154,8 @@ where
 
     let big = pattern(10_000);
     let req = Request::post("/v1/blob")
-        .headers(&[("Content-Type", "application/octet-stream")])
-        .body(&big);
+        .with_headers(&[("Content-Type", "application/octet-stream")])
+        .with_body(&big);
     ok(&mut conn.send(&req).await.expect("send big")).await;
     assert!(conn.is_reusable());
 }
@@ -903,7 +903,10 @@ async fn check_closed_sees_every_end_of_an_idle_session_before_writing() {
                 let tls = rustls_open(addr, Host::new(HOST), &pin).await;
                 let mut buf = vec![0u8; 2048];
                 let mut conn = Connection::new(tls, &mut buf, Host::new(HOST));
-                let mut resp = conn.send(&Request::post("/a").body(b"{}")).await.unwrap();
+                let mut resp = conn
+                    .send(&Request::post("/a").with_body(b"{}"))
+                    .await
+                    .unwrap();
                 let mut body = [0u8; 8];
                 assert_eq!(resp.read_to_end(&mut body).await.unwrap(), 2);
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -927,7 +930,7 @@ async fn check_closed_sees_every_end_of_an_idle_session_before_writing() {
                 // The next request is refused before a byte of it is written, so it may go on
                 // a new connection, POST or not.
                 let e = conn
-                    .send(&Request::post("/b").body(b"{}"))
+                    .send(&Request::post("/b").with_body(b"{}"))
                     .await
                     .err()
                     .unwrap();

@@ -11,7 +11,7 @@ const HOST: Host<'static> = Host::new("logs.example.com");
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 fn upload() -> Request<'static> {
-    Request::post("/upload").headers(&[("Content-Type", "text/plain")])
+    Request::post("/upload").with_headers(&[("Content-Type", "text/plain")])
 }
 
 #[test]

@@ -38,14 +38,9 @@ fn first_byte_timeout() {
     let clock = FakeClock::default();
     clock.set(1_000);
     let mut buf = [0u8; 256];
-    let mut conn = Connection::with_timer(
-        Pending(Peer::new(b"")),
-        &mut buf,
-        HOST,
-        clock.clone(),
-        timeouts(),
-    );
-    let req = Request::post("/").body(b"x");
+    let mut conn =
+        Connection::new(Pending(Peer::new(b"")), &mut buf, HOST).timed(clock.clone(), timeouts());
+    let req = Request::post("/").with_body(b"x");
     let r = {
         let mut f = pin!(conn.send(&req));
         expires_exactly_at(&clock, &mut f, 10_999, 11_000).map(|_| ())
@@ -76,7 +71,7 @@ fn idle_timeout_after_the_response_started() {
         peer,
         stalled: false,
     };
-    let mut conn = Connection::with_timer(stream, &mut buf, HOST, clock.clone(), timeouts());
+    let mut conn = Connection::new(stream, &mut buf, HOST).timed(clock.clone(), timeouts());
     let req = Request::get("/");
     let mut resp = {
         let mut f = pin!(conn.send(&req));
@@ -101,16 +96,15 @@ fn the_response_deadline_wins_over_a_later_idle_deadline() {
     let clock = FakeClock::default();
     let mut buf = [0u8; 256];
     let peer = Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
-    let mut conn = Connection::with_timer(
+    let mut conn = Connection::new(
         Stalls {
             peer,
             stalled: false,
         },
         &mut buf,
         HOST,
-        clock.clone(),
-        timeouts(),
-    );
+    )
+    .timed(clock.clone(), timeouts());
     let req = Request::get("/");
     let mut resp = {
         let mut f = pin!(conn.send(&req));
@@ -135,8 +129,8 @@ fn the_response_deadline_wins_over_a_later_idle_deadline() {
 fn send_timeout() {
     let clock = FakeClock::default();
     let mut buf = [0u8; 256];
-    let mut conn = Connection::with_timer(NeverWrites, &mut buf, HOST, clock.clone(), timeouts());
-    let req = Request::post("/").body(b"x");
+    let mut conn = Connection::new(NeverWrites, &mut buf, HOST).timed(clock.clone(), timeouts());
+    let req = Request::post("/").with_body(b"x");
     let r = {
         let mut f = pin!(conn.send(&req));
         expires_exactly_at(&clock, &mut f, 4_999, 5_000).map(|_| ())
@@ -150,13 +144,8 @@ fn timeouts_none_never_expire() {
     // `Timeouts::none()` with a clock: nothing ever expires.
     let clock = FakeClock::default();
     let mut buf = [0u8; 256];
-    let mut conn = Connection::with_timer(
-        Pending(Peer::new(b"")),
-        &mut buf,
-        HOST,
-        clock.clone(),
-        Timeouts::none(),
-    );
+    let mut conn = Connection::new(Pending(Peer::new(b"")), &mut buf, HOST)
+        .timed(clock.clone(), Timeouts::none());
     let req = Request::get("/");
     let mut f = pin!(conn.send(&req));
     assert!(poll_once(&mut f).is_none());
@@ -176,10 +165,10 @@ fn expect_continue_sends_the_body_after_100() {
         &[],
         &clock,
     );
-    let mut conn = Connection::with_timer(&mut peer, &mut buf, HOST, clock.clone(), timeouts());
+    let mut conn = Connection::new(&mut peer, &mut buf, HOST).timed(clock.clone(), timeouts());
     let req = Request::put("/upload")
-        .headers(&[("Expect", "100-continue")])
-        .body(b"payload");
+        .with_headers(&[("Expect", "100-continue")])
+        .with_body(b"payload");
     {
         let mut f = pin!(conn.send(&req));
         let resp = poll_once(&mut f).unwrap().unwrap();
@@ -203,10 +192,10 @@ fn expect_continue_final_response_means_no_body() {
         peer: Peer::new(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"),
         open_after: 1,
     };
-    let mut conn = Connection::with_timer(stream, &mut buf, HOST, clock.clone(), timeouts());
+    let mut conn = Connection::new(stream, &mut buf, HOST).timed(clock.clone(), timeouts());
     let req = Request::put("/upload")
-        .headers(&[("Expect", "100-continue")])
-        .body(b"payload");
+        .with_headers(&[("Expect", "100-continue")])
+        .with_body(b"payload");
     {
         let mut f = pin!(conn.send(&req));
         let resp = poll_once(&mut f).unwrap().unwrap();
@@ -230,10 +219,10 @@ fn expect_continue_wait_is_bounded() {
         peer: Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
         open_after: 2,
     };
-    let mut conn = Connection::with_timer(stream, &mut buf, HOST, clock.clone(), timeouts());
+    let mut conn = Connection::new(stream, &mut buf, HOST).timed(clock.clone(), timeouts());
     let req = Request::put("/upload")
-        .headers(&[("Expect", "100-continue")])
-        .body(b"payload");
+        .with_headers(&[("Expect", "100-continue")])
+        .with_body(b"payload");
     {
         let mut f = pin!(conn.send(&req));
         let resp = expires_exactly_at(&clock, &mut f, 999, 1_000).unwrap();
@@ -279,13 +268,8 @@ impl embedded_io_async::Write for Stalls {
 fn a_streamed_body_flush_is_bounded() {
     let clock = FakeClock::default();
     let mut buf = [0u8; 256];
-    let mut conn = Connection::with_timer(
-        FlushStalls(Peer::new(b"")),
-        &mut buf,
-        HOST,
-        clock.clone(),
-        timeouts(),
-    );
+    let mut conn = Connection::new(FlushStalls(Peer::new(b"")), &mut buf, HOST)
+        .timed(clock.clone(), timeouts());
     let req = Request::post("/log");
     let mut body = {
         let mut f = pin!(conn.send_streaming(&req, Some(4)));
@@ -375,7 +359,7 @@ fn the_next_exchange_after_a_pause_has_its_own_deadlines() {
         waited: false,
     };
     let mut buf = [0u8; 256];
-    let mut conn = Connection::with_timer(peer, &mut buf, HOST, clock.clone(), timeouts());
+    let mut conn = Connection::new(peer, &mut buf, HOST).timed(clock.clone(), timeouts());
     {
         let mut f = pin!(async {
             let mut resp = conn.send(&Request::get("/1")).await?;
@@ -454,16 +438,15 @@ fn after_an_interim_response_the_final_one_gets_the_first_byte_deadline() {
     // A 102 at 9 s, then nothing.
     let mut peer = Peer::turns(&[b"HTTP/1.1 102 Processing\r\n\r\n"], &[9_000], &clock);
     peer.eof_at = None;
-    let mut conn = Connection::with_timer(
+    let mut conn = Connection::new(
         Stalls {
             peer,
             stalled: false,
         },
         &mut buf,
         HOST,
-        clock.clone(),
-        timeouts(),
-    );
+    )
+    .timed(clock.clone(), timeouts());
     let req = Request::get("/slow");
     let mut f = pin!(conn.send(&req));
     assert!(poll_once(&mut f).is_none());
@@ -484,10 +467,10 @@ fn timeouts_none_sends_an_expect_body_at_once() {
         peer: Peer::new(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
         open_after: 1,
     };
-    let mut conn = Connection::with_timer(stream, &mut buf, HOST, clock.clone(), Timeouts::none());
+    let mut conn = Connection::new(stream, &mut buf, HOST).timed(clock.clone(), Timeouts::none());
     let req = Request::put("/upload")
-        .headers(&[("Expect", "100-continue")])
-        .body(b"payload");
+        .with_headers(&[("Expect", "100-continue")])
+        .with_body(b"payload");
     {
         let mut f = pin!(conn.send(&req));
         assert_eq!(poll_once(&mut f).unwrap().map(|r| r.status()), Ok(200));
@@ -509,7 +492,7 @@ fn a_streamed_upload_longer_than_the_response_deadline_is_not_cut() {
         &[],
         &clock,
     );
-    let mut conn = Connection::with_timer(&mut peer, &mut buf, HOST, clock.clone(), timeouts());
+    let mut conn = Connection::new(&mut peer, &mut buf, HOST).timed(clock.clone(), timeouts());
     let status = support::block_on(async {
         let mut w = conn.send_streaming(&Request::post("/log"), None).await?;
         for t in 1..=8u64 {

@@ -86,8 +86,8 @@ async fn open<'a>(
 /// POSTs `json` to `/oauth/token` and returns the status and the body.
 async fn post_json(conn: &mut Connection<'_, Tls<'_>>, json: &[u8]) -> (u16, Vec<u8>) {
     let req = Request::post("/oauth/token")
-        .headers(&[("Content-Type", "application/json")])
-        .body(json);
+        .with_headers(&[("Content-Type", "application/json")])
+        .with_body(json);
     let mut resp = conn.send(&req).await.expect("send");
     let status = resp.status();
     let mut body = vec![0u8; 16_384];
@@ -177,7 +177,8 @@ async fn root_pinned_posts_json_and_reuses_the_session() {
             grant_type: "refresh_token",
             refresh_token: "r-1",
         };
-        let req = Request::post("/oauth/token").headers(&[("Content-Type", "application/json")]);
+        let req =
+            Request::post("/oauth/token").with_headers(&[("Content-Type", "application/json")]);
         let mut resp = conn
             .send_with(&req, |buf| serde_json_core::to_slice(&value, buf))
             .await
@@ -454,7 +455,7 @@ async fn server_wants_json() {
         assert_eq!(status, 400);
         let (status, _) = post_json(&mut conn, b"[1,2]").await;
         assert_eq!(status, 400);
-        let req = Request::post("/oauth/token").body(b"{}");
+        let req = Request::post("/oauth/token").with_body(b"{}");
         let mut resp = conn.send(&req).await.unwrap();
         assert_eq!(resp.status(), 415);
         resp.discard().await.unwrap();

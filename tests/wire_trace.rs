@@ -40,12 +40,12 @@ fn heads_are_traced_with_credentials_redacted() {
     block_on(async {
         let mut conn = Connection::new(&mut peer, &mut buf, Host::new("api.example.com"));
         let req = Request::post("/token")
-            .headers(&[
+            .with_headers(&[
                 ("Authorization", "Bearer hunter2"),
                 ("Cookie", "a=b"),
                 ("Content-Type", "application/json"),
             ])
-            .body(b"{\"pw\":\"body\"}");
+            .with_body(b"{\"pw\":\"body\"}");
         let mut resp = conn.send(&req).await.unwrap();
         resp.discard().await.unwrap();
     });
@@ -79,7 +79,7 @@ fn heads_are_traced_with_credentials_redacted() {
     );
     block_on(async {
         let mut conn = Connection::new(&mut peer, &mut buf, Host::new("api.example.com"));
-        let req = Request::get("/v1/data?api_key=k3y&user=me").headers(&[
+        let req = Request::get("/v1/data?api_key=k3y&user=me").with_headers(&[
             ("X-Api-Key", "k3y-header"),
             ("X-Amz-Security-Token", "amz-t0k3n"),
             ("x-device-secret", "d3v1ce"),

@@ -589,7 +589,7 @@ impl Exchange for Report<'_> {
         // A reading carries its sequence number, so a server that sees it twice can drop the
         // second: safe to send again automatically (RFC 9112 §9.3.1), hence `idempotent`.
         let request = Request::post(PATH)
-            .headers(&[
+            .with_headers(&[
                 ("Content-Type", "application/json"),
                 ("Accept", "application/json"),
                 ("User-Agent", "rawpost-esp32/0.1"),

@@ -247,11 +247,11 @@ fn play(
     let host = Host::new("api.example.com");
     let pad = [("X-Pad", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")];
     let post = Request::post("/oauth/token")
-        .headers(&[("Content-Type", "application/json")])
-        .body(br#"{"a":1}"#);
+        .with_headers(&[("Content-Type", "application/json")])
+        .with_body(br#"{"a":1}"#);
     let head = Request::head("/x");
     let later = if flags & 8 == 8 {
-        Request::post("/upload").headers(&pad).body(b"BODY")
+        Request::post("/upload").with_headers(&pad).with_body(b"BODY")
     } else {
         Request::get("/next")
     };

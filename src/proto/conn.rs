@@ -3,7 +3,7 @@
 //! [`Core`] owns no buffer, does no I/O and reads no clock. It is one enum of states, each
 //! carrying exactly the data it needs (`Idle`, `Sending`, `AwaitContinue`, `Streaming`,
 //! `Head`, `Body`, `Trailers`, `Probe`, `Closed`), so that no combination of flags can
-//! disagree. An I/O shell (async in `client.rs`, blocking in `blocking.rs`) is one loop: it asks
+//! disagree. An I/O shell (async in `connection.rs`, blocking in `blocking.rs`) is one loop: it asks
 //! [`Core::poll`] for the next [`Step`] — what to write or read, and until when — performs it
 //! on the stream, racing the one deadline the step names, and reports what happened with
 //! [`Core::on_write`], [`Core::on_flush`], [`Core::on_read`] or [`Core::on_timeout`], each with
@@ -42,10 +42,11 @@ use embedded_io::ErrorKind;
 
 use crate::error::{Broken, ConnectionError, Error, RequestError, ResponseError, TimeoutPhase};
 use crate::proto::decode::BodyDecoder;
-use crate::proto::encode::{self, BodyFraming, Host, Method, RequestHead};
+use crate::proto::encode::{self, BodyFraming, RequestHead};
 use crate::proto::framing::Framing;
 use crate::proto::response::{self, HeadScanner, ResponseHead};
 use crate::proto::timing::{after, announced_idle_ms, earlier, Timeouts};
+use crate::request::{Host, Method};
 
 /// `base + ms`, when both are known.
 fn at(base: Option<u64>, ms: Option<u32>) -> Option<u64> {
@@ -465,11 +466,6 @@ impl Core {
         self.timeouts = timeouts;
     }
 
-    /// The timeouts in force.
-    pub fn timeouts(&self) -> Timeouts {
-        self.timeouts
-    }
-
     /// The longest the connection may stay idle before it is treated as closed when the server
     /// announced nothing shorter (`None`: only what the server announced). Needs a clock.
     pub fn set_max_idle(&mut self, ms: Option<u32>) {
@@ -504,12 +500,6 @@ impl Core {
             }
             _ => false,
         }
-    }
-
-    /// Whether the connection can never carry another request (closed, found closed, expired,
-    /// broken).
-    pub fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed { .. })
     }
 
     /// Whether the connection is idle (a probe may look at it).

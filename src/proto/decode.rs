@@ -233,12 +233,6 @@ impl BodyDecoder {
         matches!(self, Self::Done)
     }
 
-    /// Whether only chunk framing (no body data) is left before the body ends: a chunked body
-    /// between chunks, or at its trailer section.
-    pub fn is_framing_only(&self) -> bool {
-        matches!(self, Self::Chunked(c) if c.data_remaining().is_none())
-    }
-
     /// Whether the chunked body's last chunk was read and its trailer section comes next.
     pub fn at_trailers(&self) -> bool {
         matches!(self, Self::Chunked(c) if c.at_trailers())

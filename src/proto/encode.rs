@@ -10,122 +10,32 @@
 use core::ops::Range;
 
 use crate::error::RequestError;
+use crate::request::{Host, Method};
 
-/// An HTTP request method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum Method {
-    /// `GET`
-    Get,
-    /// `HEAD`: the response never has a body.
-    Head,
-    /// `POST`
-    Post,
-    /// `PUT`
-    Put,
-    /// `PATCH`
-    Patch,
-    /// `DELETE`
-    Delete,
-    /// `OPTIONS`
-    Options,
-}
-
-impl Method {
-    /// The method's token as sent on the wire, e.g. `"POST"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Get => "GET",
-            Self::Head => "HEAD",
-            Self::Post => "POST",
-            Self::Put => "PUT",
-            Self::Patch => "PATCH",
-            Self::Delete => "DELETE",
-            Self::Options => "OPTIONS",
-        }
-    }
-
-    /// Whether the method is idempotent (RFC 9110 §9.2.2): sending it twice has the effect of
-    /// sending it once, so it may be retried automatically (RFC 9112 §9.3.1). `POST` and
-    /// `PATCH` are not.
-    pub const fn is_idempotent(self) -> bool {
-        !matches!(self, Self::Post | Self::Patch)
-    }
-
-    /// Whether the method's semantics anticipate a body, so that an empty body is still sent
-    /// with `Content-Length: 0` (RFC 9110 §8.6).
-    pub(crate) const fn anticipates_body(self) -> bool {
-        matches!(self, Self::Post | Self::Put | Self::Patch)
+/// Whether a host name is a URI host (RFC 3986 §3.2.2): a non-empty registered name or IPv4
+/// address made of unreserved, sub-delimiter and `%` characters, or an IP literal in brackets.
+pub(crate) fn valid_host(name: &str) -> bool {
+    match name.as_bytes() {
+        [] => false,
+        [b'[', inner @ .., b']'] => !inner.is_empty() && all_in(inner, IP_LITERAL),
+        name => all_in(name, REG_NAME),
     }
 }
 
-/// The server's host: the one value from which both the `Host` header and (with TLS) the server
-/// name (SNI) are taken, so the two can never disagree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Host<'a> {
-    name: &'a str,
-    port: Option<u16>,
-}
-
-impl<'a> Host<'a> {
-    /// A host name (or IPv4 address, or bracketed IPv6 literal) without a port. It is checked
-    /// when the first request is encoded; see [`Host::validate`].
-    pub const fn new(name: &'a str) -> Self {
-        Self { name, port: None }
+/// Whether a caller-supplied `Host` header value names this host (case-insensitively).
+fn host_matches(host: &Host<'_>, value: &[u8]) -> bool {
+    let value = crate::proto::text::trim_ows(value);
+    let name = host.name.as_bytes();
+    let Some((head, rest)) = value.split_at_checked(name.len()) else {
+        return false;
+    };
+    if !head.eq_ignore_ascii_case(name) {
+        return false;
     }
-
-    /// Adds a port to the `Host` header (`name:port`). Leave it out for the scheme's default
-    /// port (80 or 443), as browsers do.
-    pub const fn with_port(self, port: u16) -> Self {
-        Self {
-            name: self.name,
-            port: Some(port),
-        }
-    }
-
-    /// The host name without the port: what TLS sends as the server name.
-    pub const fn name(&self) -> &'a str {
-        self.name
-    }
-
-    /// The port given with [`Host::with_port`], if any.
-    pub const fn port(&self) -> Option<u16> {
-        self.port
-    }
-
-    /// Checks that the name is a URI host (RFC 3986 §3.2.2): a non-empty registered name or
-    /// IPv4 address made of unreserved, sub-delimiter and `%` characters, or an IP literal in
-    /// brackets.
-    pub fn validate(&self) -> Result<(), RequestError> {
-        let ok = match self.name.as_bytes() {
-            [] => false,
-            [b'[', inner @ .., b']'] => !inner.is_empty() && all_in(inner, IP_LITERAL),
-            name => all_in(name, REG_NAME),
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(RequestError::InvalidHost)
-        }
-    }
-
-    /// Whether a caller-supplied `Host` header value names this host (case-insensitively).
-    fn matches_header(&self, value: &[u8]) -> bool {
-        let value = crate::proto::text::trim_ows(value);
-        let name = self.name.as_bytes();
-        let Some((head, rest)) = value.split_at_checked(name.len()) else {
-            return false;
-        };
-        if !head.eq_ignore_ascii_case(name) {
-            return false;
-        }
-        match (self.port, rest) {
-            (None, []) => true,
-            (Some(p), [b':', digits @ ..]) => Digits::dec(u64::from(p)).as_bytes() == digits,
-            _ => false,
-        }
+    match (host.port, rest) {
+        (None, []) => true,
+        (Some(p), [b':', digits @ ..]) => Digits::dec(u64::from(p)).as_bytes() == digits,
+        _ => false,
     }
 }
 
@@ -407,7 +317,7 @@ fn emit(
                     return Err(RequestError::InvalidHeaderValue);
                 }
                 match which {
-                    Special::Host if !host.matches_header(value) => {
+                    Special::Host if !host_matches(host, value) => {
                         return Err(RequestError::ConflictingHost)
                     }
                     Special::ContentLength => match body {

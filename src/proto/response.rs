@@ -233,12 +233,6 @@ impl ResponseHead {
     pub const fn keeps_connection(&self) -> bool {
         self.keep_alive
     }
-
-    /// How long the server keeps the connection idle, in seconds, when it said so
-    /// (`Keep-Alive: timeout=N`).
-    pub const fn idle_timeout(&self) -> Option<u32> {
-        self.idle_timeout
-    }
 }
 
 fn map_httparse(e: httparse::Error) -> ResponseError {

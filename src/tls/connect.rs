@@ -205,7 +205,7 @@ fn explain_handshake(f: &mut fmt::Formatter<'_>, e: &TlsError, suite: u16) -> fm
 ///         return Ok(());
 ///     }
 /// };
-/// let resp = conn.send(&Request::post("/v1/token").body(b"{}")).await?;
+/// let resp = conn.send(&Request::post("/v1/token").with_body(b"{}")).await?;
 /// # let _ = resp.status(); Ok(()) }
 /// ```
 ///

@@ -297,8 +297,8 @@ fn sizes() {
     );
 
     let req = rawpost::Request::post(rawpost_size::PATH)
-        .headers(&RAWPOST_HEADERS)
-        .body(rawpost_size::BODY);
+        .with_headers(&RAWPOST_HEADERS)
+        .with_body(rawpost_size::BODY);
     let mut d = Dummy::new();
     let mut conn =
         rawpost::Connection::new(&mut d, &mut buf, rawpost::Host::new(rawpost_size::HOST));

@@ -177,8 +177,8 @@ macro_rules! rawpost_exchange_body {
     ($stream:expr, $buf:expr, $out:expr) => {{
         let mut conn = rawpost::Connection::new($stream, $buf, rawpost::Host::new($crate::HOST));
         let req = rawpost::Request::post($crate::PATH)
-            .headers(&$crate::RAWPOST_HEADERS)
-            .body($crate::BODY);
+            .with_headers(&$crate::RAWPOST_HEADERS)
+            .with_body($crate::BODY);
         let Ok(mut resp) = conn.send(&req).await else {
             return 0;
         };
@@ -205,8 +205,8 @@ pub fn rawpost_exchange_blocking<S: embedded_io::Read + embedded_io::Write>(
 ) -> usize {
     let mut conn = rawpost::blocking::Connection::new(stream, buf, rawpost::Host::new(HOST));
     let req = rawpost::Request::post(PATH)
-        .headers(&RAWPOST_HEADERS)
-        .body(BODY);
+        .with_headers(&RAWPOST_HEADERS)
+        .with_body(BODY);
     let Ok(mut resp) = conn.send(&req) else {
         return 0;
     };
@@ -239,7 +239,7 @@ pub async fn rawpost_exchange_send_with<S: Read + Write>(
     out: &mut [u8],
 ) -> usize {
     let mut conn = rawpost::Connection::new(stream, buf, rawpost::Host::new(HOST));
-    let req = rawpost::Request::post(PATH).headers(&RAWPOST_HEADERS);
+    let req = rawpost::Request::post(PATH).with_headers(&RAWPOST_HEADERS);
     let Ok(mut resp) = conn.send_with(&req, write_body).await else {
         return 0;
     };

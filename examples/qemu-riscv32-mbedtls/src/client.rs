@@ -114,7 +114,7 @@ pub async fn post(
     reading: &Reading<'_>,
     body: &mut [u8],
 ) -> Result<(u16, usize), Failure> {
-    let request = Request::post(path).headers(&[("Content-Type", "application/json")]);
+    let request = Request::post(path).with_headers(&[("Content-Type", "application/json")]);
     let mut response = conn
         .send_with(&request, |buf| serde_json_core::to_slice(reading, buf))
         .await

@@ -96,7 +96,7 @@ pub async fn post(
     reading: &Reading<'_>,
     body: &mut [u8],
 ) -> Result<(u16, usize), Failure> {
-    let request = Request::post("/echo").headers(&[("Content-Type", "application/json")]);
+    let request = Request::post("/echo").with_headers(&[("Content-Type", "application/json")]);
     let mut response = conn
         .send_with(&request, |buf| serde_json_core::to_slice(reading, buf))
         .await

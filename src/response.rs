@@ -36,11 +36,6 @@ macro_rules! response_accessors {
             self.parsed().minor_version()
         }
 
-        /// The parsed head: status, framing, persistence.
-        pub fn head(&self) -> &$crate::ResponseHead {
-            self.parsed()
-        }
-
         /// How the body is delimited.
         pub fn framing(&self) -> $crate::Framing {
             self.parsed().framing()

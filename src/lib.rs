@@ -89,6 +89,40 @@ pub use request::{Host, Method};
 pub use timer::EmbassyTimer;
 pub use timer::{DelayTimer, NoTimer, Timer};
 
+/// Guides: the pages of the repository's `docs/` directory, here so that they are on docs.rs and
+/// their Rust examples compile as doc tests.
+pub mod guide {
+    /// Running rawpost on an ESP32: the firmware examples, flash and RAM, QEMU measurements.
+    pub mod esp32 {
+        #![doc = include_str!("../docs/esp32.md")]
+    }
+    /// HTTPS with a pinned CA: security defaults, which certificate to pin, sizes.
+    #[cfg(feature = "embedded-tls")]
+    pub mod tls {
+        #![doc = include_str!("../docs/tls.md")]
+    }
+    /// Choosing a TLS stack: embedded-tls, mbedtls-rs, rustls, side by side.
+    pub mod tls_stacks {
+        #![doc = include_str!("../docs/tls-stacks.md")]
+    }
+    /// rawpost over rustls on a host (TLS 1.2 and 1.3).
+    pub mod rustls {
+        #![doc = include_str!("../docs/rustls.md")]
+    }
+    /// Keeping a connection for a device's life, and the soak that proves it.
+    pub mod reliability {
+        #![doc = include_str!("../docs/reliability.md")]
+    }
+    /// Errors and response framing in detail (RFC 9112 §6.3), limits, the replay tool.
+    pub mod framing {
+        #![doc = include_str!("../docs/framing.md")]
+    }
+    /// How rawpost is built, its features, and how it is tested.
+    pub mod design {
+        #![doc = include_str!("../docs/design.md")]
+    }
+}
+
 // The README's Rust examples, compiled as doc tests. The module file sits next to
 // `examples/esp32-common/root-ca.pem`, the certificate file the README's `include_bytes!` names
 // (a doc comment here would make doc tests resolve paths from src/); the TLS example needs

@@ -111,7 +111,9 @@ async fn rawpost_exchange(
         ("User-Agent", USER_AGENT),
     ];
     let mut conn = rawpost::Connection::new(stream, buf, rawpost::Host::new(HOST));
-    let req = rawpost::Request::post(PATH).with_headers(&headers).with_body(body);
+    let req = rawpost::Request::post(PATH)
+        .with_headers(&headers)
+        .with_body(body);
     let mut resp = conn.send(&req).await.expect("rawpost send");
     assert_eq!(resp.status(), 200);
     resp.read_to_end(out).await.expect("rawpost body")

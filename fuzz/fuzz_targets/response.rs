@@ -251,7 +251,9 @@ fn play(
         .with_body(br#"{"a":1}"#);
     let head = Request::head("/x");
     let later = if flags & 8 == 8 {
-        Request::post("/upload").with_headers(&pad).with_body(b"BODY")
+        Request::post("/upload")
+            .with_headers(&pad)
+            .with_body(b"BODY")
     } else {
         Request::get("/next")
     };

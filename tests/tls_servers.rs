@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use embedded_io::ErrorKind;
 use embedded_io_adapters::tokio_1::FromTokio;
-use embedded_io_async::{Read as _, Write as _};
+use embedded_io_async::{Read as _, ReadReady as _, Write as _};
 use embedded_tls::{Aes128GcmSha256, TlsError};
 use rand_core::OsRng;
 use rawpost::tls::{OpenError, PinnedProvider, SessionEnd, SessionError, TimeSource, TrustAnchor};
@@ -795,6 +795,290 @@ async fn close_notify_after_the_servers_close_notify() {
             assert_eq!(back[0].content_type, ALERT);
             assert_eq!(back[0].data, [1, 0]);
             assert!(!back[0].was_plaintext, "{back:?}");
+        }
+    })
+    .await;
+}
+
+// --- 7. ReadReady: an idle session seen without waiting (issue 17 item C) ------------------------
+
+/// What the server does once it has answered the first request, in steps: before each step it
+/// waits for the client's go, after it says it is done.
+#[derive(Clone, Copy, Debug)]
+enum Idle {
+    CloseNotify,
+    TcpClose,
+    Tickets,
+    KeyUpdate,
+    /// The next response's record in three writes: 3 bytes (inside the header), 20 more (inside
+    /// the body), the rest.
+    SplitRecord,
+}
+
+struct Steps {
+    go: tokio::sync::mpsc::UnboundedSender<()>,
+    done: tokio::sync::mpsc::UnboundedReceiver<()>,
+}
+
+impl Steps {
+    /// Lets the server take its next step and waits until it has.
+    async fn next(&mut self) {
+        self.go.send(()).unwrap();
+        self.done.recv().await.unwrap();
+        // The bytes are in the loopback socket once the server's write returned; give the
+        // kernel a moment anyway.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn idle_server(pki: &Pki, what: Idle) -> (std::net::SocketAddr, Steps) {
+    let (go_tx, mut go) = tokio::sync::mpsc::unbounded_channel();
+    let (done, done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let b = Behaviour {
+        tickets: Some(0),
+        ..Behaviour::default()
+    };
+    let (addr, _h) = raw_server(
+        config(pki.chain(), pki.leaf.key_der(), &b),
+        move |mut s| async move {
+            let Ok(Some(body)) = s.recv_request().await else {
+                return;
+            };
+            s.respond(&body).await.unwrap();
+            go.recv().await;
+            match what {
+                Idle::CloseNotify => s.send_close_notify().await.unwrap(),
+                Idle::TcpClose => s.tcp.shutdown().await.unwrap(),
+                Idle::Tickets => {
+                    let mut t = new_session_ticket(200);
+                    t.extend(new_session_ticket(300));
+                    s.send(HANDSHAKE, &t).await.unwrap();
+                }
+                Idle::KeyUpdate => s.send_key_update(false).await.unwrap(),
+                Idle::SplitRecord => {
+                    let record = s.seal(APPLICATION_DATA, &echo_response(b"late"));
+                    s.tcp.write_all(&record[..3]).await.unwrap();
+                    done.send(()).unwrap();
+                    go.recv().await;
+                    s.tcp.write_all(&record[3..23]).await.unwrap();
+                    done.send(()).unwrap();
+                    go.recv().await;
+                    s.tcp.write_all(&record[23..]).await.unwrap();
+                }
+            }
+            done.send(()).unwrap();
+            // Then serve whatever comes.
+            while let Ok(Some(body)) = s.recv_request().await {
+                s.respond(&body).await.unwrap();
+            }
+        },
+    )
+    .await;
+    (
+        addr,
+        Steps {
+            go: go_tx,
+            done: done_rx,
+        },
+    )
+}
+
+/// Opens a session over a transport with `ReadReady` and POSTs once by hand; returns the
+/// session and rawpost's buffer.
+async fn ready_session<'a>(
+    addr: std::net::SocketAddr,
+    pki: &Pki,
+    bufs: &'a mut Bufs,
+) -> (Tls<'a, ReadyTcp>, &'a mut [u8]) {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut provider = provider(pki);
+    let (mut tls, http) = open_on(ReadyTcp::new(tcp), bufs, &mut provider)
+        .await
+        .unwrap();
+    raw_post(&mut tls, b"first").await;
+    // Idle, nothing arrived: not ready.
+    assert!(!tls.read_ready().unwrap());
+    (tls, http)
+}
+
+/// A POST written and its echo read straight on the session.
+async fn raw_post(tls: &mut Tls<'_, ReadyTcp>, body: &[u8]) {
+    let head = format!("POST /r HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len());
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(body).await.unwrap();
+    tls.flush().await.unwrap();
+    let want = echo_response(body);
+    let mut got = vec![0u8; want.len()];
+    let mut at = 0;
+    while at < want.len() {
+        at += tls.read(&mut got[at..]).await.unwrap();
+    }
+    assert_eq!(got, want);
+}
+
+async fn post(
+    conn: &mut Connection<'_, Tls<'_, ReadyTcp>>,
+    body: &[u8],
+) -> Result<Vec<u8>, Error<SessionError>> {
+    let mut resp = conn.send(&Request::post("/r").body(body)).await?;
+    let mut got = vec![0u8; 256];
+    let n = resp.read_to_end(&mut got).await?;
+    got.truncate(n);
+    Ok(got)
+}
+
+#[tokio::test]
+async fn ready_close_notify_while_idle_is_seen_without_waiting() {
+    bounded(async {
+        let pki = Pki::new(&P256, &P256);
+        let (addr, mut steps) = idle_server(&pki, Idle::CloseNotify).await;
+        let mut bufs = Bufs::new();
+        let (mut tls, _) = ready_session(addr, &pki, &mut bufs).await;
+        steps.next().await;
+        assert!(tls.read_ready().unwrap());
+        assert!(tls.peer_closed());
+        let mut buf = [0u8; 8];
+        assert_eq!(tls.read(&mut buf).await.unwrap(), 0);
+        assert_eq!(tls.read(&mut buf).await.unwrap(), 0);
+        assert!(tls.read_ready().unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ready_core_check_sees_close_notify() {
+    bounded(async {
+        let pki = Pki::new(&P256, &P256);
+        let (addr, mut steps) = idle_server(&pki, Idle::CloseNotify).await;
+        let mut bufs = Bufs::new();
+        let (tls, http) = ready_session(addr, &pki, &mut bufs).await;
+        let mut conn = Connection::new(tls, http, Host::new(HOST));
+        assert!(!conn.check_closed().await.unwrap());
+        steps.next().await;
+        assert!(conn.check_closed().await.unwrap());
+        let e = post(&mut conn, b"second").await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Connection(rawpost::ConnectionError::ClosedByServer)
+            ),
+            "{e:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ready_tickets_while_idle_are_not_a_closure() {
+    bounded(async {
+        let pki = Pki::new(&P256, &P256);
+        let (addr, mut steps) = idle_server(&pki, Idle::Tickets).await;
+        let mut bufs = Bufs::new();
+        let (mut tls, http) = ready_session(addr, &pki, &mut bufs).await;
+        steps.next().await;
+        // The tickets were read and skipped: nothing for the reader.
+        assert!(!tls.read_ready().unwrap());
+        let mut conn = Connection::new(tls, http, Host::new(HOST));
+        assert!(!conn.check_closed().await.unwrap());
+        assert_eq!(post(&mut conn, b"second").await.unwrap(), b"second");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ready_tcp_close_without_close_notify_is_seen_then_aborted() {
+    bounded(async {
+        let pki = Pki::new(&P256, &P256);
+        let (addr, mut steps) = idle_server(&pki, Idle::TcpClose).await;
+        let mut bufs = Bufs::new();
+        let (mut tls, http) = ready_session(addr, &pki, &mut bufs).await;
+        steps.next().await;
+        assert!(tls.read_ready().unwrap());
+        assert!(!tls.peer_closed());
+        let mut buf = [0u8; 8];
+        let e = tls.read(&mut buf).await.unwrap_err();
+        assert_eq!(embedded_io::Error::kind(&e), ErrorKind::ConnectionAborted);
+        assert!(matches!(e.end(), SessionEnd::Aborted), "{e:?}");
+        // rawpost's check before writing reads the same end (today's core reports an unclean end
+        // while idle as the stream's error, and then knows the connection is closed by the
+        // server: the next request is not written).
+        let mut conn = Connection::new(tls, http, Host::new(HOST));
+        let checked = conn.check_closed().await;
+        assert!(
+            matches!(&checked, Err(Error::Io(e)) if matches!(e.end(), SessionEnd::Aborted)),
+            "{checked:?}"
+        );
+        let e = post(&mut conn, b"second").await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Connection(rawpost::ConnectionError::ClosedByServer)
+            ),
+            "{e:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ready_a_record_split_across_writes_is_not_corrupted() {
+    bounded(async {
+        let pki = Pki::new(&P256, &P256);
+        let (addr, mut steps) = idle_server(&pki, Idle::SplitRecord).await;
+        let mut bufs = Bufs::new();
+        let (mut tls, _) = ready_session(addr, &pki, &mut bufs).await;
+        // 3 bytes of the header, then 20 more (inside the body): nothing to read yet, twice.
+        steps.next().await;
+        assert!(!tls.read_ready().unwrap());
+        assert!(!tls.read_ready().unwrap());
+        steps.next().await;
+        assert!(!tls.read_ready().unwrap());
+        assert!(!tls.read_ready().unwrap());
+        // The rest: the record decrypts, and its data stays for the read.
+        steps.next().await;
+        assert!(tls.read_ready().unwrap());
+        assert!(tls.read_ready().unwrap());
+        let want = echo_response(b"late");
+        let mut got = vec![0u8; want.len()];
+        let mut at = 0;
+        while at < want.len() {
+            at += tls.read(&mut got[at..]).await.unwrap();
+        }
+        assert_eq!(got, want);
+        assert!(!tls.read_ready().unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ready_key_update_while_idle() {
+    bounded(async {
+        let pki = Pki::new(&P256, &P256);
+        let (addr, mut steps) = idle_server(&pki, Idle::KeyUpdate).await;
+        let mut bufs = Bufs::new();
+        let (mut tls, http) = ready_session(addr, &pki, &mut bufs).await;
+        steps.next().await;
+        #[cfg(not(rawpost_patched_tls))]
+        {
+            // The failure is there to be read: ready, and the read says why.
+            assert!(tls.read_ready().unwrap());
+            let e = tls.read(&mut [0u8; 8]).await.unwrap_err();
+            assert!(matches!(e.end(), SessionEnd::Unimplemented), "{e:?}");
+            // rawpost's check before writing reads the failure: nothing is written into the
+            // dead session.
+            let mut conn = Connection::new(tls, http, Host::new(HOST));
+            let checked = conn.check_closed().await;
+            assert!(
+                matches!(&checked, Err(Error::Io(e)) if matches!(e.end(), SessionEnd::Unimplemented)),
+                "{checked:?}"
+            );
+        }
+        #[cfg(rawpost_patched_tls)]
+        {
+            assert!(!tls.read_ready().unwrap());
+            let mut conn = Connection::new(tls, http, Host::new(HOST));
+            assert!(!conn.check_closed().await.unwrap());
+            assert_eq!(post(&mut conn, b"second").await.unwrap(), b"second");
         }
     })
     .await;

@@ -159,7 +159,7 @@ impl fmt::Display for SessionError {
             }
             SessionEnd::Refused(alert) => write!(
                 f,
-                "the server sent a message that is not allowed after the handshake (a CertificateRequest, when the client offered no post-handshake authentication: RFC 8446 §4.6.2); the client ended the session with the alert {alert:?}"
+                "the server sent something the client must refuse after the handshake (a CertificateRequest, when the client offered no post-handshake authentication, is refused with unexpected_message: RFC 8446 §4.6.2); the client ended the session with the alert {alert:?}"
             )?,
             SessionEnd::Other => write!(f, "the TLS stack failed")?,
         }

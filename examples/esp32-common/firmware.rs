@@ -617,7 +617,7 @@ impl<'b> Net<'b> {
 }
 
 impl<'b> Connect for Net<'b> {
-    type StreamError = embedded_tls::TlsError;
+    type StreamError = rawpost::tls::SessionError;
     type Stream<'c>
         = Tls<'c, 'b>
     where

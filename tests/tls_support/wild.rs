@@ -119,10 +119,10 @@ pub fn config(
 /// What an echo server saw: the body of every request it read completely, in order, per
 /// connection.
 #[derive(Clone, Default)]
-pub struct Ledger(
-    Arc<Mutex<Vec<(usize, Vec<u8>)>>>,
-    Arc<std::sync::atomic::AtomicUsize>,
-);
+pub struct Ledger(Entries, Arc<std::sync::atomic::AtomicUsize>);
+
+/// The requests read: connection number and body.
+type Entries = Arc<Mutex<Vec<(usize, Vec<u8>)>>>;
 
 impl Ledger {
     /// Waits until `n` connections have ended on the server's side (everything they carried is
@@ -242,7 +242,7 @@ async fn serve_echo(
             ledger.push(id, body.clone());
             records += 1;
             if let Some(n) = behaviour.key_update_every {
-                if records % n == 0 {
+                if records.is_multiple_of(n) {
                     tls.get_mut().1.refresh_traffic_keys().unwrap();
                 }
             }

@@ -320,6 +320,13 @@ async fn a_19_kb_chain_rawpost() {
                 matches!(e.tls_error(), Some(TlsError::InsufficientSpace)),
                 "{e:?}"
             );
+            assert_eq!(
+                e.to_string(),
+                "TLS handshake failed: a TLS record (or, with rawpost's embedded-tls patches, a \
+                 handshake message) did not fit embedded-tls's read buffer: make it 16,640 bytes \
+                 (servers send 16 KiB records), or larger for a certificate chain over 16 KiB \
+                 [InsufficientSpace]"
+            );
             let mut bufs = Bufs::with_read(24 * 1024);
             let echoed = post_over(server, &pki, &mut bufs, 1).await.unwrap();
             assert_eq!(echoed.len(), 1);

@@ -522,3 +522,237 @@ impl<S: Write> Write for Transport<'_, S> {
         self.inner.flush().await.map_err(TransportError::Inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::task::{Context, Waker};
+    use std::collections::VecDeque;
+    use std::vec::Vec;
+
+    /// An inner stream that hands out scripted pieces; `None` is one read that would wait.
+    struct Script(VecDeque<Option<Vec<u8>>>);
+
+    impl ErrorType for Script {
+        type Error = core::convert::Infallible;
+    }
+
+    impl Read for Script {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            match self.0.pop_front() {
+                None => Ok(0),
+                Some(None) => core::future::pending().await,
+                Some(Some(mut piece)) => {
+                    let n = piece.len().min(buf.len());
+                    buf[..n].copy_from_slice(&piece[..n]);
+                    if n < piece.len() {
+                        piece.drain(..n);
+                        self.0.push_front(Some(piece));
+                    }
+                    Ok(n)
+                }
+            }
+        }
+    }
+
+    fn script(pieces: &[Option<&[u8]>]) -> Script {
+        Script(pieces.iter().map(|p| p.map(<[u8]>::to_vec)).collect())
+    }
+
+    /// Polls once: `None` if the read would wait.
+    fn poll<T>(f: impl Future<Output = T>) -> Option<T> {
+        let mut f = pin!(f);
+        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        }
+    }
+
+    fn cells() -> [u8; 600] {
+        [0; 600]
+    }
+
+    /// Reads one record the way embedded-tls does: 5 header bytes, then the body.
+    fn record<S: Read>(
+        t: &mut Transport<'_, S>,
+    ) -> Result<(u8, Vec<u8>), TransportError<S::Error>> {
+        let mut header = [0u8; 5];
+        let mut got = 0;
+        while got < 5 {
+            got += poll(t.read(&mut header[got..])).expect("no wait")?;
+        }
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        let mut body = std::vec![0u8; len];
+        let mut at = 0;
+        while at < len {
+            let n = poll(t.read(&mut body[at..])).expect("no wait")?;
+            assert!(n > 0);
+            at += n;
+        }
+        Ok((header[0], body))
+    }
+
+    #[test]
+    fn a_header_is_handed_out_only_whole_and_a_body_never_past_its_end() {
+        let mut buf = cells();
+        let (_, link) = Link::carve(&mut buf);
+        // The header in 1-byte pieces, two records in one piece.
+        let mut t = Transport::linked(
+            script(&[
+                Some(&[23]),
+                Some(&[3]),
+                Some(&[3, 0]),
+                Some(&[3, 1, 2, 3, 23, 3, 3, 0, 1, 9]),
+            ]),
+            link,
+        );
+        let mut header = [0u8; 5];
+        assert_eq!(poll(t.read(&mut header)).unwrap().unwrap(), 5);
+        assert_eq!(header, [23, 3, 3, 0, 3]);
+        let mut body = [0u8; 16];
+        assert_eq!(poll(t.read(&mut body)).unwrap().unwrap(), 3);
+        assert_eq!(&body[..3], [1, 2, 3]);
+        assert_eq!(record(&mut t).unwrap(), (23, std::vec![9]));
+        assert_eq!(link.seen().last_record(), Some((23, 1, true)));
+    }
+
+    #[test]
+    fn a_probe_never_waits_and_the_interrupted_record_starts_over_whole() {
+        let mut buf = cells();
+        let (_, link) = Link::carve(&mut buf);
+        let mut t = Transport::linked(
+            script(&[
+                Some(&[23, 3]),
+                None,
+                Some(&[3, 0, 4, 0xa]),
+                None,
+                Some(&[0xb, 0xc, 0xd]),
+                None,
+            ]),
+            link,
+        );
+        link.probe(true);
+        // Inside the header: not ready, nothing handed out.
+        let mut header = [0u8; 5];
+        assert_eq!(
+            poll(t.read(&mut header)).unwrap(),
+            Err(TransportError::NotReady)
+        );
+        assert_eq!(poll(t.read(&mut header)).unwrap().unwrap(), 5);
+        let mut body = [0u8; 4];
+        assert_eq!(poll(t.read(&mut body)).unwrap().unwrap(), 1);
+        // Inside the body: not ready; the reader starts the record over and gets the same header.
+        assert_eq!(
+            poll(t.read(&mut body[1..])).unwrap(),
+            Err(TransportError::NotReady)
+        );
+        let mut again = [0u8; 5];
+        assert_eq!(poll(t.read(&mut again)).unwrap().unwrap(), 5);
+        assert_eq!(again, [23, 3, 3, 0, 4]);
+        assert_eq!(poll(t.read(&mut body[1..])).unwrap().unwrap(), 3);
+        assert_eq!(body, [0xa, 0xb, 0xc, 0xd]);
+        // Not probing: a read that would wait waits.
+        link.probe(false);
+        assert!(poll(t.read(&mut header)).is_none());
+    }
+
+    /// A ServerHello (RFC 8446 §4.1.3) with `extensions`.
+    fn hello(version: [u8; 2], extensions: &[u8]) -> Vec<u8> {
+        let mut body = version.to_vec();
+        body.extend_from_slice(&[7; 32]);
+        body.extend_from_slice(&[2, 0xaa, 0xbb]); // a session id of 2 bytes
+        body.extend_from_slice(&[0x13, 0x01, 0]);
+        body.extend_from_slice(&(extensions.len() as u16).to_be_bytes());
+        body.extend_from_slice(extensions);
+        let len = (body.len() as u32).to_be_bytes();
+        let mut m = std::vec![2, len[1], len[2], len[3]];
+        m.extend(body);
+        m
+    }
+
+    /// `message` in plaintext handshake records of `size` bytes, read through a transport.
+    fn seen_after(message: &[u8], size: usize) -> Seen {
+        let mut wire = Vec::new();
+        for piece in message.chunks(size) {
+            wire.extend_from_slice(&[22, 3, 3, 0, piece.len() as u8]);
+            wire.extend_from_slice(piece);
+        }
+        let mut buf = cells();
+        let (_, link) = Link::carve(&mut buf);
+        let mut t = Transport::linked(script(&[Some(&wire)]), link);
+        for _ in 0..message.len().div_ceil(size) {
+            record(&mut t).unwrap();
+        }
+        link.seen()
+    }
+
+    #[test]
+    fn a_server_hello_without_supported_versions_is_seen_with_its_version() {
+        // renegotiation_info, then ec_point_formats: what a TLS 1.2 server sends.
+        let tls12 = hello([3, 3], &[0xff, 1, 0, 1, 0, 0, 11, 0, 2, 1, 0]);
+        for size in [tls12.len(), 10, 1] {
+            let seen = seen_after(&tls12, size);
+            assert_eq!(
+                seen.hello_without_supported_versions(),
+                Some(0x0303),
+                "{size}"
+            );
+        }
+        let tls10 = hello([3, 1], &[]);
+        assert_eq!(
+            seen_after(&tls10, 200).hello_without_supported_versions(),
+            Some(0x0301)
+        );
+        // supported_versions (after another extension): TLS 1.3, whatever legacy_version says.
+        let tls13 = hello([3, 3], &[0, 11, 0, 2, 1, 0, 0, 43, 0, 2, 3, 4]);
+        let seen = seen_after(&tls13, 200);
+        assert_eq!(seen.hello_without_supported_versions(), None);
+        assert_eq!(seen.hello_spanning(), None);
+    }
+
+    #[test]
+    fn a_server_hello_spanning_records_is_seen_with_both_sizes() {
+        let tls13 = hello([3, 3], &[0, 43, 0, 2, 3, 4]);
+        let seen = seen_after(&tls13, 27);
+        assert_eq!(seen.hello_spanning(), Some((27, tls13.len() as u32 - 4)));
+        assert_eq!(seen_after(&tls13, tls13.len()).hello_spanning(), None);
+    }
+
+    #[test]
+    fn plain_http_is_seen_only_at_the_start() {
+        let mut buf = cells();
+        let (_, link) = Link::carve(&mut buf);
+        let mut t = Transport::linked(script(&[Some(b"HTTP/1.1 400 Bad Request\r\n")]), link);
+        let mut header = [0u8; 5];
+        assert_eq!(poll(t.read(&mut header)).unwrap().unwrap(), 5);
+        assert!(link.seen().plain_http());
+
+        let mut buf = cells();
+        let (_, link) = Link::carve(&mut buf);
+        let mut t = Transport::linked(script(&[Some(&[23, 3, 3, 0, 0]), Some(b"HTTP/")]), link);
+        record(&mut t).unwrap();
+        let mut header = [0u8; 5];
+        assert_eq!(poll(t.read(&mut header)).unwrap().unwrap(), 5);
+        assert!(!link.seen().plain_http());
+    }
+
+    #[test]
+    fn a_small_write_buffer_keeps_its_bytes_and_records_nothing() {
+        let mut small = [0u8; 511];
+        let (rest, link) = Link::carve(&mut small);
+        assert_eq!(rest.len(), 511);
+        assert!(!link.seen().is_recorded());
+        let mut buf = cells();
+        let (rest, link) = Link::carve(&mut buf);
+        assert_eq!(rest.len(), 600 - LINK_LEN);
+        assert!(link.seen().is_recorded());
+    }
+
+    #[test]
+    fn the_transport_is_small() {
+        // What it adds to the stream it wraps: the link, a record header and its counters, and
+        // the ServerHello scan.
+        let words = core::mem::size_of::<usize>();
+        assert_eq!(core::mem::size_of::<Transport<'_, ()>>(), 24 + words);
+    }
+}

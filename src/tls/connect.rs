@@ -166,7 +166,7 @@ fn explain_handshake(
         return write!(
             f,
             "the server splits its handshake into records of {record} bytes (its ServerHello of {} bytes spans records, as RFC 8446 §5.1 allows); embedded-tls 0.19 cannot reassemble a handshake message across records: the server must not limit its record size (rustls max_fragment_size, OpenSSL max_send_fragment), or apply rawpost's embedded-tls patches",
-            hello.saturating_add(4)
+            u32::from(hello) + 4
         );
     }
     let parse_error = matches!(

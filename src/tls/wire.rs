@@ -114,6 +114,7 @@ impl<'b> Link<'b> {
             self.get(HELLO_LEN + 1),
             self.get(HELLO_LEN + 2),
         ]);
+        let hello_len = u16::try_from(hello_len).unwrap_or(u16::MAX);
         Seen {
             linked: self.0.is_some(),
             flags,
@@ -136,7 +137,7 @@ pub struct Seen {
     linked: bool,
     flags: u8,
     first_handshake_record: u16,
-    hello_len: u32,
+    hello_len: u16,
     hello_version: u16,
     last_type: u8,
     last_len: u16,
@@ -164,9 +165,9 @@ impl Seen {
         (self.flags & NO_SUPPORTED_VERSIONS != 0).then_some(self.hello_version)
     }
 
-    /// The length of the first plaintext handshake record, and of the ServerHello message
-    /// (from its header), when the message did not end in that record.
-    pub fn hello_spanning(&self) -> Option<(u16, u32)> {
+    /// The length of the first plaintext handshake record, and of the ServerHello message's
+    /// body (from its header; 65,535 for more), when the message did not end in that record.
+    pub fn hello_spanning(&self) -> Option<(u16, u16)> {
         (self.flags & HELLO_SPANS != 0).then_some((self.first_handshake_record, self.hello_len))
     }
 
@@ -714,7 +715,7 @@ mod tests {
     fn a_server_hello_spanning_records_is_seen_with_both_sizes() {
         let tls13 = hello([3, 3], &[0, 43, 0, 2, 3, 4]);
         let seen = seen_after(&tls13, 27);
-        assert_eq!(seen.hello_spanning(), Some((27, tls13.len() as u32 - 4)));
+        assert_eq!(seen.hello_spanning(), Some((27, tls13.len() as u16 - 4)));
         assert_eq!(seen_after(&tls13, tls13.len()).hello_spanning(), None);
     }
 
@@ -754,5 +755,7 @@ mod tests {
         // the ServerHello scan.
         let words = core::mem::size_of::<usize>();
         assert_eq!(core::mem::size_of::<Transport<'_, ()>>(), 24 + words);
+        // What every SessionError carries.
+        assert_eq!(core::mem::size_of::<Seen>(), 12);
     }
 }

@@ -301,14 +301,7 @@ async fn a_19_kb_chain_rawpost() {
                 matches!(e.tls_error(), Some(TlsError::InvalidCertificate)),
                 "{e:?}"
             );
-            assert_eq!(
-                e.to_string(),
-                "TLS handshake failed: the server's certificate chain does not end in the \
-                 16401-byte record its Certificate message began in (a full record): the message \
-                 spans records, as RFC 8446 §5.1 allows, and embedded-tls 0.19 cannot reassemble \
-                 a handshake message across records; a chain of fewer or smaller certificates \
-                 fits one record, or apply rawpost's embedded-tls patches [InvalidCertificate]"
-            );
+            assert_eq!(e.to_string(), chain_spans(16_401, " (a full record)"));
         }
         #[cfg(rawpost_patched_tls)]
         {
@@ -337,6 +330,18 @@ async fn a_19_kb_chain_rawpost() {
         assert_eq!(ledger.len(), 1);
     })
     .await;
+}
+
+/// The explanation of a Certificate message that spans records, the first `len` bytes long.
+#[cfg(not(rawpost_patched_tls))]
+fn chain_spans(len: usize, full: &str) -> String {
+    format!(
+        "TLS handshake failed: the server's Certificate message is longer than what is left of \
+         the {len}-byte record it began in{full}: the message spans records, as RFC 8446 §5.1 \
+         allows, and embedded-tls 0.19 cannot reassemble a handshake message across records; a \
+         chain of fewer or smaller certificates fits one record, or apply rawpost's embedded-tls \
+         patches [InvalidCertificate]"
+    )
 }
 
 // --- 3. many and large NewSessionTickets ---------------------------------------------------------
@@ -1380,4 +1385,47 @@ async fn two_hundred_posts_through_client() {
     })
     .await
     .expect("the test took too long");
+}
+
+// --- 11. a chain spanning records of 4 KiB ---------------------------------------------------------
+
+/// A server that limits its records to 4 KiB (rustls `max_fragment_size` 4101) and sends a
+/// 19 KB chain: the ServerHello fits one record, the Certificate message spans five.
+#[tokio::test]
+async fn a_chain_in_4_kib_records() {
+    bounded(async {
+        let pki = Pki::new(&P256, &P256);
+        let (chain, leaf) = big_chain(&pki);
+        let b = Behaviour {
+            max_fragment: Some(4096 + 5),
+            ..Behaviour::default()
+        };
+        let config = || config(chain.clone(), leaf.key_der(), &b);
+        let (server, _, _h) = echo_server(config(), b.clone()).await;
+        let (tapped, records) = record_tap(server).await;
+        rustls_posts(tapped, &pki, &[b"x"]).await.unwrap();
+        let records = records.lock().unwrap().clone();
+        assert!(records.iter().all(|r| r.1 <= 4096 + 17), "{records:?}");
+        let (server, ledger, _h) = echo_server(config(), b.clone()).await;
+        let result = post_over(server, &pki, &mut Bufs::with_read(24 * 1024), 1).await;
+        #[cfg(not(rawpost_patched_tls))]
+        {
+            let e = result
+                .expect_err("embedded-tls 0.19 cannot read a chain spanning records")
+                .open();
+            assert!(
+                matches!(e.tls_error(), Some(TlsError::InvalidCertificate)),
+                "{e:?}"
+            );
+            assert_eq!(e.to_string(), chain_spans(4096 + 17, ""));
+        }
+        #[cfg(rawpost_patched_tls)]
+        {
+            assert_eq!(result.unwrap().len(), 1);
+            assert_eq!(ledger.len(), 1);
+        }
+        #[cfg(not(rawpost_patched_tls))]
+        let _ = &ledger;
+    })
+    .await;
 }

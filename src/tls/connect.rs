@@ -169,10 +169,22 @@ fn explain_handshake(
             u32::from(hello) + 4
         );
     }
+    // In embedded-tls 0.19 a certificate list longer than what is left of the record is
+    // InvalidCertificate (more than 16 certificates is DecodeError).
+    if let (TlsError::InvalidCertificate, Some((23, len, _))) = (e, seen.last_record()) {
+        let full = if seen.last_record_full() {
+            " (a full record)"
+        } else {
+            ""
+        };
+        return write!(
+            f,
+            "the server's Certificate message is longer than what is left of the {len}-byte record it began in{full}: the message spans records, as RFC 8446 §5.1 allows, and embedded-tls 0.19 cannot reassemble a handshake message across records; a chain of fewer or smaller certificates fits one record, or apply rawpost's embedded-tls patches"
+        );
+    }
     let parse_error = matches!(
         e,
-        TlsError::InvalidCertificate
-            | TlsError::InvalidCertificateEntry
+        TlsError::InvalidCertificateEntry
             | TlsError::ParseError(_)
             | TlsError::InvalidHandshake
             | TlsError::DecodeError
@@ -180,15 +192,6 @@ fn explain_handshake(
     );
     if parse_error && seen.last_record_full() {
         let len = seen.last_record().map_or(0, |(_, len, _)| len);
-        if matches!(
-            e,
-            TlsError::InvalidCertificate | TlsError::InvalidCertificateEntry
-        ) {
-            return write!(
-                f,
-                "the server's certificate chain does not end in the {len}-byte record its Certificate message began in (a full record): the message spans records, as RFC 8446 §5.1 allows, and embedded-tls 0.19 cannot reassemble a handshake message across records; a chain of fewer or smaller certificates fits one record, or apply rawpost's embedded-tls patches"
-            );
-        }
         return write!(
             f,
             "a handshake message of the server does not end in the {len}-byte record it began in (a full record): the message spans records, as RFC 8446 §5.1 allows, and embedded-tls 0.19 cannot reassemble a handshake message across records; apply rawpost's embedded-tls patches"
@@ -228,6 +231,10 @@ fn explain_handshake(
             f,
             "the connection failed during the handshake ({kind:?})"
         ),
+        TlsError::DecodeError if seen.encrypted() => {
+            f.write_str("embedded-tls could not decode an encrypted handshake message of the server (a Certificate message of more than 16 certificates is one)")?;
+            last_record(f, seen)
+        }
         TlsError::UnknownContentType
         | TlsError::InvalidRecord
         | TlsError::InvalidHandshake
@@ -255,7 +262,7 @@ fn explain_handshake(
             "the server's Finished message did not verify: the handshake was altered on the way",
         ),
         TlsError::InvalidCertificate | TlsError::InvalidCertificateEntry => f.write_str(
-            "the server's Certificate message could not be read (more than 16 certificates, or malformed)",
+            "the server's Certificate message is malformed",
         ),
         other => write!(f, "embedded-tls reported {other:?}"),
     }

@@ -57,11 +57,15 @@ async fn openssl_posts(
     bodies: &'static [&'static [u8]],
 ) -> (Vec<u8>, String) {
     let mut child = s_client(addr, pki);
-    let want: usize = bodies.iter().map(|b| echo_response(b).len()).sum();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let got = tokio::task::spawn_blocking(move || {
+        // One request at a time, the next once the last echo is in (as a client that waits for
+        // its answers does; RFC 8446 §4.6.3 wants a KeyUpdate answered before the next data).
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut expected = 0;
         for body in bodies {
             let head = format!(
                 "POST /r HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {}\r\n\r\n",
@@ -71,13 +75,12 @@ async fn openssl_posts(
                 break;
             }
             let _ = stdin.flush();
-        }
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        while got.len() < want {
-            match stdout.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
+            expected += echo_response(body).len();
+            while got.len() < expected {
+                match stdout.read(&mut buf) {
+                    Ok(0) | Err(_) => return got,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
             }
         }
         drop(stdin);

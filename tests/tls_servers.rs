@@ -834,14 +834,23 @@ struct Steps {
 }
 
 impl Steps {
-    /// Lets the server take its next step and waits until it has.
+    /// Lets the server take its next step and waits until it has written it.
     async fn next(&mut self) {
         self.go.send(()).unwrap();
         self.done.recv().await.unwrap();
-        // The bytes are in the loopback socket once the server's write returned; give the
-        // kernel a moment anyway.
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits (a few milliseconds at a time, 10 s at most) until `ready` holds: bytes the server
+/// wrote may take a moment to arrive on a loaded machine.
+async fn until(mut ready: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("never happened");
 }
 
 async fn idle_server(pki: &Pki, what: Idle) -> (std::net::SocketAddr, Steps) {
@@ -948,7 +957,7 @@ async fn ready_close_notify_while_idle_is_seen_without_waiting() {
         let mut bufs = Bufs::new();
         let (mut tls, _) = ready_session(addr, &pki, &mut bufs).await;
         steps.next().await;
-        assert!(tls.read_ready().unwrap());
+        until(|| tls.read_ready().unwrap()).await;
         assert!(tls.peer_closed());
         let mut buf = [0u8; 8];
         assert_eq!(tls.read(&mut buf).await.unwrap(), 0);
@@ -968,7 +977,17 @@ async fn ready_core_check_sees_close_notify() {
         let mut conn = Connection::new(tls, http, Host::new(HOST));
         assert!(!conn.check_closed().await.unwrap());
         steps.next().await;
-        assert!(conn.check_closed().await.unwrap());
+        let mut closed = false;
+        for _ in 0..2000 {
+            closed = conn.check_closed().await.unwrap();
+            if closed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(closed);
+        // What was read: the close_notify record (encrypted: 2 bytes, content type, tag).
+        assert_eq!(conn.stream().seen().last_record(), Some((23, 19, true)));
         let e = post(&mut conn, b"second").await.unwrap_err();
         assert!(
             matches!(
@@ -989,8 +1008,13 @@ async fn ready_tickets_while_idle_are_not_a_closure() {
         let mut bufs = Bufs::new();
         let (mut tls, http) = ready_session(addr, &pki, &mut bufs).await;
         steps.next().await;
-        // The tickets were read and skipped: nothing for the reader.
-        assert!(!tls.read_ready().unwrap());
+        // The tickets' record arrives, is read whole and skipped: nothing for the reader.
+        let tickets = (new_session_ticket(200).len() + new_session_ticket(300).len() + 17) as u16;
+        until(|| {
+            assert!(!tls.read_ready().unwrap());
+            tls.seen().last_record() == Some((23, tickets, true))
+        })
+        .await;
         let mut conn = Connection::new(tls, http, Host::new(HOST));
         assert!(!conn.check_closed().await.unwrap());
         assert_eq!(post(&mut conn, b"second").await.unwrap(), b"second");
@@ -1006,7 +1030,7 @@ async fn ready_tcp_close_without_close_notify_is_seen_then_aborted() {
         let mut bufs = Bufs::new();
         let (mut tls, http) = ready_session(addr, &pki, &mut bufs).await;
         steps.next().await;
-        assert!(tls.read_ready().unwrap());
+        until(|| tls.read_ready().unwrap()).await;
         assert!(!tls.peer_closed());
         let mut buf = [0u8; 8];
         let e = tls.read(&mut buf).await.unwrap_err();
@@ -1040,16 +1064,27 @@ async fn ready_a_record_split_across_writes_is_not_corrupted() {
         let (addr, mut steps) = idle_server(&pki, Idle::SplitRecord).await;
         let mut bufs = Bufs::new();
         let (mut tls, _) = ready_session(addr, &pki, &mut bufs).await;
-        // 3 bytes of the header, then 20 more (inside the body): nothing to read yet, twice.
+        let len = (echo_response(b"late").len() + 17) as u16;
+        // 3 bytes of the header: nothing to read, and no header handed to embedded-tls.
         steps.next().await;
-        assert!(!tls.read_ready().unwrap());
-        assert!(!tls.read_ready().unwrap());
+        for _ in 0..3 {
+            assert!(!tls.read_ready().unwrap());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The last record whole is still the first response.
+        let first = (echo_response(b"first").len() + 17) as u16;
+        assert_eq!(tls.seen().last_record(), Some((23, first, true)));
+        // 20 more: the header is whole, the body is not: still nothing to read.
         steps.next().await;
-        assert!(!tls.read_ready().unwrap());
+        until(|| {
+            assert!(!tls.read_ready().unwrap());
+            tls.seen().last_record() == Some((23, len, false))
+        })
+        .await;
         assert!(!tls.read_ready().unwrap());
         // The rest: the record decrypts, and its data stays for the read.
         steps.next().await;
-        assert!(tls.read_ready().unwrap());
+        until(|| tls.read_ready().unwrap()).await;
         assert!(tls.read_ready().unwrap());
         let want = echo_response(b"late");
         let mut got = vec![0u8; want.len()];
@@ -1071,6 +1106,12 @@ async fn ready_key_update_while_idle() {
         let mut bufs = Bufs::new();
         let (mut tls, http) = ready_session(addr, &pki, &mut bufs).await;
         steps.next().await;
+        // The KeyUpdate's record (5 bytes of message, content type, tag) has arrived.
+        until(|| {
+            let _ = tls.read_ready().unwrap();
+            tls.seen().last_record() == Some((23, 22, true))
+        })
+        .await;
         #[cfg(not(rawpost_patched_tls))]
         {
             // The failure is there to be read: ready, and the read says why.

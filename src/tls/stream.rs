@@ -10,7 +10,7 @@ use embedded_io_async::{ErrorType, Read, ReadReady, Write};
 use embedded_tls::{TlsCipherSuite, TlsConnection, TlsError};
 
 use super::session::SessionError;
-use super::wire::{Link, Transport};
+use super::wire::{Link, Seen, Transport};
 
 /// An open TLS session as an `embedded_io_async` stream, with an end of stream that a reader
 /// can see, and errors that say why the session ended.
@@ -97,6 +97,13 @@ where
     /// The error that ended the session, if one did.
     pub fn failure(&self) -> Option<SessionError> {
         self.failed
+    }
+
+    /// What the transport has seen of the server's records so far (the last record's type
+    /// and length, and whether it was read whole), for diagnostics; nothing for a stream made
+    /// with [`TlsStream::new`].
+    pub fn seen(&self) -> Seen {
+        self.link.seen()
     }
 
     /// Ends the session: sends close_notify and returns the transport (e.g. to close the TCP

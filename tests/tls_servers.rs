@@ -338,9 +338,9 @@ fn chain_spans(len: usize, full: &str) -> String {
     format!(
         "TLS handshake failed: the server's Certificate message is longer than what is left of \
          the {len}-byte record it began in{full}: the message spans records, as RFC 8446 §5.1 \
-         allows, and embedded-tls 0.19 cannot reassemble a handshake message across records; a \
-         chain of fewer or smaller certificates fits one record, or apply rawpost's embedded-tls \
-         patches [InvalidCertificate]"
+         allows (or its length is wrong), and embedded-tls 0.19 cannot reassemble a handshake \
+         message across records; a chain of fewer or smaller certificates fits one record, or \
+         apply rawpost's embedded-tls patches [InvalidCertificate]"
     )
 }
 

@@ -179,7 +179,7 @@ fn explain_handshake(
         };
         return write!(
             f,
-            "the server's Certificate message is longer than what is left of the {len}-byte record it began in{full}: the message spans records, as RFC 8446 §5.1 allows, and embedded-tls 0.19 cannot reassemble a handshake message across records; a chain of fewer or smaller certificates fits one record, or apply rawpost's embedded-tls patches"
+            "the server's Certificate message is longer than what is left of the {len}-byte record it began in{full}: the message spans records, as RFC 8446 §5.1 allows (or its length is wrong), and embedded-tls 0.19 cannot reassemble a handshake message across records; a chain of fewer or smaller certificates fits one record, or apply rawpost's embedded-tls patches"
         );
     }
     let parse_error = matches!(

@@ -35,15 +35,27 @@ use super::wire::{Link, Seen, Transport};
 /// [`Connection::check_closed`](crate::Connection::check_closed) can tell, before a request is
 /// written into an idle session, whether the server has ended it: `read_ready()` is `true` when
 /// decrypted data is waiting, when close_notify or the end of the transport (or a failure) is
-/// there to be read — the next `read` then returns at once — and `false` when nothing complete
-/// has arrived. Records that are not data (a NewSessionTicket; a KeyUpdate with a patched
-/// embedded-tls) are processed on the way and leave the session usable; decrypted data stays for
-/// the next `read`; a record that has only partly arrived stays where it is. The probe polls the
-/// transport's `read` once and drops it if it would wait, so that `read` must be cancel-safe
-/// (embassy-net's TCP socket and tokio's streams are); `read_ready` never waits. Only a session
-/// made by [`open`](super::open) (or [`connect`](super::connect), or
-/// [`TlsConnector`](super::TlsConnector)) can be probed; one wrapped with [`TlsStream::new`]
-/// always answers `false` until it has ended.
+/// there to be read, and `false` when nothing complete has arrived. Records that are not data (a
+/// NewSessionTicket; a KeyUpdate with a patched embedded-tls) are processed on the way and leave
+/// the session usable; decrypted data stays for the next `read`; a record that has only partly
+/// arrived stays where it is.
+///
+/// The contract is `ReadReady`'s: when `read_ready()` returns `true`, the next `read` returns
+/// without waiting; `read_ready()` itself never waits. What it asks of the transport `S`: its
+/// `read` must be cancel-safe (a read dropped before it completes loses no byte, as
+/// embedded-io-async asks of implementations; embassy-net's TCP socket and tokio's streams
+/// are). The probe polls embedded-tls's read once; [`Transport`] answers each read of its inner
+/// stream that would wait with [`TransportError::NotReady`](super::TransportError::NotReady)
+/// instead of waiting, hands embedded-tls a record header only once all 5 bytes are in, and
+/// hands it out again when embedded-tls starts the interrupted record over — so nothing is lost
+/// between probes. `S::read_ready` itself is not consulted: embedded-tls owns the transport and
+/// offers no way to reach it from the session; the bound marks the transports meant to be
+/// used without waiting.
+///
+/// Only a session made by [`open`](super::open) (or [`connect`](super::connect), or
+/// [`TlsConnector`](super::TlsConnector)) can be probed: the transport and the session share
+/// 12 bytes taken from the end of the write buffer. One wrapped with [`TlsStream::new`] always
+/// answers `false` until it has ended.
 pub struct TlsStream<'b, S, CS>
 where
     S: Read + Write + 'b,

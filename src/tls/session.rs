@@ -6,7 +6,7 @@ use embedded_io::ErrorKind;
 use embedded_tls::alert::AlertDescription;
 use embedded_tls::TlsError;
 
-use super::wire::Seen;
+use super::wire::{Seen, FULL_RECORD};
 
 /// The error of a [`TlsStream`](super::TlsStream): a failure of the transport, an end of the
 /// transport without close_notify, or a failure of the TLS stack after the handshake — with
@@ -27,7 +27,8 @@ use super::wire::Seen;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SessionError {
     error: TlsError,
-    seen: Seen,
+    /// The last record header read: content type, length, and whether its body was read whole.
+    record: Option<(u8, u16, bool)>,
 }
 
 /// What ended a TLS session ([`SessionError::end`]).
@@ -66,7 +67,10 @@ const ALERT_RECORD: u16 = 2 + 1 + 16;
 
 impl SessionError {
     pub(crate) fn new(error: TlsError, seen: Seen) -> Self {
-        Self { error, seen }
+        Self {
+            error,
+            record: seen.last_record(),
+        }
     }
 
     /// The error embedded-tls returned.
@@ -74,9 +78,10 @@ impl SessionError {
         self.error
     }
 
-    /// What the transport saw of the server's records up to the failure.
-    pub fn seen(&self) -> Seen {
-        self.seen
+    /// The last record the transport read before the failure: its content type (23 for every
+    /// encrypted record), its length, and whether its body was read whole.
+    pub fn last_record(&self) -> Option<(u8, u16, bool)> {
+        self.record
     }
 
     /// What ended the session.
@@ -93,9 +98,7 @@ impl SessionError {
             | TlsError::InvalidCertificateRequest
             | TlsError::UnknownExtensionType
             | TlsError::InvalidExtensionsLength => SessionEnd::Undecodable,
-            TlsError::InternalError
-                if matches!(self.seen.last_record(), Some((23, ALERT_RECORD, true))) =>
-            {
+            TlsError::InternalError if matches!(self.record, Some((23, ALERT_RECORD, true))) => {
                 SessionEnd::Alert
             }
             TlsError::HandshakeAborted(_, alert) => SessionEnd::ServerAlert(alert),
@@ -123,7 +126,7 @@ impl embedded_io::Error for SessionError {
 impl fmt::Display for SessionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TLS session ended: ")?;
-        let record = self.seen.last_record();
+        let record = self.record;
         match self.end() {
             SessionEnd::Transport(kind) => write!(f, "the transport failed ({kind:?})")?,
             SessionEnd::Aborted => f.write_str(
@@ -140,7 +143,7 @@ impl fmt::Display for SessionError {
                     _ => "a post-handshake message",
                 };
                 match record {
-                    Some((23, len, _)) if self.seen.last_record_full() => write!(
+                    Some((23, len, _)) if len >= FULL_RECORD => write!(
                         f,
                         "embedded-tls 0.19 could not decode {what} that does not end in the {len}-byte record it began in (a full record): the message continues in the next record, which RFC 8446 §5.1 allows, and embedded-tls 0.19 cannot reassemble a handshake message across records"
                     )?,

@@ -129,6 +129,8 @@ where
     }
 
     /// Records a failure: the session is over.
+    #[cold]
+    #[inline(never)]
     fn fail(&mut self, e: TlsError) -> SessionError {
         let error = SessionError::new(e, self.link.seen());
         self.failed = Some(error);

@@ -324,6 +324,7 @@ impl<'b, S> Transport<'b, S> {
     }
 
     /// A complete header arrived: note what it says.
+    #[inline(never)]
     fn on_header(&mut self) {
         let h = self.header;
         let len = u16::from_be_bytes([h[3], h[4]]);
@@ -345,24 +346,41 @@ impl<'b, S> Transport<'b, S> {
 
     /// Body bytes of the current record passed: scan the ServerHello.
     fn on_body(&mut self, bytes: &[u8]) {
-        if self.header[0] == 22 && !self.hello.done && !self.link.flag(ENCRYPTED) {
-            for &b in bytes {
-                self.scan_hello(b);
-                if self.hello.done {
-                    break;
-                }
-            }
+        if self.header[0] == 22 && !self.hello.done {
+            self.scan(bytes);
         }
         if self.left == 0 {
-            self.link.set_flag(LAST_COMPLETE, true);
-            if self.header[0] == 22 && !self.hello.done && self.hello.pos > 0 {
-                // The first handshake record ended inside the first message.
-                self.link.set_flag(HELLO_SPANS, true);
+            self.on_record_end();
+        }
+    }
+
+    /// The plaintext handshake bytes before the first encrypted record: the ServerHello.
+    #[cold]
+    #[inline(never)]
+    fn scan(&mut self, bytes: &[u8]) {
+        if self.link.flag(ENCRYPTED) {
+            return;
+        }
+        for &b in bytes {
+            self.scan_hello(b);
+            if self.hello.done {
+                break;
             }
         }
     }
 
+    /// The body of the current record was handed out whole.
+    #[inline(never)]
+    fn on_record_end(&mut self) {
+        self.link.set_flag(LAST_COMPLETE, true);
+        if self.header[0] == 22 && !self.hello.done && self.hello.pos > 0 {
+            // The first handshake record ended inside the first message.
+            self.link.set_flag(HELLO_SPANS, true);
+        }
+    }
+
     /// One byte of the first handshake message (RFC 8446 §4.1.3 ServerHello).
+    #[inline(always)]
     fn scan_hello(&mut self, b: u8) {
         let h = &mut self.hello;
         let at = h.pos;
@@ -430,20 +448,20 @@ impl<S: ErrorType> ErrorType for Transport<'_, S> {
     type Error = TransportError<S::Error>;
 }
 
-/// Polls `f` once when probing; awaits it otherwise.
-async fn maybe_once<F: Future<Output = Result<usize, E>>, E>(
-    probe: bool,
-    f: F,
-) -> Result<usize, TransportError<E>> {
-    if !probe {
-        return f.await.map_err(TransportError::Inner);
-    }
-    let mut f = pin!(f);
-    core::future::poll_fn(|cx| match f.as_mut().poll(cx) {
-        Poll::Ready(r) => Poll::Ready(r.map_err(TransportError::Inner)),
-        Poll::Pending => Poll::Ready(Err(TransportError::NotReady)),
-    })
-    .await
+/// Awaits the inner stream's future `$f` — or, when `$probe` is set, polls it once and reports
+/// `NotReady` instead of waiting. A macro, not an async fn, so that the inner future is stored
+/// once in the caller's state (an async fn would keep its argument and its pinned copy).
+macro_rules! once_or_wait {
+    ($probe:expr, $f:expr) => {{
+        let probe: bool = $probe;
+        let mut f = pin!($f);
+        core::future::poll_fn(|cx| match f.as_mut().poll(cx) {
+            Poll::Ready(r) => Poll::Ready(r.map_err(TransportError::Inner)),
+            Poll::Pending if probe => Poll::Ready(Err(TransportError::NotReady)),
+            Poll::Pending => Poll::Pending,
+        })
+        .await
+    }};
 }
 
 impl<S: Read> Read for Transport<'_, S> {
@@ -452,52 +470,59 @@ impl<S: Read> Read for Transport<'_, S> {
             return Ok(0);
         }
         let probe = self.link.flag(PROBE);
-        if self.given < 5 {
-            // A header: all 5 bytes before any is handed out.
-            while self.have < 5 {
-                let at = usize::from(self.have);
-                let n = maybe_once(probe, self.inner.read(&mut self.header[at..])).await?;
-                if n == 0 {
-                    return Ok(0);
+        loop {
+            let header = self.given < 5;
+            if header && self.have == 5 {
+                // The header is whole: hand it out (again, after an interrupted body).
+                let from = usize::from(self.given);
+                let n = buf.len().min(5 - from);
+                buf[..n].copy_from_slice(&self.header[from..from + n]);
+                self.given += n as u8;
+                if self.given == 5 && self.left == 0 {
+                    // An empty record: the next read is a header.
+                    self.have = 0;
+                    self.given = 0;
                 }
+                return Ok(n);
+            }
+            // One read of the inner stream (one await point, so that its future is stored
+            // once): header bytes into the header until all 5 are in, body bytes into `buf`,
+            // never past the record's end.
+            let target: &mut [u8] = if header {
+                &mut self.header[usize::from(self.have)..]
+            } else {
+                let want = buf.len().min(usize::from(self.left));
+                &mut buf[..want]
+            };
+            let n = match once_or_wait!(probe, self.inner.read(target)) {
+                Ok(n) => n,
+                Err(e) => {
+                    if !header && matches!(e, TransportError::NotReady) {
+                        // embedded-tls gives up this record and reads its header again.
+                        self.given = 0;
+                    }
+                    return Err(e);
+                }
+            };
+            if n == 0 {
+                return Ok(0);
+            }
+            if header {
                 self.total = self.total.saturating_add(n as u8);
                 self.have += n as u8;
                 if self.have == 5 {
                     self.on_header();
                 }
+                continue;
             }
-            let from = usize::from(self.given);
-            let n = buf.len().min(5 - from);
-            buf[..n].copy_from_slice(&self.header[from..from + n]);
-            self.given += n as u8;
-            if self.given == 5 && self.left == 0 {
-                // An empty record: the next read is a header.
+            self.left -= n as u16;
+            self.on_body(&buf[..n]);
+            if self.left == 0 {
                 self.have = 0;
                 self.given = 0;
             }
             return Ok(n);
         }
-        let want = buf.len().min(usize::from(self.left));
-        let n = match maybe_once(probe, self.inner.read(&mut buf[..want])).await {
-            Ok(n) => n,
-            Err(e) => {
-                if matches!(e, TransportError::NotReady) {
-                    // embedded-tls gives up this record and reads its header again.
-                    self.given = 0;
-                }
-                return Err(e);
-            }
-        };
-        if n == 0 {
-            return Ok(0);
-        }
-        self.left -= n as u16;
-        self.on_body(&buf[..n]);
-        if self.left == 0 {
-            self.have = 0;
-            self.given = 0;
-        }
-        Ok(n)
     }
 }
 

@@ -455,7 +455,7 @@ macro_rules! once_or_wait {
     ($probe:expr, $f:expr) => {{
         let probe: bool = $probe;
         let mut f = pin!($f);
-        core::future::poll_fn(move |cx| match f.as_mut().poll(cx) {
+        core::future::poll_fn(|cx| match f.as_mut().poll(cx) {
             Poll::Ready(r) => Poll::Ready(r.map_err(TransportError::Inner)),
             Poll::Pending if probe => Poll::Ready(Err(TransportError::NotReady)),
             Poll::Pending => Poll::Pending,

@@ -329,6 +329,9 @@ impl<S: Read + Write + ReadReady, T: Timer> Connection<'_, S, T> {
     /// Checks, without waiting, whether this connection can still carry a request: `Ok(true)`
     /// when the server has closed it (the stream is at its end, or bytes arrived that answer
     /// no request), it has been idle too long, or it is closed for any other reason.
+    /// `Err(Error::Io)` names a stream that failed while idle (say, a TLS stack that could not
+    /// handle a message the server sent); the connection is then closed, and no request was
+    /// written into it.
     pub async fn check_closed(&mut self) -> Result<bool, Error<S::Error>> {
         if self.core.is_idle() && read_ready(&mut self.stream) && self.core.begin_probe() {
             self.drive(&[], &mut []).await?;

@@ -101,6 +101,11 @@ pub mod guide {
     pub mod tls {
         #![doc = include_str!("../docs/tls.md")]
     }
+    /// The embedded-tls 0.19 defects rawpost found, its patches for them, and how to apply them.
+    #[cfg(feature = "embedded-tls")]
+    pub mod tls_patches {
+        #![doc = include_str!("../docs/tls-patches.md")]
+    }
     /// Choosing a TLS stack: embedded-tls, mbedtls-rs, rustls, side by side.
     pub mod tls_stacks {
         #![doc = include_str!("../docs/tls-stacks.md")]

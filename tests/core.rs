@@ -418,6 +418,20 @@ fn bytes_no_request_owes_are_never_parsed() {
         assert_eq!(c.send(&post(&[]), b"", 6), Err(Error::Connection(want)));
         assert!(c.core.may_resend());
     }
+    // A stream that fails (not ends) while idle: the failure is named, the connection closed,
+    // and the next request refused unwritten.
+    let mut c = Conn::new();
+    assert!(c.core.begin_probe());
+    c.poll(0).unwrap();
+    assert_eq!(
+        c.core.on_read::<OtherErr>(Err(OtherErr), Some(1)),
+        Err(Error::Io(OtherErr))
+    );
+    assert_eq!(
+        c.core.closed_error(),
+        Some(ConnectionError::Broken(Broken::Io))
+    );
+    assert!(c.core.may_resend());
     // A probe that finds nothing (the stream said ready, then its read waited): still idle.
     let mut c = Conn::new();
     assert!(c.core.begin_probe());

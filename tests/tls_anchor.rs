@@ -199,3 +199,14 @@ fn open_error_is_small() {
     let size = std::mem::size_of::<rawpost::tls::OpenError>();
     assert!(size <= 176, "OpenError is {size} bytes");
 }
+
+#[test]
+fn session_error_is_small() {
+    // The embedded-tls error and the last record's header; it is the stream error of every
+    // exchange over TLS.
+    assert_eq!(std::mem::size_of::<rawpost::tls::SessionError>(), 8);
+    assert_eq!(
+        std::mem::size_of::<rawpost::tls::embedded_tls::TlsError>(),
+        3
+    );
+}

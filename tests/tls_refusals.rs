@@ -423,14 +423,13 @@ async fn plain_http_on_the_port_is_explained() {
     let pki = Pki::new(&P256, &P256);
     let result = connect_to(addr, HOST, &pki.root).await;
     server.await.unwrap();
-    let (_, explained) = handshake_error(result);
-    assert!(
-        explained.starts_with(
-            "TLS handshake failed: the server's answer is not a TLS 1.3 handshake embedded-tls \
-             understands: a TLS 1.2 (or older) server, or not TLS at all on this port (plain \
-             HTTP?)"
-        ),
-        "{explained}"
+    let (tls, explained) = handshake_error(result);
+    assert!(matches!(tls, TlsError::InvalidRecord), "{tls:?}");
+    // The bytes say so: the explanation names plain HTTP (and nothing else).
+    assert_eq!(
+        explained,
+        "TLS handshake failed: the server answered in plain HTTP (its first bytes were \"HTTP/\"): \
+         this port serves HTTP without TLS; use the server's TLS port [InvalidRecord]"
     );
 }
 

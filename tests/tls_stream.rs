@@ -1,7 +1,7 @@
 //! `rawpost::tls::TlsStream`: the end of a TLS session as a reader sees it, against a real
 //! rustls TLS 1.3 server on loopback. embedded-tls reports close_notify as
 //! `Err(ConnectionClosed)` and a bare TCP close as `Err(IoError)`; the stream turns them into
-//! `Ok(0)` and `Err(Io(ConnectionAborted))`.
+//! `Ok(0)` and a `SessionError` of kind `ConnectionAborted`.
 
 mod tls_support;
 
@@ -13,7 +13,7 @@ use embedded_io_adapters::tokio_1::FromTokio;
 use embedded_io_async::{Read, Write};
 use embedded_tls::TlsError;
 use rand_core::OsRng;
-use rawpost::tls::{PinnedProvider, TimeSource, TrustAnchor};
+use rawpost::tls::{PinnedProvider, SessionEnd, TimeSource, TrustAnchor};
 use rawpost::{Framing, Host, Request};
 use tls_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -203,10 +203,22 @@ async fn tcp_close_without_close_notify_is_connection_aborted() {
             }
         };
         assert_eq!(got, response);
-        assert!(
-            matches!(end, TlsError::Io(ErrorKind::ConnectionAborted)),
-            "{end:?}"
+        assert!(matches!(end.end(), SessionEnd::Aborted), "{end:?}");
+        assert_eq!(embedded_io::Error::kind(&end), ErrorKind::ConnectionAborted);
+        assert!(matches!(end.tls_error(), TlsError::IoError), "{end:?}");
+        assert_eq!(
+            end.to_string(),
+            "TLS session ended: the server closed the connection without close_notify (what was \
+             read last may be cut short); the session is over: every later read and write fails, \
+             open a new one [IoError]"
         );
+        // The session is over: the same error on every later call.
+        for _ in 0..2 {
+            let again = tls.read(&mut buf).await.expect_err("the session is over");
+            assert!(matches!(again.end(), SessionEnd::Aborted), "{again:?}");
+            let write = tls.write(b"x").await.expect_err("the session is over");
+            assert!(matches!(write.end(), SessionEnd::Aborted), "{write:?}");
+        }
         assert!(!tls.peer_closed());
         server.await.unwrap();
     })

@@ -206,7 +206,7 @@ impl HangUp for Net<'_> {
 }
 
 impl<'b> Connect for Net<'b> {
-    type StreamError = embedded_tls::TlsError;
+    type StreamError = rawpost::tls::SessionError;
     type Stream<'c>
         = Tls<'c, 'b>
     where

@@ -1675,8 +1675,9 @@ impl Core {
             ),
             State::Idle { .. } | State::Closed { .. } => return Ok(()),
         };
-        // A probe's finding is the connection's state, not an error of any exchange.
-        let idle = matches!(at, At::Idle);
+        // A probe's finding is the connection's state, not an error of any exchange; but a
+        // stream that failed (not ended) while idle is named, not hidden.
+        let idle = matches!((&at, &fault), (At::Idle, Fault::Eof | Fault::Ended(_)));
         let (why, error): (Why, Error<E>) = match (at, fault) {
             (_, Fault::Failed(e)) => (Why::Broken(Broken::Io), Error::Io(e)),
             (At::Idle | At::Unwritten, _) => {

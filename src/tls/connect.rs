@@ -14,6 +14,7 @@ use sha2::Digest;
 use super::error::explain;
 use super::provider::Clock;
 use super::verifier::Expected;
+use super::wire::{Link, Seen};
 use super::{CertError, Detail, PinnedProvider, TlsStream, Transport};
 use crate::{Connection, Host};
 
@@ -35,13 +36,17 @@ pub enum OpenError {
     },
     /// The handshake failed before or around the certificate check: the server does not speak
     /// TLS 1.3, offers nothing in common with embedded-tls, sent an alert, closed the
-    /// connection, or the transport failed. `Display` explains each case.
+    /// connection, sent a handshake message across records (which embedded-tls 0.19 cannot
+    /// reassemble), or the transport failed. `Display` explains each case from the error and
+    /// what was on the wire.
     Handshake {
         /// The error embedded-tls returned.
         error: TlsError,
         /// The cipher suite offered (its TLS code point, e.g. 0x1301 for
         /// `TLS_AES_128_GCM_SHA256`), to name it in the explanation.
         cipher_suite: u16,
+        /// What the transport saw of the server's records.
+        seen: Seen,
     },
 }
 
@@ -63,6 +68,15 @@ impl OpenError {
         }
     }
 
+    /// What the transport saw of the server's records, if the handshake failed for another
+    /// reason than the certificate.
+    pub fn seen(&self) -> Option<Seen> {
+        match self {
+            Self::Handshake { seen, .. } => Some(*seen),
+            Self::Certificate { .. } => None,
+        }
+    }
+
     fn certificate(error: CertError, detail: Detail) -> Self {
         Self::Certificate { error, detail }
     }
@@ -78,9 +92,10 @@ impl fmt::Display for OpenError {
             Self::Handshake {
                 error,
                 cipher_suite,
+                seen,
             } => {
                 f.write_str("TLS handshake failed: ")?;
-                explain_handshake(f, error, *cipher_suite)?;
+                explain_handshake(f, error, *cipher_suite, seen)?;
                 write!(f, " [{error:?}]")
             }
         }
@@ -105,8 +120,83 @@ fn suite_name(code: u16) -> &'static str {
 const OFFER: &str =
     "embedded-tls offers TLS 1.3 only, the key-exchange group secp256r1 (P-256) only";
 
-fn explain_handshake(f: &mut fmt::Formatter<'_>, e: &TlsError, suite: u16) -> fmt::Result {
+/// The name of a TLS version from its code point.
+fn version_name(v: u16) -> &'static str {
+    match v {
+        0x0300 => "SSL 3.0",
+        0x0301 => "TLS 1.0",
+        0x0302 => "TLS 1.1",
+        0x0303 => "TLS 1.2",
+        _ => "an unknown version",
+    }
+}
+
+/// The last record read, for an explanation: " (the last record the server sent was ...)".
+fn last_record(f: &mut fmt::Formatter<'_>, seen: &Seen) -> fmt::Result {
+    match seen.last_record() {
+        Some((kind, len, _)) => write!(
+            f,
+            " (the last record read: content type {kind}, {len} bytes)"
+        ),
+        None => Ok(()),
+    }
+}
+
+fn explain_handshake(
+    f: &mut fmt::Formatter<'_>,
+    e: &TlsError,
+    suite: u16,
+    seen: &Seen,
+) -> fmt::Result {
     let suite = suite_name(suite);
+    // What the bytes on the wire say comes first.
+    if seen.plain_http() {
+        return f.write_str(
+            "the server answered in plain HTTP (its first bytes were \"HTTP/\"): this port serves HTTP without TLS; use the server's TLS port",
+        );
+    }
+    if let Some(version) = seen.hello_without_supported_versions() {
+        return write!(
+            f,
+            "the server answered with a {} ServerHello (legacy_version {version:#06x} and no supported_versions extension): it does not speak TLS 1.3, and embedded-tls speaks TLS 1.3 only: enable TLS 1.3 on the server (nginx: ssl_protocols TLSv1.2 TLSv1.3)",
+            version_name(version)
+        );
+    }
+    if let Some((record, hello)) = seen.hello_spanning() {
+        return write!(
+            f,
+            "the server splits its handshake into records of {record} bytes (its ServerHello of {} bytes spans records, as RFC 8446 §5.1 allows); embedded-tls 0.19 cannot reassemble a handshake message across records: the server must not limit its record size (rustls max_fragment_size, OpenSSL max_send_fragment), or apply rawpost's embedded-tls patches",
+            u32::from(hello) + 4
+        );
+    }
+    // In embedded-tls 0.19 a certificate list longer than what is left of the record is
+    // InvalidCertificate (more than 16 certificates is DecodeError).
+    if let (TlsError::InvalidCertificate, Some((23, len, _))) = (e, seen.last_record()) {
+        let full = if seen.last_record_full() {
+            " (a full record)"
+        } else {
+            ""
+        };
+        return write!(
+            f,
+            "the server's Certificate message is longer than what is left of the {len}-byte record it began in{full}: the message spans records, as RFC 8446 §5.1 allows (or its length is wrong), and embedded-tls 0.19 cannot reassemble a handshake message across records; a chain of fewer or smaller certificates fits one record, or apply rawpost's embedded-tls patches"
+        );
+    }
+    let parse_error = matches!(
+        e,
+        TlsError::InvalidCertificateEntry
+            | TlsError::ParseError(_)
+            | TlsError::InvalidHandshake
+            | TlsError::DecodeError
+            | TlsError::InvalidSignatureScheme
+    );
+    if parse_error && seen.last_record_full() {
+        let len = seen.last_record().map_or(0, |(_, len, _)| len);
+        return write!(
+            f,
+            "a handshake message of the server does not end in the {len}-byte record it began in (a full record): the message spans records, as RFC 8446 §5.1 allows, and embedded-tls 0.19 cannot reassemble a handshake message across records; apply rawpost's embedded-tls patches"
+        );
+    }
     match e {
         TlsError::HandshakeAborted(_, AlertDescription::ProtocolVersion) => f.write_str(
             "the server does not speak TLS 1.3 (it answered protocol_version); embedded-tls speaks TLS 1.3 only: enable TLS 1.3 on the server (nginx: ssl_protocols TLSv1.2 TLSv1.3)",
@@ -129,21 +219,31 @@ fn explain_handshake(f: &mut fmt::Formatter<'_>, e: &TlsError, suite: u16) -> fm
             f,
             "the server aborted the handshake with the alert {alert:?}"
         ),
-        TlsError::IoError => f.write_str(
-            "the server closed the connection during the handshake: it may not speak TLS on this port, may speak only TLS 1.2 or older (embedded-tls speaks TLS 1.3 only), or refused the ClientHello without saying why",
+        TlsError::IoError if seen.last_record().is_none() => write!(
+            f,
+            "the server closed the connection without answering the ClientHello: it refused the offer without an alert ({OFFER} and the cipher suite {suite} only), or this port does not speak TLS"
         ),
+        TlsError::IoError => {
+            f.write_str("the server closed the connection during the handshake")?;
+            last_record(f, seen)
+        }
         TlsError::Io(kind) => write!(
             f,
             "the connection failed during the handshake ({kind:?})"
         ),
+        TlsError::DecodeError if seen.encrypted() => {
+            f.write_str("embedded-tls could not decode an encrypted handshake message of the server (a Certificate message of more than 16 certificates is one)")?;
+            last_record(f, seen)
+        }
         TlsError::UnknownContentType
         | TlsError::InvalidRecord
         | TlsError::InvalidHandshake
         | TlsError::InvalidSupportedVersions
         | TlsError::ParseError(_)
-        | TlsError::DecodeError => f.write_str(
-            "the server's answer is not a TLS 1.3 handshake embedded-tls understands: a TLS 1.2 (or older) server, or not TLS at all on this port (plain HTTP?)",
-        ),
+        | TlsError::DecodeError => {
+            f.write_str("the server's answer is not a TLS 1.3 handshake embedded-tls understands")?;
+            last_record(f, seen)
+        }
         TlsError::InvalidCipherSuite => write!(
             f,
             "the server chose a cipher suite that was not offered; embedded-tls offered {suite} only"
@@ -153,7 +253,7 @@ fn explain_handshake(f: &mut fmt::Formatter<'_>, e: &TlsError, suite: u16) -> fm
             "the server's key share is not usable; {OFFER}, and cannot answer a HelloRetryRequest for another group"
         ),
         TlsError::InsufficientSpace => f.write_str(
-            "a TLS record did not fit embedded-tls's read buffer: make it 16,640 bytes (servers send 16 KiB records)",
+            "a TLS record (or, with rawpost's embedded-tls patches, a handshake message) did not fit embedded-tls's read buffer: make it 16,640 bytes (servers send 16 KiB records), or larger for a certificate chain over 16 KiB",
         ),
         TlsError::InvalidSignatureScheme => f.write_str(
             "the server signed with a scheme this client cannot verify (ECDSA P-256/P-384, Ed25519, RSA-PSS with the features p384, ed25519, rsa)",
@@ -162,7 +262,7 @@ fn explain_handshake(f: &mut fmt::Formatter<'_>, e: &TlsError, suite: u16) -> fm
             "the server's Finished message did not verify: the handshake was altered on the way",
         ),
         TlsError::InvalidCertificate | TlsError::InvalidCertificateEntry => f.write_str(
-            "the server's Certificate message could not be read (more than 16 certificates, or malformed)",
+            "the server's Certificate message is malformed",
         ),
         other => write!(f, "embedded-tls reported {other:?}"),
     }
@@ -175,7 +275,8 @@ fn explain_handshake(f: &mut fmt::Formatter<'_>, e: &TlsError, suite: u16) -> fm
 ///
 /// `tls_read` must hold a whole TLS record (16,640 bytes for the 16 KiB records servers send);
 /// `tls_write` holds one outgoing record (4096 bytes is plenty for requests; a larger write is
-/// split).
+/// split). The session keeps the last 12 bytes of `tls_write` (when it has 512 or more) for
+/// what its [`Transport`] saw of the server's records and for its readiness probe.
 ///
 /// A host that is an IP address (`Host::new("192.0.2.7")`, `Host::new("[2001:db8::7]")`) is
 /// matched against the certificate's IP address names, and no server name is sent (RFC 6066 §3
@@ -186,7 +287,7 @@ fn explain_handshake(f: &mut fmt::Formatter<'_>, e: &TlsError, suite: u16) -> fm
 /// that says why; the error names the certificates involved.
 ///
 /// ```no_run
-/// # async fn demo<S, R>(tcp: S, rng: R, root_pem: &[u8], unix_time: fn() -> Option<u64>) -> Result<(), rawpost::Error<rawpost::tls::embedded_tls::TlsError>>
+/// # async fn demo<S, R>(tcp: S, rng: R, root_pem: &[u8], unix_time: fn() -> Option<u64>) -> Result<(), rawpost::Error<rawpost::tls::SessionError>>
 /// # where S: embedded_io_async::Read + embedded_io_async::Write, R: rawpost::tls::embedded_tls::CryptoRngCore {
 /// use rawpost::tls::{connect, PinnedProvider, TimeSource, TrustAnchor};
 /// use rawpost::{Host, Request};
@@ -298,7 +399,10 @@ where
     let expected = expected(host)?;
     let ip = expected.is_ip();
     provider.verifier.begin(expected);
-    let mut tls = TlsConnection::new(Transport::new(transport), tls_read, tls_write);
+    // A few bytes of the write buffer are shared by the transport (what it saw, the probe
+    // switch) and the session.
+    let (tls_write, link) = Link::carve(tls_write);
+    let mut tls = TlsConnection::new(Transport::linked(transport, link), tls_read, tls_write);
     // No server name for an IP address (RFC 6066 §3); the verifier knows the address.
     let config = if ip {
         TlsConfig::new()
@@ -321,6 +425,7 @@ where
             None => OpenError::Handshake {
                 error: e,
                 cipher_suite: CS::CODE_POINT,
+                seen: link.seen(),
             },
         });
     }
@@ -333,7 +438,7 @@ where
             .unwrap_or((CertError::NoCertificate, Detail::new()));
         return Err(OpenError::certificate(error, detail));
     }
-    Ok(TlsStream::new(tls))
+    Ok(TlsStream::linked(tls, link))
 }
 
 /// The embedded-tls `CryptoProvider` of one handshake: private, so that a session verified by

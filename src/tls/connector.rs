@@ -1,9 +1,9 @@
 //! A [`Connect`] for [`Client`](crate::Client): TCP (any connector of yours), then a verified
 //! TLS 1.3 session on it.
 
-use embedded_tls::{Aes128GcmSha256, CryptoRngCore, TlsCipherSuite, TlsError};
+use embedded_tls::{Aes128GcmSha256, CryptoRngCore, TlsCipherSuite};
 
-use super::{open, Clock, NoClock, OpenError, PinnedProvider, TlsStream};
+use super::{open, Clock, NoClock, OpenError, PinnedProvider, SessionError, TlsStream};
 use crate::{Connect, Host};
 
 /// Opens connections for a [`Client`](crate::Client): a transport from `T` (a TCP connector of
@@ -98,7 +98,7 @@ where
     C: Clock,
     CS: TlsCipherSuite + 'static,
 {
-    type StreamError = TlsError;
+    type StreamError = SessionError;
     type Stream<'c>
         = TlsStream<'c, T::Stream<'c>, CS>
     where

@@ -1,7 +1,9 @@
 //! TLS 1.3 with a pinned CA certificate, over embedded-tls and rustls-webpki.
 //!
 //! - [`connect`] / [`open`]: the handshake, ending in a verified session or an error;
-//!   [`TlsStream`]: the session as a byte stream whose end a reader can see.
+//!   [`TlsStream`]: the session as a byte stream whose end a reader can see, whose errors
+//!   ([`SessionError`]) say why the session ended, and which can tell without waiting whether
+//!   the server has closed it (`ReadReady`).
 //! - [`TrustAnchor`]: the pinned certificate, from PEM text or DER bytes.
 //! - [`PinnedProvider`]: the pinned certificate, randomness and a [`TimeSource`] (see there
 //!   for every check made).
@@ -19,8 +21,10 @@ mod der;
 mod error;
 mod memo;
 mod provider;
+mod session;
 mod stream;
 mod verifier;
+mod wire;
 
 pub use anchor::{pem_certificate_count, TrustAnchor};
 pub use connect::{connect, open, OpenError};
@@ -30,4 +34,6 @@ pub use embedded_tls;
 pub use error::{CertError, Detail, DETAIL_LEN};
 pub use memo::SignatureCache;
 pub use provider::{Clock, NoClock, PinnedProvider, TimeSource, TimeUsed, MIN_TIME};
-pub use stream::{TlsStream, Transport};
+pub use session::{SessionEnd, SessionError};
+pub use stream::TlsStream;
+pub use wire::{Seen, Transport, TransportError, FULL_RECORD};

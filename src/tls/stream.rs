@@ -1,11 +1,19 @@
-//! The TLS session as a byte stream: a clean end of stream, and the transport under it.
+//! The TLS session as a byte stream: a clean end of stream, a typed end of the session, and a
+//! way to see without waiting whether the server has closed it.
+
+use core::future::Future;
+use core::pin::pin;
+use core::task::{Context, Poll, Waker};
 
 use embedded_io::ErrorKind;
-use embedded_io_async::{ErrorType, Read, Write};
+use embedded_io_async::{ErrorType, Read, ReadReady, Write};
 use embedded_tls::{TlsCipherSuite, TlsConnection, TlsError};
 
+use super::session::SessionError;
+use super::wire::{Link, Seen, Transport};
+
 /// An open TLS session as an `embedded_io_async` stream, with an end of stream that a reader
-/// can see.
+/// can see, and errors that say why the session ended.
 ///
 /// [`connect`](super::connect) and [`open`](super::open) return it. embedded-tls 0.19 never
 /// reports the end of a session as `Ok(0)`, so over a bare `TlsConnection` a body delimited by
@@ -14,27 +22,51 @@ use embedded_tls::{TlsCipherSuite, TlsConnection, TlsError};
 /// | `TlsConnection::read` | `TlsStream::read` | meaning |
 /// |---|---|---|
 /// | `Err(TlsError::ConnectionClosed)` | `Ok(0)`, and `Ok(0)` on every later read | the server sent close_notify: a clean end of stream |
-/// | `Err(TlsError::IoError)` | `Err(TlsError::Io(ErrorKind::ConnectionAborted))` | the transport read returned 0 (TCP closed) without close_notify: an unclean end, the data may be truncated |
-/// | anything else | unchanged | |
+/// | `Err(TlsError::IoError)` | a [`SessionError`] of kind `ConnectionAborted` | the transport read returned 0 (TCP closed) without close_notify: an unclean end, the data may be truncated |
+/// | `Err(TlsError::Io(kind))` | a [`SessionError`] of that kind | the transport failed |
+/// | any other error | a [`SessionError`] of kind `Other` | the TLS stack failed (a KeyUpdate or a NewSessionTicket embedded-tls 0.19 cannot handle, an alert from the server...): its `Display` says what the server did and what embedded-tls lacks |
 ///
-/// rawpost's [`Connection`](crate::Connection) treats `Ok(0)` as the end of the stream and the
-/// `ConnectionAborted`, `ConnectionReset`, `BrokenPipe` and `NotConnected` kinds as "the
-/// connection ended". Writes and `flush` pass through unchanged (`write` only buffers a record;
-/// `flush` sends it).
+/// After an error the session is over: every later `read`, `write` and `flush` returns the same
+/// error. rawpost's [`Connection`](crate::Connection) treats `Ok(0)` as the end of the stream
+/// and the `ConnectionAborted`, `ConnectionReset`, `BrokenPipe` and `NotConnected` kinds as
+/// "the connection ended". Writes only buffer a record; `flush` sends it.
 ///
-/// `read_ready` (`ReadReady`) tells, without waiting, whether a read would return at once —
-/// which is how [`Client`](crate::Client) finds an idle session the server has closed before it
-/// writes a request into it.
+/// **Readiness.** With a transport that implements `ReadReady`, so does the stream, so that
+/// [`Connection::check_closed`](crate::Connection::check_closed) can tell, before a request is
+/// written into an idle session, whether the server has ended it: `read_ready()` is `true` when
+/// decrypted data is waiting, when close_notify or the end of the transport (or a failure) is
+/// there to be read, and `false` when nothing complete has arrived. Records that are not data (a
+/// NewSessionTicket; a KeyUpdate with a patched embedded-tls) are processed on the way and leave
+/// the session usable; decrypted data stays for the next `read`; a record that has only partly
+/// arrived stays where it is.
+///
+/// The contract is `ReadReady`'s: when `read_ready()` returns `true`, the next `read` returns
+/// without waiting; `read_ready()` itself never waits. What it asks of the transport `S`: its
+/// `read` must be cancel-safe (a read dropped before it completes loses no byte, as
+/// embedded-io-async asks of implementations; embassy-net's TCP socket and tokio's streams
+/// are). The probe polls embedded-tls's read once; [`Transport`] answers each read of its inner
+/// stream that would wait with [`TransportError::NotReady`](super::TransportError::NotReady)
+/// instead of waiting, hands embedded-tls a record header only once all 5 bytes are in, and
+/// hands it out again when embedded-tls starts the interrupted record over — so nothing is lost
+/// between probes. `S::read_ready` itself is not consulted: embedded-tls owns the transport and
+/// offers no way to reach it from the session; the bound marks the transports meant to be
+/// used without waiting.
+///
+/// Only a session made by [`open`](super::open) (or [`connect`](super::connect), or
+/// [`TlsConnector`](super::TlsConnector)) can be probed: the transport and the session share
+/// 12 bytes taken from the end of the write buffer. One wrapped with [`TlsStream::new`] always
+/// answers `false` until it has ended.
 pub struct TlsStream<'b, S, CS>
 where
     S: Read + Write + 'b,
     CS: TlsCipherSuite + 'static,
 {
-    inner: TlsConnection<'b, Transport<S>, CS>,
+    inner: TlsConnection<'b, Transport<'b, S>, CS>,
+    link: Link<'b>,
     /// The server sent close_notify.
     ended: bool,
-    /// A read found the session failed while checking readiness; the next read returns it.
-    failed: Option<TlsError>,
+    /// The session failed: every later call returns this.
+    failed: Option<SessionError>,
 }
 
 impl<'b, S, CS> TlsStream<'b, S, CS>
@@ -44,22 +76,28 @@ where
 {
     /// Wraps a session. [`open`](super::open) and [`connect`](super::connect) build it after a
     /// verified handshake; wrapping a session opened some other way gives the same stream
-    /// behaviour, and none of rawpost's certificate checks.
-    pub fn new(inner: TlsConnection<'b, Transport<S>, CS>) -> Self {
+    /// behaviour (without the record observations of [`Transport`] and the readiness probe),
+    /// and none of rawpost's certificate checks.
+    pub fn new(inner: TlsConnection<'b, Transport<'b, S>, CS>) -> Self {
+        Self::linked(inner, Link::none())
+    }
+
+    pub(crate) fn linked(inner: TlsConnection<'b, Transport<'b, S>, CS>, link: Link<'b>) -> Self {
         Self {
             inner,
+            link,
             ended: false,
             failed: None,
         }
     }
 
     /// The embedded-tls session.
-    pub fn get_mut(&mut self) -> &mut TlsConnection<'b, Transport<S>, CS> {
+    pub fn get_mut(&mut self) -> &mut TlsConnection<'b, Transport<'b, S>, CS> {
         &mut self.inner
     }
 
     /// The embedded-tls session, unwrapped.
-    pub fn into_inner(self) -> TlsConnection<'b, Transport<S>, CS> {
+    pub fn into_inner(self) -> TlsConnection<'b, Transport<'b, S>, CS> {
         self.inner
     }
 
@@ -68,13 +106,35 @@ where
         self.ended
     }
 
+    /// The error that ended the session, if one did.
+    pub fn failure(&self) -> Option<SessionError> {
+        self.failed
+    }
+
+    /// What the transport has seen of the server's records so far (the last record's type
+    /// and length, and whether it was read whole), for diagnostics; nothing for a stream made
+    /// with [`TlsStream::new`].
+    pub fn seen(&self) -> Seen {
+        self.link.seen()
+    }
+
     /// Ends the session: sends close_notify and returns the transport (e.g. to close the TCP
     /// socket). On an error the transport comes back with it.
-    pub async fn close(self) -> Result<S, (S, TlsError)> {
+    pub async fn close(self) -> Result<S, (S, SessionError)> {
+        let link = self.link;
         match self.inner.close().await {
             Ok(transport) => Ok(transport.into_inner()),
-            Err((transport, e)) => Err((transport.into_inner(), e)),
+            Err((transport, e)) => Err((transport.into_inner(), SessionError::new(e, link.seen()))),
         }
+    }
+
+    /// Records a failure: the session is over.
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, e: TlsError) -> SessionError {
+        let error = SessionError::new(e, self.link.seen());
+        self.failed = Some(error);
+        error
     }
 }
 
@@ -83,15 +143,7 @@ where
     S: Read + Write + 'b,
     CS: TlsCipherSuite + 'static,
 {
-    type Error = TlsError;
-}
-
-/// The end of the transport without close_notify is an unclean end.
-fn map_read_error(e: TlsError) -> TlsError {
-    match e {
-        TlsError::IoError => TlsError::Io(ErrorKind::ConnectionAborted),
-        e => e,
-    }
+    type Error = SessionError;
 }
 
 impl<'b, S, CS> Read for TlsStream<'b, S, CS>
@@ -99,62 +151,20 @@ where
     S: Read + Write + 'b,
     CS: TlsCipherSuite + 'static,
 {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TlsError> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, SessionError> {
         if self.ended {
             return Ok(0);
         }
-        if let Some(e) = self.failed.take() {
-            return Err(map_read_error(e));
+        if let Some(e) = self.failed {
+            return Err(e);
         }
         match self.inner.read(buf).await {
+            Ok(n) => Ok(n),
             Err(TlsError::ConnectionClosed) => {
                 self.ended = true;
                 Ok(0)
             }
-            Err(e) => Err(map_read_error(e)),
-            other => other,
-        }
-    }
-}
-
-/// Whether a read would return at once: decrypted bytes are waiting, the session has ended
-/// (`close_notify`, or the transport's end), or it failed. Looks by polling one read once,
-/// without waiting: records that carry no data (a NewSessionTicket) are consumed on the way and
-/// are not a closure; decrypted data is kept for the next read. (A record only partly arrived
-/// is not yet handled safely here: see the `tls-fix` work.)
-impl<'b, S, CS> embedded_io_async::ReadReady for TlsStream<'b, S, CS>
-where
-    S: Read + Write + 'b,
-    CS: TlsCipherSuite + 'static,
-{
-    fn read_ready(&mut self) -> Result<bool, TlsError> {
-        if self.ended || self.failed.is_some() {
-            return Ok(true);
-        }
-        let outcome = {
-            let mut read = core::pin::pin!(self.inner.read_buffered());
-            let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
-            match core::future::Future::poll(read.as_mut(), &mut cx) {
-                core::task::Poll::Ready(Ok(buffer)) => {
-                    // Keep the data for the next read.
-                    buffer.revert();
-                    Some(Ok(()))
-                }
-                core::task::Poll::Ready(Err(e)) => Some(Err(e)),
-                core::task::Poll::Pending => None,
-            }
-        };
-        match outcome {
-            None => Ok(false),
-            Some(Ok(())) => Ok(true),
-            Some(Err(TlsError::ConnectionClosed)) => {
-                self.ended = true;
-                Ok(true)
-            }
-            Some(Err(e)) => {
-                self.failed = Some(e);
-                Ok(true)
-            }
+            Err(e) => Err(self.fail(e)),
         }
     }
 }
@@ -164,81 +174,69 @@ where
     S: Read + Write + 'b,
     CS: TlsCipherSuite + 'static,
 {
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, TlsError> {
-        self.inner.write(buf).await
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, SessionError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        match self.inner.write(buf).await {
+            Ok(n) => Ok(n),
+            Err(e) => Err(self.fail(e)),
+        }
     }
 
-    async fn flush(&mut self) -> Result<(), TlsError> {
-        self.inner.flush().await
-    }
-}
-
-/// The transport under a [`TlsStream`] (a TCP socket, ...): bytes pass through unchanged,
-/// except one record that embedded-tls 0.19 gets wrong.
-///
-/// When a handshake is aborted (rawpost's verifier refusing the server's certificate, for
-/// example), embedded-tls 0.19 writes its alert as a 7-byte record whose header says
-/// `change_cipher_spec` (type 20, version 0x0301) around the 2-byte alert. Servers reject that
-/// as a malformed ChangeCipherSpec (rustls: "illegal middlebox change cipher spec") and never
-/// see the alert. `Transport` rewrites exactly that record into an `alert` record (type 21,
-/// version 0x0303) with the same level and description, so the server logs why it was refused
-/// (bad_certificate, unknown_ca, certificate_expired...). The alert is sent unencrypted, before
-/// the client's first encrypted record, which TLS 1.3 servers (rustls, OpenSSL) accept.
-/// embedded-tls never sends a real ChangeCipherSpec, so nothing else can match.
-pub struct Transport<S> {
-    inner: S,
-}
-
-/// What embedded-tls 0.19 writes for an unencrypted alert: content type 20
-/// (change_cipher_spec), version 0x0301, length 2, then level and description.
-const BROKEN_ALERT_HEADER: [u8; 5] = [20, 0x03, 0x01, 0x00, 0x02];
-/// A TLS 1.3 plaintext alert record header: content type 21 (alert), version 0x0303, length 2.
-const ALERT_HEADER: [u8; 5] = [21, 0x03, 0x03, 0x00, 0x02];
-
-impl<S> Transport<S> {
-    /// Wraps the transport (a connected TCP socket, ...).
-    pub fn new(inner: S) -> Self {
-        Self { inner }
-    }
-
-    /// The transport.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The transport, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
+    async fn flush(&mut self) -> Result<(), SessionError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        match self.inner.flush().await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(e)),
+        }
     }
 }
 
-impl<S: ErrorType> ErrorType for Transport<S> {
-    type Error = S::Error;
-}
-
-impl<S: Read> Read for Transport<S> {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, S::Error> {
-        self.inner.read(buf).await
-    }
-}
-
-impl<S: Write> Write for Transport<S> {
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, S::Error> {
-        if let [header @ .., level @ (1 | 2), description] = buf {
-            if *header == BROKEN_ALERT_HEADER {
-                let mut record = [0u8; 7];
-                record[..5].copy_from_slice(&ALERT_HEADER);
-                record[5] = *level;
-                record[6] = *description;
-                self.inner.write_all(&record).await?;
-                return Ok(buf.len());
+impl<'b, S, CS> ReadReady for TlsStream<'b, S, CS>
+where
+    S: Read + Write + ReadReady + 'b,
+    CS: TlsCipherSuite + 'static,
+{
+    /// Whether a `read` would return at once: decrypted data, close_notify, the end of the
+    /// transport or a failure are there. Never waits (see the type's documentation).
+    fn read_ready(&mut self) -> Result<bool, SessionError> {
+        if self.ended || self.failed.is_some() {
+            return Ok(true);
+        }
+        if !self.link.seen().is_recorded() {
+            // Without the link the transport cannot be asked not to wait.
+            return Ok(false);
+        }
+        self.link.probe(true);
+        let polled = {
+            let mut read = pin!(self.inner.read_buffered());
+            let mut cx = Context::from_waker(Waker::noop());
+            match read.as_mut().poll(&mut cx) {
+                Poll::Ready(Ok(data)) => {
+                    // Keep the data for the next read.
+                    data.revert();
+                    Ok(true)
+                }
+                Poll::Ready(Err(e)) => Err(e),
+                Poll::Pending => Ok(false),
+            }
+        };
+        self.link.probe(false);
+        match polled {
+            Ok(ready) => Ok(ready),
+            Err(TlsError::Io(ErrorKind::Interrupted)) => Ok(false),
+            Err(TlsError::ConnectionClosed) => {
+                self.ended = true;
+                Ok(true)
+            }
+            Err(e) => {
+                self.fail(e);
+                Ok(true)
             }
         }
-        self.inner.write(buf).await
-    }
-
-    async fn flush(&mut self) -> Result<(), S::Error> {
-        self.inner.flush().await
     }
 }
 
@@ -265,7 +263,7 @@ mod tests {
     }
 
     fn write(bytes: &[u8]) -> std::vec::Vec<u8> {
-        let mut t = Transport::new(Sink(std::vec::Vec::new()));
+        let mut t: Transport<'_, Sink> = Transport::new(Sink(std::vec::Vec::new()));
         let n = futures_lite(t.write(bytes)).unwrap();
         assert_eq!(n, bytes.len());
         t.into_inner().0

@@ -1,6 +1,8 @@
 //! Test PKI (rcgen) and a real rustls TLS 1.3 server on 127.0.0.1, plus an embedded-tls client.
 #![allow(dead_code, unused_imports)]
 
+pub mod wild;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

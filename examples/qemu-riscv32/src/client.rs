@@ -114,5 +114,5 @@ pub async fn close(conn: Session<'_>) -> Result<Uart, Failure> {
     conn.into_inner()
         .close()
         .await
-        .map_err(|(_, e)| Failure::Handshake(e))
+        .map_err(|(_, e)| Failure::Handshake(e.tls_error()))
 }

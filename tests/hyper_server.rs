@@ -11,6 +11,8 @@
 //!
 //! Every test runs under a timeout so a bug cannot hang CI.
 
+mod support;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,6 +33,7 @@ use hyper::service::service_fn;
 use hyper::{Method as HyperMethod, StatusCode};
 use hyper_util::rt::TokioIo;
 use rawpost::{Connection, ConnectionError, Error, Framing, Host, Request};
+use support::outcome::{read_body, read_body_blocking};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -229,18 +232,6 @@ fn host(addr: SocketAddr) -> Host<'static> {
     Host::new("127.0.0.1").with_port(addr.port())
 }
 
-/// Reads a body to its end through `embedded_io_async::Read`, `piece` bytes at a time.
-async fn read_in_pieces<R: Read>(body: &mut R, piece: usize) -> Result<Vec<u8>, R::Error> {
-    let mut all = Vec::new();
-    let mut scratch = vec![0u8; piece];
-    loop {
-        match body.read(&mut scratch).await? {
-            0 => return Ok(all),
-            n => all.extend_from_slice(&scratch[..n]),
-        }
-    }
-}
-
 const JSON_HEADERS: &[(&str, &str)] = &[
     ("Content-Type", "application/json"),
     ("User-Agent", "rawpost-test/1.0"),
@@ -295,7 +286,7 @@ async fn check_echo<S: Read + Write>(
         .to_owned();
     assert_eq!(sorted_names(&names), expected_names());
 
-    let got = read_in_pieces(resp, 1000).await.expect("the echoed body");
+    let got = read_body(resp, 1000).await.expect("the echoed body");
     assert_eq!(got, body);
     assert!(resp.is_complete());
 }
@@ -406,9 +397,7 @@ async fn chunked_response_is_decoded() {
         assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
         assert!(resp.keeps_connection());
 
-        let got = read_in_pieces(&mut resp, 777)
-            .await
-            .expect("the chunked body");
+        let got = read_body(&mut resp, 777).await.expect("the chunked body");
         assert_eq!(got, chunked_expected());
         assert!(resp.is_complete());
         assert_eq!(resp.trailers().count(), 0);
@@ -561,7 +550,6 @@ async fn blocking_shell_over_std_tcp() {
     bounded(async {
         let (addr, accepted) = start_server().await;
         let client = tokio::task::spawn_blocking(move || {
-            use embedded_io::Read as _;
             let tcp = std::net::TcpStream::connect(addr).expect("connect");
             tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
                 .unwrap();
@@ -585,15 +573,7 @@ async fn blocking_shell_over_std_tcp() {
 
             let mut resp = conn.send(&Request::get("/chunked")).expect("send");
             assert_eq!(resp.framing(), Framing::Chunked);
-            let mut got = Vec::new();
-            let mut piece = [0u8; 700];
-            loop {
-                let n = resp.read(&mut piece).expect("chunked body");
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&piece[..n]);
-            }
+            let got = read_body_blocking(&mut resp, 700).expect("chunked body");
             assert_eq!(got, chunked_expected());
             assert!(conn.is_reusable());
         });
@@ -625,7 +605,7 @@ async fn streamed_bodies_reach_hyper_whole() {
             }
             let mut resp = w.finish().await.expect("response");
             assert_eq!(resp.status(), 200);
-            let echoed = read_in_pieces(&mut resp, 333).await.expect("body");
+            let echoed = read_body(&mut resp, 333).await.expect("body");
             assert_eq!(echoed, whole, "{length:?}");
             assert!(conn.is_reusable());
         }

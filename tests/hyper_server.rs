@@ -14,7 +14,6 @@
 mod support;
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +32,7 @@ use hyper::service::service_fn;
 use hyper::{Method as HyperMethod, StatusCode};
 use hyper_util::rt::TokioIo;
 use rawpost::{Connection, ConnectionError, Error, Framing, Host, Request};
+use support::net::within;
 use support::outcome::{read_body, read_body_blocking};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -174,12 +174,8 @@ async fn start_server() -> (SocketAddr, Arc<AtomicUsize>) {
 // Client side helpers
 // ---------------------------------------------------------------------------------------------
 
-/// Runs a test body under a timeout, so a bug cannot hang CI.
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), test)
-        .await
-        .expect("the test timed out")
-}
+/// Every test must finish well within this.
+const LIMIT: Duration = Duration::from_secs(20);
 
 type Stream = FromTokio<TcpStream>;
 
@@ -299,7 +295,7 @@ async fn check_echo<S: Read + Write>(
 /// caller's headers plus `Host` and `Content-Length`, in one write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_post_is_echoed() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, accepted) = start_server().await;
         let body = br#"{"grant_type":"client_credentials","scope":"read write","n":[1,2,3]}"#;
         let mut buf = [0u8; 4096];
@@ -346,7 +342,7 @@ struct TokenRequest<'a> {
 /// (b) A JSON body serialized by serde-json-core straight into the connection buffer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_post_with_serde_json_core() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, _accepted) = start_server().await;
         let value = TokenRequest {
             grant_type: "client_credentials",
@@ -385,7 +381,7 @@ async fn json_post_with_serde_json_core() {
 /// (c) A chunked response streamed in several frames is decoded exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunked_response_is_decoded() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, _accepted) = start_server().await;
         let mut buf = [0u8; 1024];
         let mut conn = Connection::new(connect(addr).await, &mut buf, host(addr));
@@ -411,7 +407,7 @@ async fn chunked_response_is_decoded() {
 /// (d) Three requests on one kept-alive connection: the server accepts exactly one connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_requests_on_one_connection() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, accepted) = start_server().await;
         let mut buf = [0u8; 2048];
         let mut conn = Connection::new(connect(addr).await, &mut buf, host(addr));
@@ -460,7 +456,7 @@ async fn three_requests_on_one_connection() {
 /// fails with `ConnectionError::Closed`, and the server did close its end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_close_ends_the_connection() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, accepted) = start_server().await;
         let mut buf = [0u8; 1024];
         let mut conn = Connection::new(connect(addr).await, &mut buf, host(addr));
@@ -503,7 +499,7 @@ async fn connection_close_ends_the_connection() {
 /// straight from the caller's slice; the echo is read back in pieces.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_larger_than_the_buffer() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, accepted) = start_server().await;
         // A JSON string value that fills 64 KiB, with a recognizable, non-repeating pattern.
         let mut body = b"{\"blob\":\"".to_vec();
@@ -547,7 +543,7 @@ async fn body_larger_than_the_buffer() {
 /// then a chunked response, on one kept-alive connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_shell_over_std_tcp() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, accepted) = start_server().await;
         let client = tokio::task::spawn_blocking(move || {
             let tcp = std::net::TcpStream::connect(addr).expect("connect");
@@ -587,7 +583,7 @@ async fn blocking_shell_over_std_tcp() {
 /// whole, and one with a declared length too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_bodies_reach_hyper_whole() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, accepted) = start_server().await;
         let mut buf = [0u8; 512];
         let mut conn = Connection::new(connect(addr).await, &mut buf, host(addr));

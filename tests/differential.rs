@@ -10,11 +10,12 @@
 
 mod support;
 
-use embedded_io::{Read as _, Write as _};
-use embedded_io_async::{Read as _, Write as _};
+use embedded_io::Write as _;
+use embedded_io_async::Write as _;
 use rawpost::{
     blocking, Connection, ConnectionError, Error, Host, Request, TimeoutPhase, Timeouts,
 };
+use support::outcome::{read_outcome, read_outcome_blocking, Observe, Outcome};
 use support::{block_on_clock, FakeClock, Injected, Peer, Reads};
 
 const HOST: Host<'static> = Host::new("api.example.com");
@@ -50,16 +51,6 @@ struct Program {
     delays: &'static [u64],
     ops: &'static [Op],
     buf: usize,
-}
-
-/// What a caller observes of one exchange.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Outcome {
-    status: u16,
-    reason: String,
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-    trailers: Vec<(String, Vec<u8>)>,
 }
 
 /// Per exchange: the result, whether the connection is reusable after it, and the clock then.
@@ -233,10 +224,6 @@ const LATE: &[Program] = &[
     },
 ];
 
-fn fields(it: rawpost::Fields<'_>) -> Vec<(String, Vec<u8>)> {
-    it.map(|h| (h.name.to_string(), h.value.to_vec())).collect()
-}
-
 /// Fills the buffer `send_with` gives with `body`.
 fn put(body: &'static [u8]) -> impl FnOnce(&mut [u8]) -> Result<usize, ()> {
     move |b: &mut [u8]| {
@@ -252,7 +239,7 @@ async fn run_async(p: &Program, peer: &mut Peer, clock: &FakeClock, out_step: us
     let mut runs = Run::new();
     for op in p.ops {
         let r = async {
-            let mut resp = match *op {
+            let resp = match *op {
                 Op::Send(req) | Op::SendUnread(req) => conn.send(&req).await?,
                 Op::SendWith(req, body) => conn.send_with(&req, put(body)).await?,
                 Op::Stream(req, len, pieces) => {
@@ -264,23 +251,10 @@ async fn run_async(p: &Program, peer: &mut Peer, clock: &FakeClock, out_step: us
                     w.finish().await?
                 }
             };
-            let mut body = Vec::new();
-            let mut chunk = vec![0u8; out_step];
-            if !matches!(op, Op::SendUnread(_)) {
-                loop {
-                    match resp.read(&mut chunk).await? {
-                        0 => break,
-                        n => body.extend_from_slice(&chunk[..n]),
-                    }
-                }
+            match op {
+                Op::SendUnread(_) => Ok(resp.outcome(Vec::new())),
+                _ => read_outcome(resp, out_step).await,
             }
-            Ok(Outcome {
-                status: resp.status(),
-                reason: resp.reason().to_string(),
-                headers: fields(resp.headers()),
-                body,
-                trailers: fields(resp.trailers()),
-            })
         }
         .await;
         let failed = r.is_err();
@@ -298,7 +272,7 @@ fn run_blocking(p: &Program, peer: &mut Peer, clock: &FakeClock, out_step: usize
     let mut runs = Run::new();
     for op in p.ops {
         let r = (|| {
-            let mut resp = match *op {
+            let resp = match *op {
                 Op::Send(req) | Op::SendUnread(req) => conn.send(&req)?,
                 Op::SendWith(req, body) => conn.send_with(&req, put(body))?,
                 Op::Stream(req, len, pieces) => {
@@ -310,23 +284,10 @@ fn run_blocking(p: &Program, peer: &mut Peer, clock: &FakeClock, out_step: usize
                     w.finish()?
                 }
             };
-            let mut body = Vec::new();
-            let mut chunk = vec![0u8; out_step];
-            if !matches!(op, Op::SendUnread(_)) {
-                loop {
-                    match resp.read(&mut chunk)? {
-                        0 => break,
-                        n => body.extend_from_slice(&chunk[..n]),
-                    }
-                }
+            match op {
+                Op::SendUnread(_) => Ok(resp.outcome(Vec::new())),
+                _ => read_outcome_blocking(resp, out_step),
             }
-            Ok(Outcome {
-                status: resp.status(),
-                reason: resp.reason().to_string(),
-                headers: fields(resp.headers()),
-                body,
-                trailers: fields(resp.trailers()),
-            })
         })();
         let failed = r.is_err();
         runs.push((r, conn.is_reusable(), clock.0.get()));

@@ -7,73 +7,29 @@ use embedded_io_async::Read;
 use rawpost::{
     Connection, ConnectionError, Error, Framing, Host, Request, RequestError, ResponseError,
 };
+use support::outcome::{read_outcome_blocking, send_and_read, Outcome};
 use support::{block_on, poll_once_then_drop, Injected, Lcg, Peer, Pending, Reads};
 
 const HOST: Host<'static> = Host::new("api.example.com");
 
-/// Everything a caller can observe of one exchange.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Outcome {
-    status: u16,
-    reason: String,
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-    trailers: Vec<(String, Vec<u8>)>,
-    reusable: bool,
-}
-
 /// Sends `req` over a peer playing `script` and reads the whole response, `out_step` bytes per
-/// `read` call.
+/// `read` call: what the caller observed, and whether the connection can carry another request.
 fn exchange(
     peer: &mut Peer,
     buf: &mut [u8],
     req: &Request<'_>,
     out_step: usize,
-) -> Result<Outcome, Error<Injected>> {
+) -> Result<(Outcome, bool), Error<Injected>> {
     block_on(async {
         let mut conn = Connection::new(&mut *peer, buf, HOST);
-        let outcome = read_one(&mut conn, req, out_step).await;
+        let outcome = send_and_read(&mut conn, req, out_step).await;
         if outcome.is_err() {
             assert!(
                 !conn.is_reusable(),
                 "an error must leave the connection unusable"
             );
         }
-        outcome
-    })
-}
-
-async fn read_one<S: embedded_io_async::Read + embedded_io_async::Write>(
-    conn: &mut Connection<'_, S>,
-    req: &Request<'_>,
-    out_step: usize,
-) -> Result<Outcome, Error<S::Error>> {
-    let mut resp = conn.send(req).await?;
-    let mut body = Vec::new();
-    let mut chunk = vec![0u8; out_step];
-    loop {
-        let n = resp.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    assert!(resp.is_complete());
-    let fields = |it: rawpost::Fields<'_>| {
-        it.map(|h| (h.name.to_string(), h.value.to_vec()))
-            .collect::<Vec<_>>()
-    };
-    let out = Outcome {
-        status: resp.status(),
-        reason: resp.reason().to_string(),
-        headers: fields(resp.headers()),
-        body,
-        trailers: fields(resp.trailers()),
-        reusable: false,
-    };
-    Ok(Outcome {
-        reusable: conn.is_reusable(),
-        ..out
+        outcome.map(|o| (o, conn.is_reusable()))
     })
 }
 
@@ -83,38 +39,12 @@ fn exchange_blocking(
     buf: &mut [u8],
     req: &Request<'_>,
     out_step: usize,
-) -> Result<Outcome, Error<Injected>> {
-    use embedded_io::Read as _;
+) -> Result<(Outcome, bool), Error<Injected>> {
     let mut conn = rawpost::blocking::Connection::new(&mut *peer, buf, HOST);
-    let outcome = (|| {
-        let mut resp = conn.send(req)?;
-        let mut body = Vec::new();
-        let mut chunk = vec![0u8; out_step];
-        loop {
-            let n = resp.read(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-        assert!(resp.is_complete());
-        let fields = |it: rawpost::Fields<'_>| {
-            it.map(|h| (h.name.to_string(), h.value.to_vec()))
-                .collect::<Vec<_>>()
-        };
-        Ok(Outcome {
-            status: resp.status(),
-            reason: resp.reason().to_string(),
-            headers: fields(resp.headers()),
-            body,
-            trailers: fields(resp.trailers()),
-            reusable: false,
-        })
-    })();
-    outcome.map(|o| Outcome {
-        reusable: conn.is_reusable(),
-        ..o
-    })
+    let outcome = conn
+        .send(req)
+        .and_then(|resp| read_outcome_blocking(resp, out_step));
+    outcome.map(|o| (o, conn.is_reusable()))
 }
 
 fn post() -> Request<'static> {
@@ -125,8 +55,8 @@ fn post() -> Request<'static> {
 
 /// Plays `script` whole, byte by byte, and in random splits (with whole and tiny output
 /// windows), through the async and the blocking shell; all must agree, and both shells must
-/// write the same bytes. Returns the common result.
-fn all_splits(script: &[u8], req: &Request<'_>) -> Result<Outcome, Error<Injected>> {
+/// write the same bytes. Returns the common result, and whether the connection was reusable.
+fn all_splits(script: &[u8], req: &Request<'_>) -> Result<(Outcome, bool), Error<Injected>> {
     let mut buf = [0u8; 1024];
     let whole = exchange(&mut Peer::new(script), &mut buf, req, 4096);
     let mut plans = vec![Reads::Max(1), Reads::Max(2), Reads::Max(7)];
@@ -171,7 +101,7 @@ fn post_is_one_write_of_exact_bytes() {
             ("Accept", "application/json"),
         ])
         .with_body(br#"{"grant_type":"client_credentials"}"#);
-    let out = exchange(&mut peer, &mut buf, &req, 64).unwrap();
+    let (out, _) = exchange(&mut peer, &mut buf, &req, 64).unwrap();
     assert_eq!(out.body, b"ok");
     assert_eq!(peer.writes.len(), 1, "head and body in one write");
     assert_eq!(peer.flushes, 1);
@@ -187,7 +117,7 @@ fn large_body_is_written_from_the_callers_slice() {
     let mut peer = Peer::new(b"HTTP/1.1 204 No Content\r\n\r\n");
     let mut buf = [0u8; 256];
     let req = Request::put("/blob").with_body(&body);
-    let out = exchange(&mut peer, &mut buf, &req, 64).unwrap();
+    let (out, _) = exchange(&mut peer, &mut buf, &req, 64).unwrap();
     assert_eq!(out.status, 204);
     assert_eq!(peer.writes.len(), 2, "head, then body");
     assert_eq!(
@@ -270,7 +200,7 @@ fn body_writer_failures_write_nothing() {
 
 #[test]
 fn content_length_body() {
-    let out = all_splits(
+    let (out, reusable) = all_splits(
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"token\":\"t\"}",
         &post(),
     )
@@ -286,14 +216,16 @@ fn content_length_body() {
             ],
             body: br#"{"token":"t"}"#.to_vec(),
             trailers: vec![],
-            reusable: true,
+            keeps_connection: true,
+            framing: Framing::Length(13),
         }
     );
+    assert!(reusable);
 }
 
 #[test]
 fn chunked_body_with_extensions_and_trailers() {
-    let out = all_splits(
+    let (out, reusable) = all_splits(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=v\r\nhello\r\n7\r\n, world\r\n0\r\nX-Checksum: abc\r\nX-Other:  2 \r\n\r\n",
         &post(),
     )
@@ -303,37 +235,37 @@ fn chunked_body_with_extensions_and_trailers() {
         out.trailers,
         vec![h("X-Checksum", "abc"), h("X-Other", "2")]
     );
-    assert!(out.reusable);
+    assert!(reusable);
 }
 
 #[test]
 fn chunked_body_without_trailers() {
-    let out = all_splits(
+    let (out, reusable) = all_splits(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n",
         &post(),
     )
     .unwrap();
     assert_eq!(out.body, b"abcdefghijklmnopqrstuvwxyz");
     assert!(out.trailers.is_empty());
-    assert!(out.reusable);
+    assert!(reusable);
 }
 
 #[test]
 fn body_until_close() {
-    let out = all_splits(
+    let (out, reusable) = all_splits(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the very end",
         &post(),
     )
     .unwrap();
     assert_eq!(out.body, b"until the very end");
-    assert!(!out.reusable);
-    let out = all_splits(
+    assert!(!reusable);
+    let (out, reusable) = all_splits(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nraw bytes",
         &post(),
     )
     .unwrap();
     assert_eq!(out.body, b"raw bytes");
-    assert!(!out.reusable);
+    assert!(!reusable);
 }
 
 #[test]
@@ -342,9 +274,9 @@ fn http10_and_connection_close_are_not_reusable() {
         &b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"[..],
         b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
     ] {
-        let out = all_splits(script, &post()).unwrap();
+        let (out, reusable) = all_splits(script, &post()).unwrap();
         assert_eq!(out.body, b"ok");
-        assert!(!out.reusable);
+        assert!(!reusable);
     }
     let mut peer =
         Peer::new(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
@@ -362,7 +294,7 @@ fn http10_and_connection_close_are_not_reusable() {
 
 #[test]
 fn interim_responses_are_skipped() {
-    let out = all_splits(
+    let (out, reusable) = all_splits(
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nnew",
         &post(),
     )
@@ -371,7 +303,7 @@ fn interim_responses_are_skipped() {
     assert_eq!(out.reason, "Created");
     assert_eq!(out.headers, vec![h("Content-Length", "3")]);
     assert_eq!(out.body, b"new");
-    assert!(out.reusable);
+    assert!(reusable);
 }
 
 #[test]
@@ -386,7 +318,7 @@ fn interim_responses_are_bounded_and_101_is_refused() {
     let mut ok =
         b"HTTP/1.1 100 Continue\r\n\r\n".repeat(usize::from(rawpost::MAX_INTERIM_RESPONSES));
     ok.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-    assert_eq!(all_splits(&ok, &post()).unwrap().status, 200);
+    assert_eq!(all_splits(&ok, &post()).unwrap().0.status, 200);
     assert_eq!(
         all_splits(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
@@ -399,17 +331,18 @@ fn interim_responses_are_bounded_and_101_is_refused() {
 #[test]
 fn no_body_for_head_204_304() {
     let head = Request::head("/file");
-    let out = all_splits(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", &head).unwrap();
+    let (out, reusable) =
+        all_splits(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", &head).unwrap();
     assert_eq!(out.body, b"");
-    assert!(out.reusable);
+    assert!(reusable);
     for script in [
         &b"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n"[..],
         b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
         b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
     ] {
-        let out = all_splits(script, &post()).unwrap();
+        let (out, reusable) = all_splits(script, &post()).unwrap();
         assert_eq!(out.body, b"");
-        assert!(out.reusable);
+        assert!(reusable);
     }
 }
 
@@ -426,9 +359,13 @@ fn head_response_keeps_the_next_response_intact() {
     let mut buf = [0u8; 512];
     block_on(async {
         let mut conn = Connection::new(&mut peer, &mut buf, HOST);
-        let first = read_one(&mut conn, &Request::head("/x"), 64).await.unwrap();
+        let first = send_and_read(&mut conn, &Request::head("/x"), 64)
+            .await
+            .unwrap();
         assert_eq!(first.body, b"");
-        let second = read_one(&mut conn, &Request::get("/x"), 64).await.unwrap();
+        let second = send_and_read(&mut conn, &Request::get("/x"), 64)
+            .await
+            .unwrap();
         assert_eq!(second.body, b"hello");
     });
 }
@@ -447,19 +384,19 @@ fn three_exchanges_on_one_connection() {
             let mut buf = [0u8; 512];
             block_on(async {
                 let mut conn = Connection::new(&mut peer, &mut buf, HOST);
-                let a = read_one(&mut conn, &Request::get("/1"), out_step)
+                let a = send_and_read(&mut conn, &Request::get("/1"), out_step)
                     .await
                     .unwrap();
-                let b = read_one(&mut conn, &Request::get("/2"), out_step)
+                let b = send_and_read(&mut conn, &Request::get("/2"), out_step)
                     .await
                     .unwrap();
-                let c = read_one(&mut conn, &Request::get("/3"), out_step)
+                let c = send_and_read(&mut conn, &Request::get("/3"), out_step)
                     .await
                     .unwrap();
                 assert_eq!((a.body.as_slice(), a.status), (&b"first"[..], 200));
                 assert_eq!((b.body.as_slice(), b.status), (&b"second"[..], 200));
                 assert_eq!((c.body.as_slice(), c.status), (&b"third"[..], 202));
-                assert!(c.reusable);
+                assert!(conn.is_reusable());
             });
             assert_eq!(
                 peer.written(),
@@ -698,6 +635,7 @@ fn head_too_large_for_the_buffer() {
     assert_eq!(
         exchange(&mut Peer::new(&script), &mut buf, &Request::get("/"), 64)
             .unwrap()
+            .0
             .status,
         200
     );

@@ -11,8 +11,9 @@
 //!
 //! Every test runs under a timeout so a bug cannot hang CI.
 
+mod support;
+
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,6 +32,8 @@ use hyper::service::service_fn;
 use hyper::{Method as HyperMethod, StatusCode};
 use hyper_util::rt::TokioIo;
 use rawpost::{Connection, ConnectionError, Error, Framing, Host, Request};
+use support::net::within;
+use support::outcome::{read_body, read_body_blocking};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -171,12 +174,8 @@ async fn start_server() -> (SocketAddr, Arc<AtomicUsize>) {
 // Client side helpers
 // ---------------------------------------------------------------------------------------------
 
-/// Runs a test body under a timeout, so a bug cannot hang CI.
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), test)
-        .await
-        .expect("the test timed out")
-}
+/// Every test must finish well within this.
+const LIMIT: Duration = Duration::from_secs(20);
 
 type Stream = FromTokio<TcpStream>;
 
@@ -227,18 +226,6 @@ impl<S: Write> Write for Recording<S> {
 
 fn host(addr: SocketAddr) -> Host<'static> {
     Host::new("127.0.0.1").with_port(addr.port())
-}
-
-/// Reads a body to its end through `embedded_io_async::Read`, `piece` bytes at a time.
-async fn read_in_pieces<R: Read>(body: &mut R, piece: usize) -> Result<Vec<u8>, R::Error> {
-    let mut all = Vec::new();
-    let mut scratch = vec![0u8; piece];
-    loop {
-        match body.read(&mut scratch).await? {
-            0 => return Ok(all),
-            n => all.extend_from_slice(&scratch[..n]),
-        }
-    }
 }
 
 const JSON_HEADERS: &[(&str, &str)] = &[
@@ -295,7 +282,7 @@ async fn check_echo<S: Read + Write>(
         .to_owned();
     assert_eq!(sorted_names(&names), expected_names());
 
-    let got = read_in_pieces(resp, 1000).await.expect("the echoed body");
+    let got = read_body(resp, 1000).await.expect("the echoed body");
     assert_eq!(got, body);
     assert!(resp.is_complete());
 }
@@ -308,7 +295,7 @@ async fn check_echo<S: Read + Write>(
 /// caller's headers plus `Host` and `Content-Length`, in one write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_post_is_echoed() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, accepted) = start_server().await;
         let body = br#"{"grant_type":"client_credentials","scope":"read write","n":[1,2,3]}"#;
         let mut buf = [0u8; 4096];
@@ -355,7 +342,7 @@ struct TokenRequest<'a> {
 /// (b) A JSON body serialized by serde-json-core straight into the connection buffer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_post_with_serde_json_core() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, _accepted) = start_server().await;
         let value = TokenRequest {
             grant_type: "client_credentials",
@@ -394,7 +381,7 @@ async fn json_post_with_serde_json_core() {
 /// (c) A chunked response streamed in several frames is decoded exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunked_response_is_decoded() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, _accepted) = start_server().await;
         let mut buf = [0u8; 1024];
         let mut conn = Connection::new(connect(addr).await, &mut buf, host(addr));
@@ -406,9 +393,7 @@ async fn chunked_response_is_decoded() {
         assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
         assert!(resp.keeps_connection());
 
-        let got = read_in_pieces(&mut resp, 777)
-            .await
-            .expect("the chunked body");
+        let got = read_body(&mut resp, 777).await.expect("the chunked body");
         assert_eq!(got, chunked_expected());
         assert!(resp.is_complete());
         assert_eq!(resp.trailers().count(), 0);
@@ -422,7 +407,7 @@ async fn chunked_response_is_decoded() {
 /// (d) Three requests on one kept-alive connection: the server accepts exactly one connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_requests_on_one_connection() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, accepted) = start_server().await;
         let mut buf = [0u8; 2048];
         let mut conn = Connection::new(connect(addr).await, &mut buf, host(addr));
@@ -471,7 +456,7 @@ async fn three_requests_on_one_connection() {
 /// fails with `ConnectionError::Closed`, and the server did close its end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_close_ends_the_connection() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, accepted) = start_server().await;
         let mut buf = [0u8; 1024];
         let mut conn = Connection::new(connect(addr).await, &mut buf, host(addr));
@@ -514,7 +499,7 @@ async fn connection_close_ends_the_connection() {
 /// straight from the caller's slice; the echo is read back in pieces.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_larger_than_the_buffer() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, accepted) = start_server().await;
         // A JSON string value that fills 64 KiB, with a recognizable, non-repeating pattern.
         let mut body = b"{\"blob\":\"".to_vec();
@@ -558,10 +543,9 @@ async fn body_larger_than_the_buffer() {
 /// then a chunked response, on one kept-alive connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_shell_over_std_tcp() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, accepted) = start_server().await;
         let client = tokio::task::spawn_blocking(move || {
-            use embedded_io::Read as _;
             let tcp = std::net::TcpStream::connect(addr).expect("connect");
             tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
                 .unwrap();
@@ -585,15 +569,7 @@ async fn blocking_shell_over_std_tcp() {
 
             let mut resp = conn.send(&Request::get("/chunked")).expect("send");
             assert_eq!(resp.framing(), Framing::Chunked);
-            let mut got = Vec::new();
-            let mut piece = [0u8; 700];
-            loop {
-                let n = resp.read(&mut piece).expect("chunked body");
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&piece[..n]);
-            }
+            let got = read_body_blocking(&mut resp, 700).expect("chunked body");
             assert_eq!(got, chunked_expected());
             assert!(conn.is_reusable());
         });
@@ -607,7 +583,7 @@ async fn blocking_shell_over_std_tcp() {
 /// whole, and one with a declared length too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_bodies_reach_hyper_whole() {
-    bounded(async {
+    within(LIMIT, async {
         let (addr, accepted) = start_server().await;
         let mut buf = [0u8; 512];
         let mut conn = Connection::new(connect(addr).await, &mut buf, host(addr));
@@ -625,7 +601,7 @@ async fn streamed_bodies_reach_hyper_whole() {
             }
             let mut resp = w.finish().await.expect("response");
             assert_eq!(resp.status(), 200);
-            let echoed = read_in_pieces(&mut resp, 333).await.expect("body");
+            let echoed = read_body(&mut resp, 333).await.expect("body");
             assert_eq!(echoed, whole, "{length:?}");
             assert!(conn.is_reusable());
         }

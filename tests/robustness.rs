@@ -12,6 +12,7 @@ use rawpost::{
     Connection, ConnectionError, Error, Framing, Host, Request, RequestError, ResponseError,
     MAX_CHUNK_LINE, MAX_HEADERS, MAX_INTERIM_RESPONSES,
 };
+use support::outcome::{send_and_read, Outcome};
 use support::{block_on, Injected, Peer, Reads};
 
 const HOST: Host<'static> = Host::new("api.example.com");
@@ -50,56 +51,10 @@ impl Write for Bounded<'_> {
     }
 }
 
-type Fields = Vec<(String, Vec<u8>)>;
-
-/// What a caller observes of one exchange.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Outcome {
-    status: u16,
-    reason: String,
-    headers: Fields,
-    body: Vec<u8>,
-    trailers: Fields,
-    keeps_connection: bool,
-    framing: Framing,
-}
-
 type Result1 = Result<Outcome, Error<Injected>>;
 
 /// One run of a case: each exchange's result and whether the connection was reusable after it.
 type Run = Vec<(Result1, bool)>;
-
-fn fields(it: rawpost::Fields<'_>) -> Fields {
-    it.map(|h| (h.name.to_string(), h.value.to_vec())).collect()
-}
-
-async fn one<S: Read + Write>(
-    conn: &mut Connection<'_, S>,
-    req: &Request<'_>,
-    out_step: usize,
-) -> Result<Outcome, Error<S::Error>> {
-    let mut resp = conn.send(req).await?;
-    let mut body = Vec::new();
-    let mut chunk = vec![0u8; out_step];
-    loop {
-        let n = resp.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        assert!(n <= out_step);
-        body.extend_from_slice(&chunk[..n]);
-    }
-    assert!(resp.is_complete(), "Ok(0) before the body's end");
-    Ok(Outcome {
-        status: resp.status(),
-        reason: resp.reason().to_string(),
-        headers: fields(resp.headers()),
-        body,
-        trailers: fields(resp.trailers()),
-        keeps_connection: resp.keeps_connection(),
-        framing: resp.framing(),
-    })
-}
 
 /// Plays `case` over `peer`; stops at the first error or when the connection is not reusable.
 fn run(case: &Case, peer: &mut Peer, out_step: usize) -> Run {
@@ -110,7 +65,7 @@ fn run(case: &Case, peer: &mut Peer, out_step: usize) -> Run {
         let mut conn = Connection::new(&mut stream, &mut buf, HOST);
         let mut results = Vec::new();
         for req in &case.requests {
-            let r = one(&mut conn, req, out_step).await;
+            let r = send_and_read(&mut conn, req, out_step).await;
             let reusable = conn.is_reusable();
             let stop = r.is_err() || !reusable;
             if let Err(e) = &r {

@@ -11,6 +11,7 @@
 //! - a pinned certificate that did not sign the chain: rustls's verifier refuses, and rawpost's
 //!   explanation of the same chain is the one it gives over embedded-tls.
 
+mod support;
 mod tls_support;
 
 #[path = "../examples/support/https_server.rs"]
@@ -32,25 +33,14 @@ use rawpost::{Connection, ConnectionError, Error, Framing, Host, Request, Respon
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{CertificateError, ProtocolVersion, SupportedProtocolVersion};
 use rustls_stream::{PinnedCa, RustlsStream, ALL_VERSIONS, TLS12_ONLY, TLS13_ONLY};
+use support::net::{post_json, unix_now, within};
 use tls_support::{Pki, HOST, P256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 /// Every test must finish well within this.
-async fn bounded<T>(test: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), test)
-        .await
-        .expect("the test took too long")
-}
-
-/// The system clock in Unix seconds (the demo server's certificates are valid around today).
-fn unix_now() -> Option<u64> {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_secs())
-}
+const LIMIT: Duration = Duration::from_secs(30);
 
 /// The TLS 1.3-only and the TLS 1.2-only server.
 const SERVER_VERSIONS: [(&str, &[&SupportedProtocolVersion]); 2] =
@@ -77,23 +67,6 @@ fn kinds<E: embedded_io::Error>(e: Error<E>) -> Error<ErrorKind> {
         Error::Timeout(p) => Error::Timeout(p),
         other => panic!("an error variant this test does not know: {}", other.name()),
     }
-}
-
-/// POSTs `json` to the demo server's `/oauth/token`: the status and the body.
-async fn post_json<S>(conn: &mut Connection<'_, S>, json: &[u8]) -> (u16, Vec<u8>)
-where
-    S: Read + Write,
-    S::Error: std::fmt::Debug,
-{
-    let req = Request::post("/oauth/token")
-        .with_headers(&[("Content-Type", "application/json")])
-        .with_body(json);
-    let mut resp = conn.send(&req).await.expect("send");
-    let status = resp.status();
-    let mut body = vec![0u8; 16_384];
-    let n = resp.read_to_end(&mut body).await.expect("body");
-    body.truncate(n);
-    (status, body)
 }
 
 /// A body of `n` bytes that differs at every position, so that a shift or a cut shows.
@@ -373,7 +346,7 @@ async fn scripted_server(
 
 #[tokio::test]
 async fn demo_server_tls13_and_tls12_posts_json_over_one_session() {
-    bounded(async {
+    within(LIMIT, async {
         for (versions, expected) in [
             (https_server::Versions::Tls13Only, ProtocolVersion::TLSv1_3),
             (https_server::Versions::Tls12Only, ProtocolVersion::TLSv1_2),
@@ -413,7 +386,7 @@ async fn demo_server_tls13_and_tls12_posts_json_over_one_session() {
 
 #[tokio::test]
 async fn embedded_tls_is_refused_by_the_tls12_demo_server_that_rustls_talks_to() {
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start_tls12(https_server::RootKey::P256)
             .await
             .unwrap();
@@ -457,7 +430,7 @@ async fn embedded_tls_is_refused_by_the_tls12_demo_server_that_rustls_talks_to()
 
 #[tokio::test]
 async fn the_same_requests_give_the_same_plaintext_over_embedded_tls_and_rustls() {
-    bounded(async {
+    within(LIMIT, async {
         let pki = Pki::new(&P256, &P256);
         let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec();
         let responses = vec![ok; 4];
@@ -598,7 +571,7 @@ async fn ends_over_each_stack(
 
 #[tokio::test]
 async fn close_delimited_body_ends_cleanly_on_close_notify_over_both_stacks() {
-    bounded(async {
+    within(LIMIT, async {
         let (response, body) = close_delimited();
         for (stack, framing, got, end) in
             ends_over_each_stack(&response, 0, Ending::CloseNotify).await
@@ -614,7 +587,7 @@ async fn close_delimited_body_ends_cleanly_on_close_notify_over_both_stacks() {
 
 #[tokio::test]
 async fn close_delimited_body_without_close_notify_is_unclean_close_over_both_stacks() {
-    bounded(async {
+    within(LIMIT, async {
         let (response, body) = close_delimited();
         for (stack, framing, got, end) in ends_over_each_stack(&response, 0, Ending::TcpFin).await {
             assert_eq!(framing, Framing::UntilClose, "{stack}");
@@ -633,7 +606,7 @@ async fn close_delimited_body_without_close_notify_is_unclean_close_over_both_st
 
 #[tokio::test]
 async fn a_content_length_body_cut_short_is_truncated_body_over_both_stacks() {
-    bounded(async {
+    within(LIMIT, async {
         // Content-Length 40,000, 10,000 bytes sent; the end comes once the client has read
         // them, however the server ends.
         let mut response = b"HTTP/1.1 200 OK\r\nContent-Length: 40000\r\n\r\n".to_vec();
@@ -662,7 +635,7 @@ async fn a_content_length_body_cut_short_is_truncated_body_over_both_stacks() {
 
 #[tokio::test]
 async fn a_reset_inside_a_close_delimited_body_is_unclean_close_over_both_stacks() {
-    bounded(async {
+    within(LIMIT, async {
         // Every byte, then `UncleanClose`.
         let (response, body) = close_delimited();
         for (stack, framing, got, end) in
@@ -714,7 +687,7 @@ async fn read_to_the_end(tls: &mut RustlsStream) -> (Vec<u8>, Vec<Result<usize, 
 
 #[tokio::test]
 async fn the_stream_maps_close_notify_tcp_close_and_reset() {
-    bounded(async {
+    within(LIMIT, async {
         let pki = Pki::new(&P256, &P256);
         let pin = PinnedCa::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
         let reply = b"HTTP/1.1 200 OK\r\n\r\nthe end".to_vec();
@@ -757,7 +730,7 @@ async fn the_stream_maps_close_notify_tcp_close_and_reset() {
 
 #[tokio::test]
 async fn a_tcp_close_without_close_notify_keeps_rustls_message() {
-    bounded(async {
+    within(LIMIT, async {
         let pki = Pki::new(&P256, &P256);
         let pin = PinnedCa::new(pki.root.der.clone(), TLS13_ONLY).unwrap();
         let (addr, server) = scripted_server(
@@ -834,7 +807,7 @@ impl rustls::client::ClientSessionStore for CountingStore {
 
 #[tokio::test]
 async fn new_session_tickets_on_an_idle_session_are_not_ready() {
-    bounded(async {
+    within(LIMIT, async {
         let pki = Pki::new(&P256, &P256);
         let mut pin = PinnedCa::new(pki.root.der.clone(), TLS13_ONLY).unwrap();
         let store = Arc::new(CountingStore {
@@ -886,7 +859,7 @@ async fn wait_ready(tls: &mut RustlsStream) {
 
 #[tokio::test]
 async fn check_closed_sees_every_end_of_an_idle_session_before_writing() {
-    bounded(async {
+    within(LIMIT, async {
         let pki = Pki::new(&P256, &P256);
         let pin = PinnedCa::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
         let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec();
@@ -1018,7 +991,7 @@ async fn embedded_tls_refuses(
 
 #[tokio::test]
 async fn a_pinned_root_that_did_not_sign_the_chain_is_refused_and_explained() {
-    bounded(async {
+    within(LIMIT, async {
         for versions in [
             https_server::Versions::Tls13Only,
             https_server::Versions::Tls12Only,
@@ -1057,7 +1030,7 @@ async fn a_pinned_root_that_did_not_sign_the_chain_is_refused_and_explained() {
 
 #[tokio::test]
 async fn a_pinned_leaf_is_refused_and_the_explanation_says_pin_the_root() {
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(https_server::RootKey::P256)
             .await
             .unwrap();
@@ -1084,7 +1057,7 @@ async fn a_pinned_leaf_is_refused_and_the_explanation_says_pin_the_root() {
 
 #[tokio::test]
 async fn another_host_is_refused_at_the_name_check_and_explained() {
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(https_server::RootKey::P256)
             .await
             .unwrap();
@@ -1104,7 +1077,7 @@ async fn another_host_is_refused_at_the_name_check_and_explained() {
 
 #[tokio::test]
 async fn an_intermediate_pinned_is_accepted_by_rustls() {
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start_tls12(https_server::RootKey::P256)
             .await
             .unwrap();
@@ -1122,7 +1095,7 @@ async fn an_intermediate_pinned_is_accepted_by_rustls() {
 
 #[tokio::test]
 async fn sni_and_host_come_from_one_value() {
-    bounded(async {
+    within(LIMIT, async {
         // `Host: api.example.test:PORT`: the port is in the header, not in SNI.
         let pki = Pki::new(&P256, &P256);
         let pin = PinnedCa::new(pki.root.der.clone(), ALL_VERSIONS).unwrap();
@@ -1233,7 +1206,7 @@ const NOT_TLS13: &str = "TLS handshake failed: the server does not speak TLS 1.3
 /// P-256, a cipher suite other than TLS_AES_128_GCM_SHA256 (docs/rustls.md's table).
 #[tokio::test]
 async fn rustls_reaches_servers_embedded_tls_cannot() {
-    bounded(async {
+    within(LIMIT, async {
         use rustls::crypto::ring::{cipher_suite, kx_group};
         let pki = Pki::new(&P256, &P256);
         let ring = rustls::crypto::ring::default_provider;
@@ -1313,7 +1286,7 @@ async fn rustls_reaches_servers_embedded_tls_cannot() {
 /// `rsa`, `p384` and `ed25519`.
 #[tokio::test]
 async fn rsa_p384_and_ed25519_servers_over_both_stacks() {
-    bounded(async {
+    within(LIMIT, async {
         for (label, alg) in [
             ("RSA-2048", &rcgen::PKCS_RSA_SHA256),
             ("ECDSA P-384", &tls_support::P384),

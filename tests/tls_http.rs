@@ -8,8 +8,8 @@
 
 #[path = "../examples/support/https_server.rs"]
 mod https_server;
+mod support;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,17 +19,12 @@ use https_server::{HttpsServer, RootKey, HOST, INTERMEDIATE_NAME, ROOT_NAME};
 use rand_core::OsRng;
 use rawpost::tls::{CertError, OpenError, PinnedProvider, TimeSource, TimeUsed, TrustAnchor};
 use rawpost::{Connection, Host, Request};
+use support::net::{post_json, unix_now, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Every test must finish well within this.
 const LIMIT: Duration = Duration::from_secs(20);
-
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, test)
-        .await
-        .expect("the test took too long")
-}
 
 /// The buffers of one client: embedded-tls's record buffers and rawpost's buffer.
 struct Bufs {
@@ -49,14 +44,6 @@ impl Bufs {
 }
 
 type Tls<'a> = rawpost::tls::TlsStream<'a, FromTokio<TcpStream>, Aes128GcmSha256>;
-
-/// The system clock in Unix seconds, for the verifier's date checks.
-fn unix_now() -> Option<u64> {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_secs())
-}
 
 type Provider<'a> = PinnedProvider<'a, OsRng, fn() -> Option<u64>>;
 
@@ -81,19 +68,6 @@ async fn open<'a>(
         &mut bufs.http,
     )
     .await
-}
-
-/// POSTs `json` to `/oauth/token` and returns the status and the body.
-async fn post_json(conn: &mut Connection<'_, Tls<'_>>, json: &[u8]) -> (u16, Vec<u8>) {
-    let req = Request::post("/oauth/token")
-        .with_headers(&[("Content-Type", "application/json")])
-        .with_body(json);
-    let mut resp = conn.send(&req).await.expect("send");
-    let status = resp.status();
-    let mut body = vec![0u8; 16_384];
-    let n = resp.read_to_end(&mut body).await.expect("body");
-    body.truncate(n);
-    (status, body)
 }
 
 /// The server's answer to `json` must embed it byte for byte, then the token.
@@ -133,7 +107,7 @@ async fn refused(
 
 #[tokio::test]
 async fn root_pinned_posts_json_and_reuses_the_session() {
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(RootKey::P256).await.unwrap();
         let mut pem_buf = [0u8; 2048];
         let anchor = TrustAnchor::from_pem(server.root.pem.as_bytes(), &mut pem_buf).unwrap();
@@ -202,7 +176,7 @@ async fn root_pinned_posts_json_and_reuses_the_session() {
 
 #[tokio::test]
 async fn intermediate_pinned_from_der_is_accepted() {
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(RootKey::P256).await.unwrap();
         let anchor = TrustAnchor::from_der(&server.intermediate.der).unwrap();
         let mut provider = provider(anchor);
@@ -221,7 +195,7 @@ async fn intermediate_pinned_from_der_is_accepted() {
 #[cfg(feature = "p384")]
 #[tokio::test]
 async fn p384_root_pinned_is_accepted() {
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(RootKey::P384).await.unwrap();
         let mut pem_buf = [0u8; 2048];
         let anchor = TrustAnchor::from_pem(server.root.pem.as_bytes(), &mut pem_buf).unwrap();
@@ -241,7 +215,7 @@ async fn p384_root_pinned_is_accepted() {
 #[tokio::test]
 async fn host_with_port_still_matches_sni() {
     // `Host: api.example.test:PORT` (the port is not part of SNI): the server compares names.
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(RootKey::P256).await.unwrap();
         let anchor = TrustAnchor::from_der(&server.root.der).unwrap();
         let mut provider = provider(anchor);
@@ -256,7 +230,7 @@ async fn host_with_port_still_matches_sni() {
 
 #[tokio::test]
 async fn leaf_pinned_is_refused_and_says_pin_the_root() {
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(RootKey::P256).await.unwrap();
         // What `openssl s_client -showcerts` prints first: the server's own certificate.
         let mut pem_buf = [0u8; 2048];
@@ -289,7 +263,7 @@ fn other_root(name: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn unrelated_root_is_refused_and_names_the_real_issuer() {
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(RootKey::P256).await.unwrap();
         let other = other_root("Some Other Root CA");
         let anchor = TrustAnchor::from_der(&other).unwrap();
@@ -312,7 +286,7 @@ async fn root_with_the_right_name_but_another_key_is_refused() {
     // Same subject as the real root, another key (another generation of "the same" CA): the
     // name leads to it, the signature does not verify. Refused; which error is the library's
     // choice (today `BadChainSignature`).
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(RootKey::P256).await.unwrap();
         let impostor = other_root(ROOT_NAME);
         let mut bufs = Bufs::new();
@@ -332,7 +306,7 @@ async fn root_with_the_right_name_but_another_key_is_refused() {
 async fn wrong_host_is_caught_at_tls() {
     // SNI and `Host` come from one value: asking for another host fails the name check in the
     // handshake, before any request could be misdirected (and answered 421).
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(RootKey::P256).await.unwrap();
         let anchor = TrustAnchor::from_der(&server.root.der).unwrap();
         let explained = refused(
@@ -388,7 +362,7 @@ async fn raw_exchange(server: &HttpsServer, request: &str) -> String {
 #[tokio::test]
 async fn server_refuses_a_handshake_without_sni() {
     // The shared server's contract (rawpost's side of no-SNI is in tls_handshake.rs).
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(RootKey::P256).await.unwrap();
         let tcp = TcpStream::connect(server.addr).await.unwrap();
         let name = rustls::pki_types::ServerName::try_from(HOST).unwrap();
@@ -404,7 +378,7 @@ async fn server_answers_421_when_host_differs_from_sni() {
     // rawpost cannot send such a request (that is the point), so a hand-written one over a
     // rustls client proves the server really enforces it: rawpost's 200s above mean its `Host`
     // matched its SNI.
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(RootKey::P256).await.unwrap();
         let request = |host: &str| {
             format!(
@@ -443,7 +417,7 @@ async fn server_answers_421_when_host_differs_from_sni() {
 async fn server_wants_json() {
     // The other half of the server's contract, through rawpost: a body that is not JSON, or a
     // request without `Content-Type: application/json`, is refused.
-    bounded(async {
+    within(LIMIT, async {
         let server = https_server::start(RootKey::P256).await.unwrap();
         let anchor = TrustAnchor::from_der(&server.root.der).unwrap();
         let mut provider = provider(anchor);

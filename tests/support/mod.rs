@@ -2,8 +2,13 @@
 //! delivered in scripted read sizes, with EOF or an I/O error injected at a chosen offset, and
 //! every write captured. A script may be cut into turns, each released only when the client
 //! writes after reading all of the last one (a server answers a request, never ahead of it),
-//! after a delay on a [`FakeClock`] that both shells share.
+//! after a delay on a [`FakeClock`] that both shells share. And what a caller observes of a
+//! response, through either shell ([`outcome::Outcome`]), with the loops that read a body to
+//! its end; and, for the tests against real servers, what they share ([`net`]).
 #![allow(dead_code)]
+
+pub mod net;
+pub mod outcome;
 
 use core::future::Future;
 use core::pin::pin;

@@ -639,7 +639,8 @@ async fn embedded_tls_refused(port: u16, pem: &[u8]) -> Outcome {
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let (mut read, mut write) = (vec![0u8; 16_640], vec![0u8; 4096]);
-    let opened = rawpost::tls::open(tcp, &mut read, &mut write, HOST, &mut provider).await;
+    let opened =
+        rawpost::tls::TlsStream::open(tcp, &mut read, &mut write, HOST, &mut provider).await;
     let refusal = match opened {
         Ok(_) => return Err("embedded-tls opened a session with the TLS 1.2-only server".into()),
         Err(refusal) => refusal.to_string(),

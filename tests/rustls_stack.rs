@@ -195,13 +195,13 @@ impl EtlsBufs {
 type Etls<'b> =
     rawpost::tls::TlsStream<'b, FromTokio<TcpStream>, rawpost::tls::embedded_tls::Aes128GcmSha256>;
 
-/// rawpost over embedded-tls: TCP, then `rawpost::tls::open` with `root` pinned.
+/// rawpost over embedded-tls: TCP, then `rawpost::tls::TlsStream::open` with `root` pinned.
 async fn etls_open<'b>(addr: SocketAddr, root: &[u8], bufs: &'b mut EtlsBufs) -> Etls<'b> {
     let tcp = TcpStream::connect(addr).await.unwrap();
     tcp.set_nodelay(true).unwrap();
     let anchor = TrustAnchor::from_der(root).unwrap();
     let mut provider = PinnedProvider::new(OsRng, anchor, TimeSource::clock(unix_now));
-    rawpost::tls::open(
+    rawpost::tls::TlsStream::open(
         FromTokio::new(tcp),
         &mut bufs.read,
         &mut bufs.write,
@@ -394,7 +394,7 @@ async fn embedded_tls_is_refused_by_the_tls12_demo_server_that_rustls_talks_to()
         let mut provider = PinnedProvider::new(OsRng, anchor, TimeSource::clock(unix_now));
         let tcp = TcpStream::connect(server.addr).await.unwrap();
         let mut bufs = EtlsBufs::new();
-        let refused = rawpost::tls::open(
+        let refused = rawpost::tls::TlsStream::open(
             FromTokio::new(tcp),
             &mut bufs.read,
             &mut bufs.write,
@@ -977,7 +977,7 @@ async fn embedded_tls_refuses(
     );
     let tcp = TcpStream::connect(server.addr).await.unwrap();
     let mut bufs = EtlsBufs::new();
-    rawpost::tls::open(
+    rawpost::tls::TlsStream::open(
         FromTokio::new(tcp),
         &mut bufs.read,
         &mut bufs.write,

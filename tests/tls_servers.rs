@@ -69,7 +69,7 @@ async fn open_on<'a, S>(
 where
     S: embedded_io_async::Read + embedded_io_async::Write + 'a,
 {
-    let tls = rawpost::tls::open(
+    let tls = rawpost::tls::TlsStream::open(
         stream,
         &mut bufs.read,
         &mut bufs.write,

@@ -135,7 +135,7 @@ async fn close_notify_is_ok_zero_and_stays_so() {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (mut rx, mut tx) = (vec![0u8; 16_640], vec![0u8; 4096]);
         let mut provider = provider(&pki);
-        let mut tls = rawpost::tls::open(
+        let mut tls = rawpost::tls::TlsStream::open(
             FromTokio::new(tcp),
             &mut rx,
             &mut tx,
@@ -180,7 +180,7 @@ async fn tcp_close_without_close_notify_is_connection_aborted() {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (mut rx, mut tx) = (vec![0u8; 16_640], vec![0u8; 4096]);
         let mut provider = provider(&pki);
-        let mut tls = rawpost::tls::open(
+        let mut tls = rawpost::tls::TlsStream::open(
             FromTokio::new(tcp),
             &mut rx,
             &mut tx,

@@ -181,7 +181,7 @@ impl fmt::Display for Refusal {
 }
 
 /// Opens the connections `rawpost::Client` keeps: DNS and TCP through [`Tcp`], then TLS 1.3
-/// through `rawpost::tls::open` (server name from the same `Host` as the header, the chain
+/// through `rawpost::tls::TlsStream::open` (server name from the same `Host` as the header, the chain
 /// checked against the pinned root). Each step is bounded, and a failure names its step.
 struct Net<'b> {
     tcp: Tcp<'b>,
@@ -223,7 +223,7 @@ impl<'b> Connect for Net<'b> {
         self.tcp.open(host).await?;
         let opened = with_timeout(
             TLS_HANDSHAKE_TIMEOUT,
-            rawpost::tls::open(
+            rawpost::tls::TlsStream::open(
                 &mut self.tcp.socket,
                 &mut *self.tls_rx,
                 &mut *self.tls_tx,

@@ -18,7 +18,7 @@ use super::wire::{Link, Seen};
 use super::{CertError, Detail, PinnedProvider, TlsStream, Transport};
 use crate::{Connection, Host};
 
-/// Why [`connect`] or [`open`] failed, with everything needed to explain it: its `Display`
+/// Why [`connect`] or [`TlsStream::open`] failed, with everything needed to explain it: its `Display`
 /// says what went wrong, names the certificates involved, and says what to do.
 ///
 /// No allocation: the names are in a fixed [`Detail`] buffer (about 170 bytes in all).
@@ -77,7 +77,7 @@ impl OpenError {
         }
     }
 
-    fn certificate(error: CertError, detail: Detail) -> Self {
+    pub(super) fn certificate(error: CertError, detail: Detail) -> Self {
         Self::Certificate { error, detail }
     }
 }
@@ -327,14 +327,14 @@ where
     C: Clock,
     CS: TlsCipherSuite + 'static,
 {
-    let stream = open(transport, tls_read, tls_write, host, provider).await?;
+    let stream = TlsStream::open(transport, tls_read, tls_write, host, provider).await?;
     Ok(Connection::new(stream, buf, host))
 }
 
 /// What the server's certificate must name: `host`'s name or address.
 // `OpenError` carries its detail inline (no allocation), hence its size.
 #[allow(clippy::result_large_err)]
-fn expected(host: Host<'_>) -> Result<Expected, OpenError> {
+pub(super) fn expected(host: Host<'_>) -> Result<Expected, OpenError> {
     match host.validate().ok().and(Expected::parse(host.name())) {
         Some(expected) => Ok(expected),
         None => {
@@ -345,104 +345,75 @@ fn expected(host: Host<'_>) -> Result<Expected, OpenError> {
     }
 }
 
-impl<Rng, C: Clock, CS> PinnedProvider<'_, Rng, C, CS> {
-    /// Checks a certificate chain for `host` against the pinned certificate, without a
-    /// server: `chain` is what a server sends (DER, its own certificate first, then the
-    /// certificates it adds, as `openssl s_client -showcerts` prints them). Every check of a
-    /// handshake is made — path, CA flags and constraints, names, dates against the time
-    /// source, every signature (through the signature cache, if the provider has one) — but
-    /// the server's handshake signature, which needs a live server. Use it to test a pin
-    /// against a captured chain on a host before flashing a device.
-    // `OpenError` carries its detail inline (no allocation), hence its size.
-    #[allow(clippy::result_large_err)]
-    pub fn verify_chain(&mut self, host: Host<'_>, chain: &[&[u8]]) -> Result<(), OpenError> {
-        self.verifier.begin(expected(host)?);
-        let mut certificates = CertificateRef::with_context(&[]);
-        for der in chain {
-            if certificates
-                .add(embedded_tls::CertificateEntryRef::X509(der))
-                .is_err()
-            {
-                return Err(OpenError::certificate(CertError::Rejected, Detail::new()));
-            }
-        }
-        let time = self.time_input();
-        match self.verifier.verify_certificate(&[], &certificates, time) {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                let detail = match self.verifier.take_refusal() {
-                    Some((_, detail)) => detail,
-                    None => Detail::new(),
-                };
-                Err(OpenError::certificate(error, detail))
-            }
-        }
-    }
-}
-
-/// The handshake of [`connect`] without the HTTP part: the verified TLS session as a
-/// [`TlsStream`], for protocols other than HTTP or to read the stream directly. The same
-/// checks, alerts and errors as [`connect`].
-pub async fn open<'b, S, Rng, C, CS>(
-    transport: S,
-    tls_read: &'b mut [u8],
-    tls_write: &'b mut [u8],
-    host: Host<'_>,
-    provider: &mut PinnedProvider<'_, Rng, C, CS>,
-) -> Result<TlsStream<'b, S, CS>, OpenError>
+impl<'b, S, CS> TlsStream<'b, S, CS>
 where
     S: Read + Write + 'b,
-    Rng: CryptoRngCore,
-    C: Clock,
     CS: TlsCipherSuite + 'static,
 {
-    let expected = expected(host)?;
-    let ip = expected.is_ip();
-    provider.verifier.begin(expected);
-    // A few bytes of the write buffer are shared by the transport (what it saw, the probe
-    // switch) and the session.
-    let (tls_write, link) = Link::carve(tls_write);
-    let mut tls = TlsConnection::new(Transport::linked(transport, link), tls_read, tls_write);
-    // No server name for an IP address (RFC 6066 §3); the verifier knows the address.
-    let config = if ip {
-        TlsConfig::new()
-    } else {
-        TlsConfig::new().with_server_name(host.name())
-    };
-    // embedded-tls offers RSA signature schemes only with its own `alloc`; with ours, the
-    // verifier can check them, so offer them.
-    #[cfg(feature = "rsa")]
-    let config = config.enable_rsa_signatures();
-    let session = Session {
-        provider: &mut *provider,
-        _suite: PhantomData,
-    };
-    let opened = tls.open(TlsContext::new(&config, session)).await;
-    if let Err(e) = opened {
-        crate::log::debug!("rawpost: TLS handshake with {} failed", host.name());
-        return Err(match provider.verifier.take_refusal() {
-            Some((error, detail)) => OpenError::certificate(error, detail),
-            None => OpenError::Handshake {
-                error: e,
-                cipher_suite: CS::CODE_POINT,
-                seen: link.seen(),
-            },
-        });
+    /// The handshake of [`connect`] without the HTTP part: the verified TLS session as a
+    /// [`TlsStream`], for protocols other than HTTP (MQTT, say) or to read the stream
+    /// directly. The same checks, alerts and errors as [`connect`]. For HTTP use [`connect`]
+    /// (or [`TlsConnector`](super::TlsConnector) with a [`Client`](crate::Client)): the server
+    /// name and the `Host` header then come from one value.
+    pub async fn open<Rng, C>(
+        transport: S,
+        tls_read: &'b mut [u8],
+        tls_write: &'b mut [u8],
+        host: Host<'_>,
+        provider: &mut PinnedProvider<'_, Rng, C, CS>,
+    ) -> Result<Self, OpenError>
+    where
+        Rng: CryptoRngCore,
+        C: Clock,
+    {
+        let expected = expected(host)?;
+        let ip = expected.is_ip();
+        provider.verifier.begin(expected);
+        // A few bytes of the write buffer are shared by the transport (what it saw, the probe
+        // switch) and the session.
+        let (tls_write, link) = Link::carve(tls_write);
+        let mut tls = TlsConnection::new(Transport::linked(transport, link), tls_read, tls_write);
+        // No server name for an IP address (RFC 6066 §3); the verifier knows the address.
+        let config = if ip {
+            TlsConfig::new()
+        } else {
+            TlsConfig::new().with_server_name(host.name())
+        };
+        // embedded-tls offers RSA signature schemes only with its own `alloc`; with ours, the
+        // verifier can check them, so offer them.
+        #[cfg(feature = "rsa")]
+        let config = config.enable_rsa_signatures();
+        let session = Session {
+            provider: &mut *provider,
+            _suite: PhantomData,
+        };
+        let opened = tls.open(TlsContext::new(&config, session)).await;
+        if let Err(e) = opened {
+            crate::log::debug!("rawpost: TLS handshake with {} failed", host.name());
+            return Err(match provider.verifier.take_refusal() {
+                Some((error, detail)) => OpenError::certificate(error, detail),
+                None => OpenError::Handshake {
+                    error: e,
+                    cipher_suite: CS::CODE_POINT,
+                    seen: link.seen(),
+                },
+            });
+        }
+        if !provider.verifier.authenticated() {
+            // The handshake finished without the server's Certificate or CertificateVerify.
+            // Dropping the session closes the transport without close_notify.
+            let (error, detail) = provider
+                .verifier
+                .take_refusal()
+                .unwrap_or((CertError::NoCertificate, Detail::new()));
+            return Err(OpenError::certificate(error, detail));
+        }
+        Ok(TlsStream::linked(tls, link))
     }
-    if !provider.verifier.authenticated() {
-        // The handshake finished without the server's Certificate or CertificateVerify.
-        // Dropping the session closes the transport without close_notify.
-        let (error, detail) = provider
-            .verifier
-            .take_refusal()
-            .unwrap_or((CertError::NoCertificate, Detail::new()));
-        return Err(OpenError::certificate(error, detail));
-    }
-    Ok(TlsStream::linked(tls, link))
 }
 
 /// The embedded-tls `CryptoProvider` of one handshake: private, so that a session verified by
-/// a [`PinnedProvider`] can only be opened by [`open`], which checks that the server
+/// a [`PinnedProvider`] can only be opened by [`TlsStream::open`], which checks that the server
 /// authenticated before returning it.
 struct Session<'p, 'a, Rng, C, CS> {
     provider: &'p mut PinnedProvider<'a, Rng, C, CS>,
@@ -471,7 +442,7 @@ fn abort(error: CertError) -> TlsError {
 
 impl<Rng, C: Clock, CS: TlsCipherSuite> TlsVerifier<CS> for Session<'_, '_, Rng, C, CS> {
     fn set_hostname_verification(&mut self, _hostname: &str) -> Result<(), TlsError> {
-        // `open` gave the verifier the host (parsed, and with IP addresses) already.
+        // `TlsStream::open` gave the verifier the host (parsed, and with IP addresses) already.
         Ok(())
     }
 

@@ -3,11 +3,11 @@
 
 use embedded_tls::{Aes128GcmSha256, CryptoRngCore, TlsCipherSuite};
 
-use super::{open, Clock, NoClock, OpenError, PinnedProvider, SessionError, TlsStream};
+use super::{Clock, NoClock, OpenError, PinnedProvider, SessionError, TlsStream};
 use crate::{Connect, Host};
 
 /// Opens connections for a [`Client`](crate::Client): a transport from `T` (a TCP connector of
-/// yours), then a TLS 1.3 session on it through [`open`], verified by the
+/// yours), then a TLS 1.3 session on it through [`TlsStream::open`], verified by the
 /// [`PinnedProvider`], with `host.name()` as the server name — the same value the `Host` header
 /// is written from.
 ///
@@ -111,7 +111,7 @@ where
             .connect(host)
             .await
             .map_err(TlsConnectError::Transport)?;
-        open(transport, self.read, self.write, host, &mut self.provider)
+        TlsStream::open(transport, self.read, self.write, host, &mut self.provider)
             .await
             .map_err(TlsConnectError::Tls)
     }

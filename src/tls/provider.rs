@@ -4,8 +4,12 @@ use core::marker::PhantomData;
 
 use embedded_tls::{Aes128GcmSha256, CryptoRngCore, TlsCipherSuite};
 
+use embedded_tls::CertificateRef;
+
+use super::connect::expected;
 use super::verifier::{PinnedVerifier, TimeInput};
-use super::TrustAnchor;
+use super::{CertError, Detail, OpenError, TrustAnchor};
+use crate::Host;
 
 /// 2025-01-01T00:00:00Z in Unix seconds. A clock reading or a time floor before it is taken
 /// as "not set" (an unsynced clock counts from 1970 or from boot), never as a time to check
@@ -126,7 +130,7 @@ pub enum TimeUsed {
     NotChecked(u64),
 }
 
-/// The pinned-CA verification of [`connect`](super::connect) and [`open`](super::open): only
+/// The pinned-CA verification of [`connect`](super::connect) and [`TlsStream::open`](super::TlsStream::open): only
 /// servers whose certificate chain leads to one pinned certificate are trusted.
 ///
 /// Checks made, by rustls-webpki (the validator rustls uses) and then by rawpost:
@@ -157,7 +161,7 @@ pub enum TimeUsed {
 /// `PinnedProvider` is deliberately **not** an embedded-tls `CryptoProvider`: embedded-tls
 /// completes a handshake in which the server never authenticated, so a session opened with
 /// `TlsConnection::open` directly could be used unverified. Sessions are opened through
-/// [`open`](super::open) and [`connect`](super::connect) only, which end in a verified session or
+/// [`TlsStream::open`](super::TlsStream::open) and [`connect`](super::connect) only, which end in a verified session or
 /// an error. This does not compile:
 ///
 /// ```compile_fail
@@ -225,6 +229,41 @@ impl<Rng, C: Clock, CipherSuite> PinnedProvider<'_, Rng, C, CipherSuite> {
             },
             floor: self.time.floor,
             check_expiry: self.time.check_expiry,
+        }
+    }
+}
+
+impl<Rng, C: Clock, CS> PinnedProvider<'_, Rng, C, CS> {
+    /// Checks a certificate chain for `host` against the pinned certificate, without a
+    /// server: `chain` is what a server sends (DER, its own certificate first, then the
+    /// certificates it adds, as `openssl s_client -showcerts` prints them). Every check of a
+    /// handshake is made — path, CA flags and constraints, names, dates against the time
+    /// source, every signature (through the signature cache, if the provider has one) — but
+    /// the server's handshake signature, which needs a live server. Use it to test a pin
+    /// against a captured chain on a host before flashing a device.
+    // `OpenError` carries its detail inline (no allocation), hence its size.
+    #[allow(clippy::result_large_err)]
+    pub fn verify_chain(&mut self, host: Host<'_>, chain: &[&[u8]]) -> Result<(), OpenError> {
+        self.verifier.begin(expected(host)?);
+        let mut certificates = CertificateRef::with_context(&[]);
+        for der in chain {
+            if certificates
+                .add(embedded_tls::CertificateEntryRef::X509(der))
+                .is_err()
+            {
+                return Err(OpenError::certificate(CertError::Rejected, Detail::new()));
+            }
+        }
+        let time = self.time_input();
+        match self.verifier.verify_certificate(&[], &certificates, time) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let detail = match self.verifier.take_refusal() {
+                    Some((_, detail)) => detail,
+                    None => Detail::new(),
+                };
+                Err(OpenError::certificate(error, detail))
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use super::wire::{Link, Seen, Transport};
 /// An open TLS session as an `embedded_io_async` stream, with an end of stream that a reader
 /// can see, and errors that say why the session ended.
 ///
-/// [`connect`](super::connect) and [`open`](super::open) return it. embedded-tls 0.19 never
+/// [`connect`](super::connect) and [`TlsStream::open`](super::TlsStream::open) return it. embedded-tls 0.19 never
 /// reports the end of a session as `Ok(0)`, so over a bare `TlsConnection` a body delimited by
 /// the server closing the connection cannot be read to its end. `read` maps its results:
 ///
@@ -52,7 +52,7 @@ use super::wire::{Link, Seen, Transport};
 /// offers no way to reach it from the session; the bound marks the transports meant to be
 /// used without waiting.
 ///
-/// Only a session made by [`open`](super::open) (or [`connect`](super::connect), or
+/// Only a session made by [`TlsStream::open`](super::TlsStream::open) (or [`connect`](super::connect), or
 /// [`TlsConnector`](super::TlsConnector)) can be probed: the transport and the session share
 /// 12 bytes taken from the end of the write buffer. One wrapped with [`TlsStream::new`] always
 /// answers `false` until it has ended.
@@ -74,7 +74,7 @@ where
     S: Read + Write + 'b,
     CS: TlsCipherSuite + 'static,
 {
-    /// Wraps a session. [`open`](super::open) and [`connect`](super::connect) build it after a
+    /// Wraps a session. [`TlsStream::open`](super::TlsStream::open) and [`connect`](super::connect) build it after a
     /// verified handshake; wrapping a session opened some other way gives the same stream
     /// behaviour (without the record observations of [`Transport`] and the readiness probe),
     /// and none of rawpost's certificate checks.

@@ -10,7 +10,7 @@ use rustls_pki_types::{
 use webpki::{EndEntityCert, KeyUsage};
 
 use super::anchor::{is_same_cert, TrustAnchor};
-use super::{algs, der, memo, CertError, Detail, TimeUsed, MIN_TIME};
+use super::{algs, der, signature_cache, CertError, Detail, TimeUsed, MIN_TIME};
 
 /// Longest DNS name (RFC 1035).
 const MAX_HOST: usize = 253;
@@ -76,7 +76,7 @@ pub(crate) struct TimeInput {
 /// Validates the server's certificate chain against one pinned certificate with rustls-webpki,
 /// then the server's handshake signature with the leaf key.
 ///
-/// Driven by [`open`](super::open) through a private embedded-tls `CryptoProvider`; see
+/// Driven by [`TlsStream::open`](super::TlsStream::open) through a private embedded-tls `CryptoProvider`; see
 /// [`PinnedProvider`](super::PinnedProvider) for the checks made. Certificates are checked in
 /// place, inside embedded-tls's read buffer; only the leaf's public key (at most 128 bytes) and
 /// the transcript hash are kept between the two steps.
@@ -89,8 +89,8 @@ pub(crate) struct PinnedVerifier<'a> {
     time_used: Option<TimeUsed>,
     error: Option<CertError>,
     detail: Detail,
-    /// Set by `PinnedProvider::with_signature_cache` (see memo.rs).
-    pub(super) memo: Option<memo::CacheRef<'a>>,
+    /// Set by `PinnedProvider::with_signature_cache` (see signature_cache.rs).
+    pub(super) memo: Option<signature_cache::CacheRef<'a>>,
 }
 
 impl<'a> PinnedVerifier<'a> {
@@ -419,7 +419,7 @@ impl<'a> PinnedVerifier<'a> {
         let anchor = webpki::anchor_from_trusted_cert(&anchor_der)
             .map_err(|_| CertError::PinnedMalformed)?;
 
-        let verified = memo::with_algorithms(algs::ALL, self.memo, |algs| {
+        let verified = signature_cache::with_algorithms(algs::ALL, self.memo, |algs| {
             end_entity.verify_for_usage(
                 algs,
                 core::slice::from_ref(&anchor),

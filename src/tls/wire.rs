@@ -12,7 +12,7 @@ use embedded_io::ErrorKind;
 use embedded_io_async::{ErrorType, Read, Write};
 
 /// The bytes of the cells shared between a [`Transport`] and its session, taken from the end of
-/// the write buffer by [`open`](super::open).
+/// the write buffer by [`TlsStream::open`](super::TlsStream::open).
 pub(crate) const LINK_LEN: usize = 12;
 
 // The cells: flags, then what was seen.
@@ -148,7 +148,7 @@ pub struct Seen {
 pub const FULL_RECORD: u16 = 16_384 + 1 + 16;
 
 impl Seen {
-    /// Whether anything was recorded (a session opened by [`open`](super::open); one wrapped
+    /// Whether anything was recorded (a session opened by [`TlsStream::open`](super::TlsStream::open); one wrapped
     /// with [`Transport::new`] records nothing).
     pub fn is_recorded(&self) -> bool {
         self.linked
@@ -229,7 +229,7 @@ struct Hello {
 ///
 /// **The records it reads.** A record header (5 bytes) is handed to embedded-tls only when all
 /// 5 bytes have arrived, and a record's body is never read past its end, so the transport always
-/// knows where the next record starts. A session made by [`open`](super::open) shares a few
+/// knows where the next record starts. A session made by [`TlsStream::open`](super::TlsStream::open) shares a few
 /// bytes with it (taken from the end of the write buffer): the type and length of the last
 /// record, the ServerHello's length and version, whether the first bytes were `HTTP/` — what the
 /// error explanations use ([`Seen`]) — and a *probe* switch: while
@@ -294,7 +294,7 @@ impl<E: core::fmt::Debug> core::error::Error for TransportError<E> {}
 
 impl<'b, S> Transport<'b, S> {
     /// Wraps the transport (a connected TCP socket, ...). A transport made here records
-    /// nothing for explanations and cannot be probed; [`open`](super::open) makes one that
+    /// nothing for explanations and cannot be probed; [`TlsStream::open`](super::TlsStream::open) makes one that
     /// can.
     pub fn new(inner: S) -> Self {
         Self::linked(inner, Link::none())

@@ -275,7 +275,7 @@ impl Outcome {
     }
 }
 
-/// Connects to `addr` with `rawpost::tls::open` for `host`, verifying with `provider`; on
+/// Connects to `addr` with `rawpost::tls::TlsStream::open` for `host`, verifying with `provider`; on
 /// success sends a small HTTP request and reads the reply.
 pub async fn connect<C: Clock>(
     addr: SocketAddr,
@@ -285,7 +285,7 @@ pub async fn connect<C: Clock>(
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut read_buf = vec![0u8; 16_640];
     let mut write_buf = vec![0u8; 4096];
-    let opened = rawpost::tls::open(
+    let opened = rawpost::tls::TlsStream::open(
         FromTokio::new(tcp),
         &mut read_buf,
         &mut write_buf,

@@ -27,9 +27,12 @@
 
 #[path = "support/rustls_stream.rs"]
 mod rustls_stream;
+#[path = "support/tokio_tcp.rs"]
+mod tokio_tcp;
+#[path = "support/tokio_timer.rs"]
+mod tokio_timer;
 
 use std::cell::Cell;
-use std::future::Future;
 use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -42,10 +45,9 @@ use rawpost::{
     Attempt, Client, ClientError, Connect, Connection, ConnectionError, Error, Exchange, Framing,
     Host, Request, Response, Timeouts, Timer,
 };
-#[path = "support/tokio_tcp.rs"]
-mod tokio_tcp;
 use rustls_stream::{PinnedCa, RustlsStream};
 use tokio_tcp::TokioTcp;
+use tokio_timer::TokioTimer;
 
 const HOST: Host<'static> = Host::new("api.example.test");
 
@@ -245,19 +247,6 @@ impl<S: Write> Write for Counted<S> {
     }
 }
 
-/// A `rawpost::Timer` on tokio's clock.
-struct TokioTimer(tokio::time::Instant);
-
-impl Timer for TokioTimer {
-    fn now_ms(&mut self) -> u64 {
-        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn wait_until(&mut self, deadline_ms: u64) -> impl Future<Output = ()> {
-        tokio::time::sleep_until(self.0 + Duration::from_millis(deadline_ms))
-    }
-}
-
 type Outcome = Result<String, String>;
 
 fn report(transport: &str, name: &str, outcome: Outcome) -> usize {
@@ -327,7 +316,7 @@ where
                     .await
                     .map_err(|e| format!("connect: {e:?}"))?;
                 let mut $conn = Connection::new(stream, &mut buf, HOST).timed(
-                    TokioTimer(tokio::time::Instant::now()),
+                    TokioTimer::new(),
                     Timeouts {
                         continue_ms: Some(10_000),
                         ..Timeouts::default()

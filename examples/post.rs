@@ -49,10 +49,13 @@
 
 #[path = "support/https_server.rs"]
 mod https_server;
+#[path = "support/tokio_timer.rs"]
+mod tokio_timer;
+#[path = "support/wire_trace.rs"]
+mod wire_trace;
 
 use std::future::Future;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use embedded_io_adapters::tokio_1::FromTokio;
@@ -64,7 +67,7 @@ use rawpost::tls::{
 };
 use rawpost::{Connection, Host, Request, Response, Timeouts, Timer};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio_timer::TokioTimer;
 
 /// How long connecting and the TLS handshake may take (rawpost's own deadlines,
 /// `Timeouts::default()`, bound the HTTP exchange).
@@ -628,67 +631,6 @@ fn load_anchor<'a>(
         println!("pinning certificate block {index} of the {blocks} in {path}");
     }
     TrustAnchor::from_pem_nth(bytes, index, buf).map_err(unusable)
-}
-
-/// A `rawpost::Timer` on tokio's clock: what `EmbassyTimer` is on a device.
-struct TokioTimer(Instant);
-
-impl TokioTimer {
-    fn new() -> Self {
-        Self(Instant::now())
-    }
-}
-
-impl Timer for TokioTimer {
-    fn now_ms(&mut self) -> u64 {
-        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn wait_until(&mut self, deadline_ms: u64) -> impl Future<Output = ()> {
-        tokio::time::sleep_until(self.0 + Duration::from_millis(deadline_ms))
-    }
-}
-
-/// Prints rawpost's wire trace (its `info` records) on stdout, indented.
-mod wire_trace {
-    use super::{AtomicBool, Ordering};
-
-    static ON: AtomicBool = AtomicBool::new(true);
-    static LOGGER: Stdout = Stdout;
-
-    struct Stdout;
-
-    impl log::Log for Stdout {
-        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-            metadata.level() <= log::Level::Info
-                && metadata.target().starts_with("rawpost")
-                && ON.load(Ordering::Relaxed)
-        }
-
-        fn log(&self, record: &log::Record<'_>) {
-            if self.enabled(record.metadata()) {
-                println!("     {}", record.args());
-            }
-        }
-
-        fn flush(&self) {}
-    }
-
-    pub fn install() {
-        if log::set_logger(&LOGGER).is_ok() {
-            log::set_max_level(log::LevelFilter::Info);
-        }
-    }
-
-    /// Whether rawpost was built with its wire trace going to `log`.
-    pub fn compiled_in() -> bool {
-        cfg!(all(feature = "wire-trace", feature = "log"))
-    }
-
-    /// Turns the trace on or off.
-    pub fn set(on: bool) {
-        ON.store(on, Ordering::Relaxed);
-    }
 }
 
 // -------------------------------------------------------------------------------------------

@@ -29,6 +29,10 @@
 mod https_server;
 #[path = "support/rustls_stream.rs"]
 mod rustls_stream;
+#[path = "support/tokio_timer.rs"]
+mod tokio_timer;
+#[path = "support/wire_trace.rs"]
+mod wire_trace;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -39,6 +43,7 @@ use https_server::{HttpsServer, RootKey, Versions, HOST};
 use rawpost::{Connection, Host, Request, Timeouts, Timer};
 use rustls::SupportedProtocolVersion;
 use rustls_stream::{PinnedCa, RustlsStream, ALL_VERSIONS};
+use tokio_timer::TokioTimer;
 
 /// How long connecting and the handshake may take (rawpost's deadlines bound the exchanges).
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,7 +55,7 @@ async fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    trace::install();
+    wire_trace::install();
     let result = if args.is_empty() {
         demo().await
     } else {
@@ -188,10 +193,10 @@ async fn demo_against(server: &HttpsServer, versions: Versions) -> Result<bool, 
         "   POST 1: {status}, the server received our JSON byte for byte: {}",
         yes_no(echoed)
     );
-    trace::set(false);
+    wire_trace::set(false);
     let second = br#"{"grant_type":"client_credentials","scope":"telemetry:read"}"#;
     let (status2, body2) = exchange(&mut conn, "/oauth/token", &[], second).await?;
-    trace::set(true);
+    wire_trace::set(true);
     let echoed2 = echoes(&body2, second);
     println!(
         "   POST 2 on the same session: {status2}, echo exact: {}; TLS sessions the server \
@@ -406,59 +411,4 @@ async fn post(target: &Target) -> Result<(), Failure> {
     println!("{}", String::from_utf8_lossy(&body));
     let _ = conn.into_inner().close().await;
     Ok(())
-}
-
-/// A `rawpost::Timer` on tokio's clock.
-struct TokioTimer(tokio::time::Instant);
-
-impl TokioTimer {
-    fn new() -> Self {
-        Self(tokio::time::Instant::now())
-    }
-}
-
-impl Timer for TokioTimer {
-    fn now_ms(&mut self) -> u64 {
-        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn wait_until(&mut self, deadline_ms: u64) -> impl Future<Output = ()> {
-        tokio::time::sleep_until(self.0 + Duration::from_millis(deadline_ms))
-    }
-}
-
-/// rawpost's wire trace (feature `wire-trace` with `log`) on stdout, indented.
-mod trace {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    static ON: AtomicBool = AtomicBool::new(true);
-    static LOGGER: Stdout = Stdout;
-
-    struct Stdout;
-
-    impl log::Log for Stdout {
-        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-            metadata.level() <= log::Level::Info
-                && metadata.target().starts_with("rawpost")
-                && ON.load(Ordering::Relaxed)
-        }
-
-        fn log(&self, record: &log::Record<'_>) {
-            if self.enabled(record.metadata()) {
-                println!("     {}", record.args());
-            }
-        }
-
-        fn flush(&self) {}
-    }
-
-    pub fn install() {
-        if log::set_logger(&LOGGER).is_ok() {
-            log::set_max_level(log::LevelFilter::Info);
-        }
-    }
-
-    pub fn set(on: bool) {
-        ON.store(on, Ordering::Relaxed);
-    }
 }

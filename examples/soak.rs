@@ -30,9 +30,11 @@
 //! Everything that touches rawpost's `Client` API is in [`device`]'s module `port`; the rest
 //! (connectors, timer, plan, bookkeeping) stays as it is when that API changes.
 
+#[path = "support/tokio_timer.rs"]
+mod tokio_timer;
+
 use std::cell::{Cell, RefCell};
 use std::fmt::{Debug, Display, Write as _};
-use std::future::Future;
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -43,8 +45,9 @@ use embedded_io_adapters::tokio_1::FromTokio;
 use embedded_io_async::{ErrorType, Read, ReadReady, Write};
 use rand_core::OsRng;
 use rawpost::tls::{PinnedProvider, TimeSource, TlsConnector, TrustAnchor};
-use rawpost::{Connect, Host, Timer};
+use rawpost::{Connect, Host};
 use tokio::net::TcpStream;
+use tokio_timer::TokioTimer;
 
 const HOST: Host<'static> = Host::new("api.example.test");
 /// The shortest and longest wait before a reading.
@@ -865,24 +868,5 @@ impl<S: Write> Write for Watched<S> {
             self.ended(format!("flush: {e:?}"));
         }
         r
-    }
-}
-
-/// A `rawpost::Timer` on tokio's clock.
-struct TokioTimer(tokio::time::Instant);
-
-impl TokioTimer {
-    fn new() -> Self {
-        Self(tokio::time::Instant::now())
-    }
-}
-
-impl Timer for TokioTimer {
-    fn now_ms(&mut self) -> u64 {
-        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn wait_until(&mut self, deadline_ms: u64) -> impl Future<Output = ()> {
-        tokio::time::sleep_until(self.0 + Duration::from_millis(deadline_ms))
     }
 }

@@ -26,7 +26,7 @@
 use embedded_io::{Error as _, ErrorKind, ErrorType, Read, ReadReady, Write};
 
 use crate::error::Error;
-use crate::proto::conn::{part, part_mut, Core, ReadMode, Step};
+use crate::proto::conn::{Core, Io, ReadMode};
 use crate::proto::response::ResponseHead;
 use crate::proto::timing::Timeouts;
 use crate::request::Host;
@@ -222,17 +222,11 @@ impl<'a, S: Read + Write, C: Clock<S>> Connection<'a, S, C> {
                     }
                 }};
             }
-            let r = match step {
-                Step::Done(n) => return Ok(n),
-                Step::Write(r) => call!(stream.write(part(buf, r))).map(|r| core.on_write(r, now)),
-                Step::WriteSrc(r) => {
-                    call!(stream.write(part(src, r))).map(|r| core.on_write(r, now))
-                }
-                Step::Flush => call!(stream.flush()).map(|r| core.on_flush(r, now)),
-                Step::Read(r) => call!(stream.read(part_mut(buf, r))).map(|r| core.on_read(r, now)),
-                Step::ReadOut(r) => {
-                    call!(stream.read(part_mut(out, r))).map(|r| core.on_read(r, now))
-                }
+            let r = match Io::of(step, buf, src, out) {
+                Io::Done(n) => return Ok(n),
+                Io::Write(data) => call!(stream.write(data)).map(|r| core.on_write(r, now)),
+                Io::Flush => call!(stream.flush()).map(|r| core.on_flush(r, now)),
+                Io::Read(into) => call!(stream.read(into)).map(|r| core.on_read(r, now)),
             };
             match r {
                 Some(r) => r?,

@@ -9,7 +9,7 @@ use core::pin::pin;
 use embedded_io_async::{ErrorType, Read, ReadReady, Write};
 
 use crate::error::Error;
-use crate::proto::conn::{part, part_mut, Core, ReadMode, Step};
+use crate::proto::conn::{Core, Io, ReadMode};
 use crate::proto::response::ResponseHead;
 use crate::proto::timing::Timeouts;
 use crate::request::Host;
@@ -177,21 +177,15 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
                     timer.run_until(until, io).await
                 }};
             }
-            let r = match step {
-                Step::Done(n) => return Ok(n),
-                Step::Write(r) => {
-                    wait!(stream.write(part(buf, r))).map(|r| core.on_write(r, clock(timer)))
+            // One await per kind of wait (the slice chosen first): each await is code in
+            // every future that drives the core.
+            let r = match Io::of(step, buf, src, out) {
+                Io::Done(n) => return Ok(n),
+                Io::Write(data) => {
+                    wait!(stream.write(data)).map(|r| core.on_write(r, clock(timer)))
                 }
-                Step::WriteSrc(r) => {
-                    wait!(stream.write(part(src, r))).map(|r| core.on_write(r, clock(timer)))
-                }
-                Step::Flush => wait!(stream.flush()).map(|r| core.on_flush(r, clock(timer))),
-                Step::Read(r) => {
-                    wait!(stream.read(part_mut(buf, r))).map(|r| core.on_read(r, clock(timer)))
-                }
-                Step::ReadOut(r) => {
-                    wait!(stream.read(part_mut(out, r))).map(|r| core.on_read(r, clock(timer)))
-                }
+                Io::Flush => wait!(stream.flush()).map(|r| core.on_flush(r, clock(timer))),
+                Io::Read(into) => wait!(stream.read(into)).map(|r| core.on_read(r, clock(timer))),
             };
             match r {
                 Some(r) => r?,
@@ -206,14 +200,21 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
     /// connection checked when the stream can say whether the server closed it.
     async fn prepare(&mut self) -> Result<(), Error<S::Error>> {
         self.core.begin_settle();
-        self.drive(&[], &mut []).await?;
-        if let Some(ready) = self.ready {
-            if self.core.completed() > 0 && self.core.is_idle() && ready(&mut self.stream) {
-                self.core.begin_probe();
-                self.drive(&[], &mut []).await?;
+        // The settle, then (once) the probe: one await of `drive`, so one copy of its future.
+        let mut probe = self.ready;
+        loop {
+            self.drive(&[], &mut []).await?;
+            match probe.take() {
+                Some(ready)
+                    if self.core.completed() > 0
+                        && self.core.is_idle()
+                        && ready(&mut self.stream) =>
+                {
+                    self.core.begin_probe();
+                }
+                _ => return Ok(()),
             }
         }
-        Ok(())
     }
 
     /// Sends a request and reads the response head.

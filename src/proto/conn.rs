@@ -352,6 +352,35 @@ fn capped(start: usize, len: usize, drain: Option<u16>) -> usize {
     }
 }
 
+/// A [`Step`] with its slice chosen: what a shell does with the stream next. A shell matches
+/// on this (one arm per kind of wait) rather than on `Step`, so that each kind of wait is one
+/// call site, one await in an async shell.
+pub(crate) enum Io<'x> {
+    /// The operation is done.
+    Done(usize),
+    /// Write these bytes.
+    Write(&'x [u8]),
+    /// Flush.
+    Flush,
+    /// Read into these bytes.
+    Read(&'x mut [u8]),
+}
+
+impl<'x> Io<'x> {
+    /// `step` over the connection's buffer `buf`, the caller's body `src` and the caller's
+    /// slice `out`.
+    pub(crate) fn of(step: Step, buf: &'x mut [u8], src: &'x [u8], out: &'x mut [u8]) -> Self {
+        match step {
+            Step::Done(n) => Self::Done(n),
+            Step::Write(r) => Self::Write(part(buf, r)),
+            Step::WriteSrc(r) => Self::Write(part(src, r)),
+            Step::Flush => Self::Flush,
+            Step::Read(r) => Self::Read(part_mut(buf, r)),
+            Step::ReadOut(r) => Self::Read(part_mut(out, r)),
+        }
+    }
+}
+
 /// `buf[r]`, or nothing when the range is outside it: the core's ranges always fit, and this
 /// way no panic path is compiled in where the optimizer cannot see that.
 pub(crate) fn part(buf: &[u8], r: Range<usize>) -> &[u8] {

@@ -240,7 +240,7 @@ impl<'a, S: Read + Write, C: Clock<S>> Connection<'a, S, C> {
         self.core.begin_settle();
         self.drive(&[], &mut [])?;
         if let Some(ready) = self.ready {
-            if self.core.completed() > 0 && self.core.is_idle() && ready(&mut self.stream) {
+            if self.core.wants_probe() && ready(&mut self.stream) {
                 self.core.begin_probe();
                 self.drive(&[], &mut [])?;
             }

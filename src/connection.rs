@@ -205,11 +205,7 @@ impl<'a, S: Read + Write, T: Timer> Connection<'a, S, T> {
         loop {
             self.drive(&[], &mut []).await?;
             match probe.take() {
-                Some(ready)
-                    if self.core.completed() > 0
-                        && self.core.is_idle()
-                        && ready(&mut self.stream) =>
-                {
+                Some(ready) if self.core.wants_probe() && ready(&mut self.stream) => {
                     self.core.begin_probe();
                 }
                 _ => return Ok(()),

@@ -410,6 +410,7 @@ fn bytes_no_request_owes_are_never_parsed() {
         c.core.begin_read(ReadMode::Discard).unwrap();
         c.poll(1).unwrap();
         assert!(c.core.is_reusable(Some(1)));
+        assert!(c.core.wants_probe());
         assert!(c.core.begin_probe());
         assert_eq!(c.poll(5), Ok((Step::Read(0..256), Some(15))));
         assert_eq!(c.core.on_read::<ResetErr>(event, Some(5)), Ok(()));
@@ -418,6 +419,8 @@ fn bytes_no_request_owes_are_never_parsed() {
         assert_eq!(c.send(&post(&[]), b"", 6), Err(Error::Connection(want)));
         assert!(c.core.may_resend());
     }
+    // A connection just opened has not been kept: nothing to ask before its first request.
+    assert!(!Conn::new().core.wants_probe());
     // A stream that fails (not ends) while idle: the failure is named, the connection closed,
     // and the next request refused unwritten.
     let mut c = Conn::new();

@@ -536,6 +536,13 @@ impl Core {
         matches!(self.state, State::Idle { .. })
     }
 
+    /// Whether the stream should be asked (`ReadReady`) before the next request: the
+    /// connection is idle and has been kept (it carried an exchange), so the server may have
+    /// closed it, or sent something no request caused, while it was idle.
+    pub fn wants_probe(&self) -> bool {
+        self.completed > 0 && self.is_idle()
+    }
+
     /// Whether the last request may be sent again on a new connection (RFC 9112 §9.3.1): it
     /// failed and no byte of it was written, or the connection ended before any byte of its
     /// response and it is idempotent.

@@ -158,7 +158,8 @@ fn a_post_step_by_step() {
     assert_eq!(&out[..2], b"ok");
     assert!(c.core.body_done());
     assert!(c.core.is_reusable(Some(1_070)));
-    assert_eq!(c.core.completed(), 1);
+    // One exchange completed: a kept connection, to be asked before the next request.
+    assert!(c.core.wants_probe());
 }
 
 /// A body not yet buffered goes straight into the caller's slice (`ReadOut`), bounded by the

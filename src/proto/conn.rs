@@ -581,11 +581,6 @@ impl Core {
             }
     }
 
-    /// Exchanges completed on this connection.
-    pub fn completed(&self) -> u32 {
-        self.completed
-    }
-
     /// Body bytes dropped by the last [`ReadMode::Discard`] read.
     pub fn skipped(&self) -> u64 {
         self.skipped
